@@ -1,0 +1,148 @@
+"""Bytes <-> records. The only ironlb module that imports msgpack.
+
+Wire form of one record: a msgpack array
+``[format_version, seq, observed_at, source, type, kind, key, resource_version, object]``.
+
+Versioning rules:
+
+* ``FORMAT_VERSION`` is bumped whenever the array's meaning changes.
+* A record of a *newer* version than this code knows raises :class:`SchemaTooNew`
+  naming the version. There is no best-effort mode: guessing at a newer format
+  would let replay make decisions the recording process never made.
+* A record of an *older* version is upgraded on read by the explicit steps in
+  ``UPCASTERS`` (``UPCASTERS[n]`` turns a version-n array into a version-(n+1)
+  array), applied one after another up to the current version.
+
+Integers outside msgpack's 64-bit range (JSON allows them) travel as an ext type
+holding their decimal text, so every JSON-shaped object round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import msgpack
+
+from .errors import InvalidRecord, SchemaTooNew
+from .record import EventType, Record
+
+__all__ = ["FORMAT_VERSION", "UPCASTERS", "decode", "decode_fields", "encode", "encode_many"]
+
+FORMAT_VERSION = 1
+_FIELD_COUNT = 9
+
+# UPCASTERS[n]: upgrade a decoded version-n array to version n+1 (see module doc).
+UPCASTERS: dict[int, Callable[[list[Any]], list[Any]]] = {}
+
+_EXT_BIGINT = 1
+_EVENT_TYPES = {t.value: t for t in EventType}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, int):  # only reached when the int does not fit 64 bits
+        return msgpack.ExtType(_EXT_BIGINT, str(value).encode("ascii"))
+    if isinstance(value, tuple | frozenset):
+        return list(value)
+    raise TypeError(f"cannot encode a value of type {type(value).__name__} in a record")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_BIGINT:
+        try:
+            return int(data.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidRecord(f"malformed big integer in record: {data[:32]!r}") from exc
+    raise InvalidRecord(f"unknown msgpack extension type {code} in record")
+
+
+def _packer() -> msgpack.Packer:
+    return msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
+
+
+def _fields(record: Record, seq: int) -> list[Any]:
+    return [
+        FORMAT_VERSION,
+        seq,
+        record.observed_at,
+        record.source,
+        record.type.value,
+        record.kind,
+        record.key,
+        record.resource_version,
+        record.object,
+    ]
+
+
+def encode(record: Record) -> bytes:
+    """The bytes of one record (format version included)."""
+    return _packer().pack(_fields(record, record.seq))
+
+
+def encode_many(records: Iterable[Record], first_seq: int | None = None) -> list[bytes]:
+    """Encode a batch with one packer (faster than calling encode per record).
+
+    With ``first_seq`` the records are encoded at seqs ``first_seq, first_seq+1, ...``
+    instead of their own (the store assigns seqs on append this way).
+    """
+    pack = _packer().pack
+    if first_seq is None:
+        return [pack(_fields(r, r.seq)) for r in records]
+    return [pack(_fields(r, first_seq + i)) for i, r in enumerate(records)]
+
+
+def decode(data: bytes | memoryview) -> Record:
+    """Decode one record; raises InvalidRecord (or SchemaTooNew) on bad input."""
+    try:
+        fields = msgpack.unpackb(
+            data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True
+        )
+    except InvalidRecord:
+        raise
+    except Exception as exc:  # msgpack raises a zoo of types for garbage input
+        raise InvalidRecord(f"record bytes are not valid msgpack: {exc}") from exc
+    return decode_fields(fields)
+
+
+def decode_fields(fields: Any) -> Record:
+    """Turn an unpacked wire array into a Record, upgrading old versions."""
+    if not isinstance(fields, list) or not fields or not isinstance(fields[0], int):
+        raise InvalidRecord("record is not an array that starts with its format version")
+    version = fields[0]
+    if version > FORMAT_VERSION:
+        raise SchemaTooNew(version, FORMAT_VERSION)
+    if version < 1:
+        raise InvalidRecord(f"record format version {version} is not valid")
+    while version < FORMAT_VERSION:
+        step = UPCASTERS.get(version)
+        if step is None:
+            raise InvalidRecord(f"no upgrade step from record format version {version}")
+        fields = step(fields)
+        version += 1
+        fields[0] = version
+    if len(fields) != _FIELD_COUNT:
+        raise InvalidRecord(
+            f"record has {len(fields)} fields, format version {version} has {_FIELD_COUNT}"
+        )
+    _, seq, observed_at, source, type_, kind, key, rv, obj = fields
+    event_type = _EVENT_TYPES.get(type_) if isinstance(type_, str) else None
+    if (
+        not isinstance(seq, int)
+        or not isinstance(observed_at, float | int)
+        or not isinstance(source, str)
+        or event_type is None
+        or not isinstance(kind, str)
+        or not isinstance(key, str)
+        or not (rv is None or isinstance(rv, str))
+        or not isinstance(obj, Mapping)
+    ):
+        raise InvalidRecord(f"record fields have the wrong types: {_describe(fields)}")
+    try:
+        return Record(seq, observed_at, source, event_type, kind, key, rv, obj)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"invalid record: {exc}") from exc
+
+
+def _describe(fields: list[Any]) -> str:
+    names = ("version", "seq", "observed_at", "source", "type", "kind", "key", "rv", "object")
+    return ", ".join(f"{n}={type(v).__name__}" for n, v in zip(names, fields, strict=False))

@@ -1,0 +1,29 @@
+"""The log: one protocol, backends chosen by URL.
+
+``memory://[NAME]``, ``file:///abs/dir?fsync=interval|batch|never&segment_mb=64&retain=N``
+(a bare path means the same), and ``redis://`` once the Redis backend lands.
+"""
+
+from .base import (
+    CorruptLog,
+    HistoryDropped,
+    InvalidStoreURL,
+    Snapshot,
+    Store,
+    StoreError,
+    StoreLocked,
+    StoreStats,
+)
+from .url import open_store
+
+__all__ = [
+    "CorruptLog",
+    "HistoryDropped",
+    "InvalidStoreURL",
+    "Snapshot",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "StoreStats",
+    "open_store",
+]
