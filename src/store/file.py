@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import re
@@ -573,7 +574,7 @@ class FileStore(Store):
             floor = self._snapshot_floor(before)
             segments = self._segments()
             dropped = False
-            for (_first, path), (next_first, _next) in zip(segments, segments[1:], strict=False):
+            for (_first, path), (next_first, _next) in itertools.pairwise(segments):
                 if next_first > floor:
                     break
                 path.unlink()
