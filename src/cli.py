@@ -1,0 +1,62 @@
+"""The ``ironlb`` command: argument parsing, dispatch, and one clear line per user error.
+
+Exit codes: 0 success; 1 a check failed (e.g. ``validate`` found errors); 2 an input
+could not be read or the command line is wrong; 130 interrupted. Errors ironlb
+reports on purpose (``LbError``) print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from . import __version__, cli_log
+from .events.errors import LbError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ironlb",
+        description="An event-sourced load balancer for bare-metal Kubernetes that reads "
+        "MetalLB's configuration. Every input is an event in a log; a pure fold turns the "
+        "log into IP assignments and announcement plans.",
+    )
+    parser.add_argument("--version", action="version", version=f"ironlb {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="diagnostics on stderr (default: warning)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cli_log.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="ironlb: %(levelname)s: %(message)s")
+    try:
+        return int(args.handler(args, out))
+    except LbError as exc:
+        print(f"ironlb: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `ironlb log show | head`); that is not an error.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,323 @@
+"""Manifests -> records: how files (and ``kubectl`` output) enter a log.
+
+Accepted input, detected from the content:
+
+* multi-document YAML (``---`` separated), as people write manifests;
+* a JSON object, or a JSON array of objects;
+* ``kind: List`` / ``kind: XxxList`` documents as ``kubectl get -o yaml|json`` prints them;
+* JSON lines of watch events ``{"type": "ADDED", "object": {...}}`` (``kubectl get -w
+  -o json --output-watch-events``, or ironlb's own ``log show -o json``). ``BOOKMARK``
+  and ``ERROR`` events carry no object of the cluster and are skipped.
+
+A plain object is an upsert (ADDED). Nothing is deleted unless the input says
+DELETED, or ``replace=True`` wraps the import in SYNC markers for every kind it
+contains (objects of those kinds that the import does not mention are then gone).
+Objects of kinds ironlb does not use are kept: the reconciler ignores them.
+
+As the API server would, a namespaced object without a namespace gets
+``default_namespace`` (``kubectl``'s ``default``), ``metadata.managedFields`` is
+dropped, and Secret values are replaced by keyed hashes (see secrets.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import yaml
+
+from .errors import ManifestError
+from .record import EventType, Record
+from .secrets import redact_secret
+
+__all__ = ["IMPORT_SOURCE", "import_files", "parse_documents", "records_from_documents"]
+
+IMPORT_SOURCE = "import"
+
+# Kinds without a namespace. Anything else is namespaced, as almost every kind is.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CertificateSigningRequest",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CSIDriver",
+        "CSINode",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+
+# apiVersion for kinds whose DELETED watch events may arrive with kind and metadata only.
+DEFAULT_API_VERSIONS = {
+    "Service": "v1",
+    "Node": "v1",
+    "Namespace": "v1",
+    "Secret": "v1",
+    "ConfigMap": "v1",
+    "Endpoints": "v1",
+    "Pod": "v1",
+    "EndpointSlice": "discovery.k8s.io/v1",
+    "Lease": "coordination.k8s.io/v1",
+    "IPAddressPool": "metallb.io/v1beta1",
+    "L2Advertisement": "metallb.io/v1beta1",
+    "BGPAdvertisement": "metallb.io/v1beta1",
+    "BGPPeer": "metallb.io/v1beta2",
+    "Community": "metallb.io/v1beta1",
+    "BFDProfile": "metallb.io/v1beta1",
+}
+
+WATCH_TYPES = {
+    "ADDED": EventType.ADDED,
+    "MODIFIED": EventType.MODIFIED,
+    "DELETED": EventType.DELETED,
+}
+SKIPPED_WATCH_TYPES = frozenset({"BOOKMARK", "ERROR"})
+
+
+def import_files(
+    paths: Iterable[str],
+    *,
+    replace: bool = False,
+    default_namespace: str = "default",
+    secret_key: bytes | None = None,
+    source: str = IMPORT_SOURCE,
+) -> list[Record]:
+    """Records for every object in ``paths`` (``-`` is standard input), in input order.
+
+    Raises ManifestError naming the file and document when an input is unreadable.
+    """
+    key = secret_key if secret_key is not None else os.urandom(32)
+    now = time.time()
+    records: list[Record] = []
+    for path in paths:
+        text = _read(path)
+        documents = parse_documents(text, path)
+        records.extend(
+            records_from_documents(
+                documents,
+                path,
+                default_namespace=default_namespace,
+                secret_key=key,
+                source=source,
+                observed_at=now,
+            )
+        )
+    return wrap_in_sync(records, source, now) if replace else records
+
+
+def wrap_in_sync(records: list[Record], source: str, observed_at: float) -> list[Record]:
+    """Bracket the records with SYNC_START/SYNC_END for each kind they contain."""
+    kinds: dict[tuple[str, str], str] = {}
+    for record in records:
+        identity = record.identity
+        kinds.setdefault((identity.group, identity.kind), record.kind)
+
+    def marker(event: EventType, kind: str) -> Record:
+        return Record(0, observed_at, source, event, kind, "", None, {})
+
+    return (
+        [marker(EventType.SYNC_START, kind) for kind in kinds.values()]
+        + records
+        + [marker(EventType.SYNC_END, kind) for kind in kinds.values()]
+    )
+
+
+def _read(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ManifestError(path, None, f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+
+
+def parse_documents(text: str, path: str) -> list[tuple[int, Any]]:
+    """``(document number, parsed value)`` pairs, numbered from 1 in input order."""
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":
+                raise ManifestError(
+                    path, 1, f"invalid JSON at line {exc.lineno}: {exc.msg}"
+                ) from exc
+            return list(_json_lines(text, path))
+        if isinstance(value, list):
+            return list(enumerate(value, start=1))
+        return [(1, value)]
+    return list(_yaml_documents(text, path))
+
+
+def _json_lines(text: str, path: str) -> Iterator[tuple[int, Any]]:
+    number = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(path, number, f"invalid JSON on line {line_no}: {exc.msg}") from exc
+
+
+def _yaml_documents(text: str, path: str) -> Iterator[tuple[int, Any]]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    number = 0
+    try:
+        for document in yaml.load_all(text, Loader=loader):
+            number += 1
+            yield number, document
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(path, number + 1, f"invalid YAML{where}: {problem}") from exc
+
+
+def records_from_documents(
+    documents: Iterable[tuple[int, Any]],
+    path: str,
+    *,
+    default_namespace: str,
+    secret_key: bytes,
+    source: str,
+    observed_at: float,
+) -> list[Record]:
+    records = []
+    for number, document in documents:
+        if document is None:
+            continue  # an empty YAML document, e.g. after a trailing ---
+        for event, obj in _events_of(document, path, number):
+            records.append(
+                _record(
+                    event, obj, path, number, default_namespace, secret_key, source, observed_at
+                )
+            )
+    return records
+
+
+def _events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:
+    if not isinstance(document, dict):
+        raise ManifestError(path, number, f"expected an object, found {_shape(document)}")
+    # A watch event, or a line of `ironlb log show -o json`; never an object
+    # (those carry apiVersion at the top).
+    if "object" in document and "type" in document and "apiVersion" not in document:
+        event = document["type"]
+        if event in SKIPPED_WATCH_TYPES:
+            return
+        if event in ("SYNC_START", "SYNC_END"):
+            raise ManifestError(
+                path,
+                number,
+                "type: SYNC markers are not imported; copy logs with `ironlb log copy`",
+            )
+        if event not in WATCH_TYPES:
+            raise ManifestError(path, number, f"type: unknown watch event type {event!r}")
+        obj = document["object"]
+        if not isinstance(obj, dict):
+            raise ManifestError(path, number, f"object: expected an object, found {_shape(obj)}")
+        yield WATCH_TYPES[event], obj
+        return
+    kind = document.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(document.get("items"), list):
+        item_api = document.get("apiVersion")
+        for index, item in enumerate(document["items"]):
+            if not isinstance(item, dict):
+                raise ManifestError(
+                    path, number, f"items[{index}]: expected an object, found {_shape(item)}"
+                )
+            if "kind" not in item and kind != "List":
+                item = {**item, "kind": kind[: -len("List")]}
+                if "apiVersion" not in item and isinstance(item_api, str):
+                    item["apiVersion"] = item_api
+            yield EventType.ADDED, item
+        return
+    yield EventType.ADDED, document
+
+
+def _record(
+    event: EventType,
+    obj: dict,
+    path: str,
+    number: int,
+    default_namespace: str,
+    secret_key: bytes,
+    source: str,
+    observed_at: float,
+) -> Record:
+    def fail(field: str, message: str) -> ManifestError:
+        name = (
+            obj.get("metadata", {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+        )
+        what = f"{obj.get('kind', 'object')} {name!r}: " if isinstance(name, str) else ""
+        return ManifestError(path, number, f"{what}{field}: {message}")
+
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise fail("kind", "missing or not a string")
+    api_version = obj.get("apiVersion", DEFAULT_API_VERSIONS.get(kind))
+    if not isinstance(api_version, str) or not api_version or api_version.count("/") > 1:
+        raise fail("apiVersion", "missing or not of the form [group/]version")
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        raise fail("metadata", "missing or not an object")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise fail("metadata.name", "missing or not a string")
+    namespace = metadata.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise fail("metadata.namespace", "not a string")
+    if kind in CLUSTER_SCOPED:
+        key = name
+    else:
+        namespace = namespace or default_namespace
+        key = f"{namespace}/{name}"
+    resource_version = metadata.get("resourceVersion")
+    if resource_version is not None and not isinstance(resource_version, str):
+        raise fail("metadata.resourceVersion", "not a string")
+
+    cleaned = _clean(obj, api_version, namespace if kind not in CLUSTER_SCOPED else None)
+    if kind == "Secret" and api_version == "v1":
+        cleaned = redact_secret(cleaned, secret_key)
+    return Record(
+        0, observed_at, source, event, f"{api_version}/{kind}", key, resource_version, cleaned
+    )
+
+
+def _clean(obj: Mapping[str, Any], api_version: str, namespace: str | None) -> dict[str, Any]:
+    cleaned = dict(obj)
+    cleaned["apiVersion"] = api_version
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    cleaned["metadata"] = metadata
+    return cleaned
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
