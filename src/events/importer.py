@@ -152,21 +152,30 @@ def _read(path: str) -> str:
 
 
 def parse_documents(text: str, path: str) -> list[tuple[int, Any]]:
-    """``(document number, parsed value)`` pairs, numbered from 1 in input order."""
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
+    """``(document number, parsed value)`` pairs, numbered from 1 in input order.
+
+    JSON is tried first when the text starts like JSON; JSON lines when its first
+    line is a whole JSON value; YAML (a superset of JSON, so flow-style manifests
+    too) otherwise, which also reports malformed JSON with its line.
+    """
+    if text.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if exc.msg != "Extra data":
-                raise ManifestError(
-                    path, 1, f"invalid JSON at line {exc.lineno}: {exc.msg}"
-                ) from exc
-            return list(_json_lines(text, path))
-        if isinstance(value, list):
-            return list(enumerate(value, start=1))
-        return [(1, value)]
+        except json.JSONDecodeError:
+            first_line = next((line for line in text.splitlines() if line.strip()), "")
+            if _is_json(first_line):
+                return list(_json_lines(text, path))
+        else:
+            return list(enumerate(value, start=1)) if isinstance(value, list) else [(1, value)]
     return list(_yaml_documents(text, path))
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def _json_lines(text: str, path: str) -> Iterator[tuple[int, Any]]:

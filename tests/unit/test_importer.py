@@ -1,0 +1,225 @@
+import json
+import textwrap
+
+import pytest
+
+from ironlb.events import EventType, ManifestError
+from ironlb.events.importer import import_files
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_multi_document_yaml_with_empty_documents(tmp_path):
+    path = write(
+        tmp_path,
+        "m.yaml",
+        """
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: web}
+        spec: {type: LoadBalancer}
+        ---
+        ---
+        apiVersion: metallb.io/v1beta1
+        kind: IPAddressPool
+        metadata: {name: pool, namespace: metallb-system}
+        spec: {addresses: [192.0.2.0/24]}
+        ---
+        apiVersion: v1
+        kind: Node
+        metadata: {name: n1, namespace: ignored-for-cluster-scope}
+        """,
+    )
+    records = import_files([path])
+    assert [(r.kind, r.key, r.type) for r in records] == [
+        ("v1/Service", "default/web", EventType.ADDED),
+        ("metallb.io/v1beta1/IPAddressPool", "metallb-system/pool", EventType.ADDED),
+        ("v1/Node", "n1", EventType.ADDED),
+    ]
+    assert records[0].object["metadata"]["namespace"] == "default"
+    assert all(r.source == "import" and r.seq == 0 for r in records)
+
+
+def test_default_namespace_is_configurable(tmp_path):
+    path = write(tmp_path, "s.yaml", "{apiVersion: v1, kind: Service, metadata: {name: a}}")
+    assert import_files([path], default_namespace="shop")[0].key == "shop/a"
+
+
+def test_kubectl_list_output_and_raw_api_lists(tmp_path):
+    kubectl = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": "a",
+                    "namespace": "x",
+                    "resourceVersion": "41",
+                    "managedFields": [{"manager": "kubectl"}],
+                },
+            },
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}},
+        ],
+    }
+    raw = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSliceList",
+        "metadata": {"resourceVersion": "99"},
+        "items": [{"metadata": {"name": "e", "namespace": "x"}, "endpoints": []}],
+    }
+    records = import_files(
+        [write(tmp_path, "a.json", json.dumps(kubectl)), write(tmp_path, "b.json", json.dumps(raw))]
+    )
+    assert [(r.kind, r.key, r.resource_version) for r in records] == [
+        ("v1/Service", "x/a", "41"),
+        ("v1/Node", "n", None),
+        ("discovery.k8s.io/v1/EndpointSlice", "x/e", None),
+    ]
+    assert "managedFields" not in records[0].object["metadata"]
+
+
+def test_json_lines_of_watch_events(tmp_path):
+    lines = [
+        {
+            "type": "ADDED",
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "a", "namespace": "d"},
+            },
+        },
+        {"type": "BOOKMARK", "object": {"kind": "Service", "metadata": {"resourceVersion": "7"}}},
+        {
+            "type": "MODIFIED",
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "a", "namespace": "d"},
+            },
+        },
+        {
+            "type": "DELETED",
+            "object": {"kind": "Service", "metadata": {"name": "a", "namespace": "d"}},
+        },
+    ]
+    path = write(tmp_path, "w.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    records = import_files([path])
+    assert [(r.type, r.kind, r.key) for r in records] == [
+        (EventType.ADDED, "v1/Service", "d/a"),
+        (EventType.MODIFIED, "v1/Service", "d/a"),
+        (EventType.DELETED, "v1/Service", "d/a"),
+    ]
+
+
+def test_unknown_kinds_are_kept(tmp_path):
+    path = write(
+        tmp_path,
+        "u.yaml",
+        """
+        apiVersion: example.com/v1
+        kind: Widget
+        metadata: {name: w, namespace: n}
+        """,
+    )
+    assert import_files([path])[0].kind == "example.com/v1/Widget"
+
+
+def test_replace_wraps_each_kind_in_sync_markers(tmp_path):
+    path = write(
+        tmp_path,
+        "r.yaml",
+        """
+        {apiVersion: v1, kind: Service, metadata: {name: a}}
+        ---
+        {apiVersion: v1, kind: Node, metadata: {name: n}}
+        ---
+        {apiVersion: v1, kind: Service, metadata: {name: b}}
+        """,
+    )
+    records = import_files([path], replace=True)
+    assert [(r.type.value, r.kind, r.key) for r in records] == [
+        ("SYNC_START", "v1/Service", ""),
+        ("SYNC_START", "v1/Node", ""),
+        ("ADDED", "v1/Service", "default/a"),
+        ("ADDED", "v1/Node", "n"),
+        ("ADDED", "v1/Service", "default/b"),
+        ("SYNC_END", "v1/Service", ""),
+        ("SYNC_END", "v1/Node", ""),
+    ]
+
+
+def test_secret_values_never_enter_a_record(tmp_path):
+    def secret(value):
+        applied = json.dumps({"stringData": {"password": value}})
+        return write(
+            tmp_path,
+            f"s-{value}.yaml",
+            f"""
+            apiVersion: v1
+            kind: Secret
+            type: kubernetes.io/basic-auth
+            metadata:
+              name: bgp
+              namespace: metallb-system
+              annotations:
+                kubectl.kubernetes.io/last-applied-configuration: '{applied}'
+            stringData: {{password: {value}}}
+            data: {{username: {value}-user}}
+            """,
+        )
+
+    key = b"k" * 32
+    first = import_files([secret("hunter2")], secret_key=key)[0]
+    again = import_files([secret("hunter2")], secret_key=key)[0]
+    changed = import_files([secret("s3cret")], secret_key=key)[0]
+    assert "hunter2" not in json.dumps(first.object)
+    assert first.object["type"] == "kubernetes.io/basic-auth"
+    assert sorted(first.object["stringData"]) == ["password"]
+    assert first.object["stringData"]["password"].startswith("hmac-sha256:")
+    assert first.object == again.object
+    assert changed.object["stringData"] != first.object["stringData"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: [1, 2\n", r"document 1: invalid YAML at line 2"),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n- 1\n- 2\n",
+            r"document 2: expected an object, found a list",
+        ),
+        ("apiVersion: v1\nkind: Service\nmetadata: {}\n", r"document 1: .*metadata.name: missing"),
+        ("kind: Service\napiVersion: 5\nmetadata: {name: a}\n", r"'a': apiVersion"),
+        ("apiVersion: v1\nmetadata: {name: a}\n", r"document 1: .*kind: missing"),
+        (
+            '{"type": "ADDED", "object": {}}\n{"type": "EXPLODED", "object": {}}\n',
+            r"document 1: kind: missing",
+        ),
+        (
+            '{"type": "EXPLODED", "object": {"kind": "Service"}}\n{"a": 1}\n',
+            r"document 1: type: unknown watch event type 'EXPLODED'",
+        ),
+        ('{"a": 1}\n{"b": \n', r"document 2: invalid JSON on line 2"),
+    ],
+)
+def test_malformed_documents_name_file_and_document(tmp_path, text, message):
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(ManifestError, match=message) as caught:
+        import_files([path])
+    assert str(caught.value).startswith(path)
+
+
+def test_unreadable_files_name_the_file(tmp_path):
+    with pytest.raises(ManifestError, match=r"missing\.yaml: cannot read"):
+        import_files([str(tmp_path / "missing.yaml")])
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ManifestError, match="not UTF-8"):
+        import_files([str(binary)])
