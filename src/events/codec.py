@@ -19,13 +19,13 @@ holding their decimal text, so every JSON-shaped object round-trips exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
 
 from .errors import InvalidRecord, SchemaTooNew
-from .record import EventType, Record
+from .record import EventType, Record, split_kind
 
 __all__ = ["FORMAT_VERSION", "UPCASTERS", "decode", "decode_fields", "encode", "encode_many"]
 
@@ -125,22 +125,48 @@ def decode_fields(fields: Any) -> Record:
             f"record has {len(fields)} fields, format version {version} has {_FIELD_COUNT}"
         )
     _, seq, observed_at, source, type_, kind, key, rv, obj = fields
-    event_type = _EVENT_TYPES.get(type_) if isinstance(type_, str) else None
+    event_type = _EVENT_TYPES.get(type_) if type_.__class__ is str else None
     if (
-        not isinstance(seq, int)
+        seq.__class__ is not int
         or not isinstance(observed_at, float | int)
-        or not isinstance(source, str)
+        or source.__class__ is not str
         or event_type is None
-        or not isinstance(kind, str)
-        or not isinstance(key, str)
-        or not (rv is None or isinstance(rv, str))
-        or not isinstance(obj, Mapping)
+        or kind.__class__ is not str
+        or (kind not in _VALID_KINDS and not _valid_kind(kind))
+        or key.__class__ is not str
+        or not (rv is None or rv.__class__ is str)
+        or obj.__class__ is not dict
     ):
         raise InvalidRecord(f"record fields have the wrong types: {_describe(fields)}")
+    # Every field is checked above, so build the value without running the
+    # validators again: this is the hot path of every log read.
+    record = _new(Record)
+    _set(record, "seq", seq)
+    _set(record, "observed_at", float(observed_at))
+    _set(record, "source", source)
+    _set(record, "type", event_type)
+    _set(record, "kind", kind)
+    _set(record, "key", key)
+    _set(record, "resource_version", rv)
+    _set(record, "object", obj)
+    return record
+
+
+_new = object.__new__
+_set = object.__setattr__
+_VALID_KINDS: set[str] = set()
+
+
+def _valid_kind(kind: object) -> bool:
+    if kind.__class__ is not str:
+        return False
     try:
-        return Record(seq, observed_at, source, event_type, kind, key, rv, obj)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRecord(f"invalid record: {exc}") from exc
+        split_kind(kind)  # type: ignore[arg-type]
+    except InvalidRecord:
+        return False
+    if len(_VALID_KINDS) < 4096:  # a log holds a few dozen kinds; bound the cache anyway
+        _VALID_KINDS.add(kind)  # type: ignore[arg-type]
+    return True
 
 
 def _describe(fields: list[Any]) -> str:

@@ -107,47 +107,53 @@ class _Scan:
 
     def __iter__(self) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(offset, payload)`` per intact frame; raise CorruptLog on damage."""
-        with open(self.path, "rb", buffering=0) as fh:
-            fd = fh.fileno()
-            size = os.fstat(fd).st_size
-            pos = self.offset
-            chunk = b""
-            chunk_at = pos
-            while pos < size:
-                if pos + FRAME_HEADER.size > chunk_at + len(chunk):
-                    chunk_at, chunk = pos, os.pread(fd, max(READ_CHUNK, FRAME_HEADER.size), pos)
-                rel = pos - chunk_at
-                if size - pos < FRAME_HEADER.size:
-                    self._torn(fd, pos, size, "incomplete frame header")
-                    break
-                length, payload_crc, header_crc = FRAME_HEADER.unpack_from(chunk, rel)
-                if zlib.crc32(chunk[rel : rel + 8]) != header_crc:
-                    if self.is_last and _zero_from(fd, pos, size):
-                        self._torn(fd, pos, size, "zero-filled tail")
+        crc32 = zlib.crc32
+        unpack_header = FRAME_HEADER.unpack_from
+        header_size = FRAME_HEADER.size
+        frames = self.frames
+        pos = self.offset
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                fd = fh.fileno()
+                size = os.fstat(fd).st_size
+                view = memoryview(b"")
+                view_at = view_end = pos
+                while pos < size:
+                    if size - pos < header_size:
+                        self._torn(fd, pos, size, "incomplete frame header")
                         break
-                    raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
-                if not 0 < length <= MAX_FRAME:
-                    raise CorruptLog(self.path.name, pos, f"impossible frame length {length}")
-                end = pos + FRAME_HEADER.size + length
-                if end > size:
-                    self._torn(fd, pos, size, "incomplete record")
-                    break
-                if end > chunk_at + len(chunk):
-                    chunk_at, chunk = pos, os.pread(fd, max(READ_CHUNK, end - pos), pos)
-                    rel = 0
-                payload = memoryview(chunk)[
-                    rel + FRAME_HEADER.size : rel + FRAME_HEADER.size + length
-                ]
-                if zlib.crc32(payload) != payload_crc:
-                    if self.is_last and (end == size or _zero_from(fd, end, size)):
-                        self._torn(fd, pos, size, "damaged final record")
+                    if pos + header_size > view_end:
+                        view = memoryview(os.pread(fd, READ_CHUNK, pos))
+                        view_at, view_end = pos, pos + len(view)
+                    rel = pos - view_at
+                    length, payload_crc, header_crc = unpack_header(view, rel)
+                    if crc32(view[rel : rel + 8]) != header_crc:
+                        if self.is_last and _zero_from(fd, pos, size):
+                            self._torn(fd, pos, size, "zero-filled tail")
+                            break
+                        raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
+                    if not 0 < length <= MAX_FRAME:
+                        raise CorruptLog(self.path.name, pos, f"impossible frame length {length}")
+                    end = pos + header_size + length
+                    if end > size:
+                        self._torn(fd, pos, size, "incomplete record")
                         break
-                    raise CorruptLog(self.path.name, pos, "record checksum mismatch")
-                yield pos, payload
-                self.frames += 1
-                pos = end
-                self.end = pos
-            self.end = pos if self.tail is None else self.tail.offset
+                    if end > view_end:
+                        view = memoryview(os.pread(fd, max(READ_CHUNK, end - pos), pos))
+                        view_at, view_end = pos, pos + len(view)
+                        rel = 0
+                    payload = view[rel + header_size : rel + header_size + length]
+                    if crc32(payload) != payload_crc:
+                        if self.is_last and (end == size or _zero_from(fd, end, size)):
+                            self._torn(fd, pos, size, "damaged final record")
+                            break
+                        raise CorruptLog(self.path.name, pos, "record checksum mismatch")
+                    yield pos, payload
+                    frames += 1
+                    pos = end
+        finally:
+            self.frames = frames
+            self.end = pos
 
     def skip(self, count: int) -> None:
         """Advance ``offset`` past ``count`` frames, checking headers but not payloads."""
@@ -485,16 +491,28 @@ class FileStore(Store):
                 scan.skip(seq - first)
                 if scan.frames < seq - first:
                     return  # asked past the end
-            for pos, payload in scan:
-                record = self._decode(path, pos, payload)
-                if record.seq != seq:
-                    raise CorruptLog(path.name, pos, f"record has seq {record.seq}, expected {seq}")
-                if until is not None and seq > until:
-                    return
-                self._resume = (first, seq + 1, pos + FRAME_HEADER.size + len(payload))
-                yield record
-                seq += 1
-            if until is not None and seq > until:
+            limit = until if until is not None else seq + (1 << 62)
+            decode = codec.decode
+            resume_at = scan.offset
+            try:
+                for pos, payload in scan:
+                    if seq > limit:
+                        return
+                    try:
+                        record = decode(payload)
+                    except InvalidRecord as exc:
+                        raise CorruptLog(path.name, pos, str(exc)) from exc
+                    if record.seq != seq:
+                        raise CorruptLog(
+                            path.name, pos, f"record has seq {record.seq}, expected {seq}"
+                        )
+                    resume_at = pos + FRAME_HEADER.size + len(payload)
+                    seq += 1
+                    yield record
+            finally:
+                # Where to pick up next time, so a follower never rescans the segment.
+                self._resume = (first, seq, resume_at)
+            if seq > limit:
                 return
 
     @staticmethod
