@@ -1,0 +1,227 @@
+"""Which addresses are in use, by whom, and which is the next free one (MetalLB's semantics).
+
+Private, mutable index of the controller fold, rebuilt whenever the pools in force
+change. Rules from MetalLB's ``internal/allocator``:
+
+* An address may be shared by several Services only if all of them carry the same
+  non-empty sharing key and the same backend key, and no (protocol, port) is
+  claimed twice (``checkSharing``).
+* Inside a pool the address chosen is the lowest one, walking the entries in
+  ``spec.addresses`` order, that is free or already used compatibly
+  (``getFreeIPsFromPool``). The walk is an index lookup here, not a scan.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+
+from .addresses import FreeRuns, is_buggy, parse_ip, to_text
+from .config import Pool
+
+Address = tuple[int, int]  # (version, integer)
+
+
+def address_of(text: str) -> Address | None:
+    parsed = parse_ip(text)
+    return None if parsed is None else (parsed[1], parsed[0])
+
+
+def go_quote_list(ips: Iterable[str]) -> str:
+    """Go's ``%q`` of a []string, as MetalLB's messages print address lists."""
+    return "[" + " ".join(f'"{ip}"' for ip in ips) + "]"
+
+
+class _Use:
+    """The Services on one address and what they claimed there."""
+
+    __slots__ = ("backend_key", "ports", "services", "sharing_key")
+
+    def __init__(self, sharing_key: str | None, backend_key: str) -> None:
+        self.sharing_key = sharing_key
+        self.backend_key = backend_key
+        self.services: dict[str, tuple[tuple[str, int], ...]] = {}
+        self.ports: dict[tuple[str, int], str] = {}
+
+
+class _PoolIndex:
+    __slots__ = ("pool", "runs", "used")
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.runs = [
+            FreeRuns(r.first, r.last, r.version, pool.avoid_buggy_ips) for r in pool.ranges
+        ]
+        self.used = {4: 0, 6: 0}
+
+
+class AllocationIndex:
+    def __init__(self, pools: Sequence[Pool]) -> None:
+        self.pools = {p.name: _PoolIndex(p) for p in pools}
+        bounds: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+        for pool in pools:
+            for r in pool.ranges:
+                bounds[r.version].append((r.first, r.last, pool.name))
+        for items in bounds.values():
+            items.sort()
+        self._firsts = {v: [b[0] for b in items] for v, items in bounds.items()}
+        self._bounds = bounds
+        self._uses: dict[Address, _Use] = {}
+        self._by_sharing_key: dict[str, set[Address]] = {}
+        self._holdings: dict[str, tuple[Address, ...]] = {}
+
+    # --- questions ----------------------------------------------------------
+
+    def pool_of(self, address: Address) -> str | None:
+        """The pool whose addresses include this one, skipping its .0/.255 if it avoids them."""
+        version, value = address
+        index = bisect.bisect_right(self._firsts[version], value) - 1
+        if index < 0:
+            return None
+        _first, last, name = self._bounds[version][index]
+        if value > last:
+            return None
+        if self.pools[name].pool.avoid_buggy_ips and is_buggy(value, version):
+            return None
+        return name
+
+    def holders(self, address: Address) -> list[str]:
+        use = self._uses.get(address)
+        return sorted(use.services) if use else []
+
+    def holdings(self, service: str) -> tuple[Address, ...]:
+        return self._holdings.get(service, ())
+
+    def sharing_error(
+        self,
+        service: str,
+        address: Address,
+        sharing_key: str | None,
+        backend_key: str,
+        ports: Sequence[tuple[str, int]],
+    ) -> str | None:
+        """Why ``service`` may not use ``address`` (MetalLB's checkSharing), or None."""
+        use = self._uses.get(address)
+        if use is None:
+            return None
+        others = sorted(s for s in use.services if s != service)
+        if not others:
+            return None
+        ip = to_text(address[1], address[0])
+        if not sharing_key or sharing_key != use.sharing_key:
+            return (
+                f'can\'t change sharing key for "{service}", address also in use by '
+                f"{','.join(others)}"
+            )
+        if backend_key != use.backend_key:
+            return (
+                f'can\'t change backend key for "{service}", address also in use by '
+                f"{','.join(others)}"
+            )
+        for port in ports:
+            holder = use.ports.get(port)
+            if holder is not None and holder != service:
+                return f'port {port[0]}/{port[1]} is already in use on "{ip}"'
+        return None
+
+    def used(self, pool: str, version: int) -> int:
+        return self.pools[pool].used[version]
+
+    # --- finding free addresses ---------------------------------------------
+
+    def find(
+        self,
+        pool_name: str,
+        version: int,
+        service: str,
+        sharing_key: str | None,
+        backend_key: str,
+        ports: Sequence[tuple[str, int]],
+    ) -> Address | None:
+        """The address MetalLB would pick for this Service in this pool and family."""
+        index = self.pools.get(pool_name)
+        if index is None:
+            return None
+        shared = sorted(self._by_sharing_key.get(sharing_key, ())) if sharing_key else []
+        for address_range, runs in zip(index.pool.ranges, index.runs, strict=True):
+            if address_range.version != version:
+                continue
+            best = runs.lowest()
+            for candidate in shared:
+                if candidate[0] != version or not address_range.contains(candidate[1]):
+                    continue
+                if best is not None and candidate[1] > best:
+                    break
+                if self.sharing_error(service, candidate, sharing_key, backend_key, ports) is None:
+                    best = candidate[1]
+                    break
+            if best is not None:
+                return (version, best)
+        return None
+
+    # --- changing -----------------------------------------------------------
+
+    def assign(
+        self,
+        service: str,
+        addresses: Sequence[Address],
+        sharing_key: str | None,
+        backend_key: str,
+        ports: Sequence[tuple[str, int]],
+    ) -> bool:
+        """Record that ``service`` holds exactly ``addresses`` (replacing what it held).
+
+        The caller has checked ``sharing_error`` for each address. Returns True when
+        an address the Service held before became free.
+        """
+        previous = self._holdings.get(service, ())
+        self.release(service)
+        for address in addresses:
+            use = self._uses.get(address)
+            if use is None:
+                use = self._uses[address] = _Use(sharing_key, backend_key)
+                self._mark(address, taken=True)
+                if sharing_key:
+                    self._by_sharing_key.setdefault(sharing_key, set()).add(address)
+            use.services[service] = tuple(ports)
+            for port in ports:
+                use.ports[port] = service
+        self._holdings[service] = tuple(addresses)
+        return any(address not in self._uses for address in previous)
+
+    def _mark(self, address: Address, *, taken: bool) -> None:
+        pool = self.pool_of(address)
+        if pool is None:
+            return
+        index = self.pools[pool]
+        for runs, r in zip(index.runs, index.pool.ranges, strict=True):
+            if r.version == address[0] and r.contains(address[1]):
+                if taken:
+                    runs.take(address[1])
+                else:
+                    runs.give_back(address[1])
+        index.used[address[0]] += 1 if taken else -1
+
+    def release(self, service: str) -> bool:
+        """Forget what ``service`` holds; True when an address became free."""
+        freed = False
+        for address in self._holdings.pop(service, ()):
+            use = self._uses.get(address)
+            if use is None:
+                continue
+            ports = use.services.pop(service, ())
+            for port in ports:
+                if use.ports.get(port) == service:
+                    del use.ports[port]
+            if use.services:
+                continue
+            del self._uses[address]
+            if use.sharing_key:
+                keyed = self._by_sharing_key.get(use.sharing_key)
+                if keyed is not None:
+                    keyed.discard(address)
+                    if not keyed:
+                        del self._by_sharing_key[use.sharing_key]
+            self._mark(address, taken=False)
+            freed = True
+        return freed

@@ -1,0 +1,636 @@
+"""The controller fold: records in, desired Service statuses and pool counters out.
+
+Theory of operation
+-------------------
+Each record updates the observed world; a Service change re-converges that one
+Service (MetalLB's ``convergeBalancer``), so an event costs work in proportion to
+what it affects. Configuration is parsed lazily: configuration records only mark
+it dirty, and it is parsed before the next Service is converged or a plan is
+asked for. The outcome depends only on the sequence of records, never on where a
+plan was taken (configuration records do not converge Services).
+
+Decisions are the fold's own state: once decided, a Service's addresses are its
+*current* addresses, whether or not its status write came back yet, so the fold
+never re-decides from a stale view. Without a decision with addresses, the
+Service's observed ``status.loadBalancer.ingress`` is current (MetalLB reads the
+status, which is what makes a restart keep every address).
+
+Rules beyond MetalLB, each deterministic where MetalLB is not:
+
+* Pools of equal priority, and the fallback pools, are tried in name order.
+* When the pools in force change, only Services whose pool changed (or whose
+  addresses left every pool) and pending Services are re-converged: Services
+  that hold addresses first (more addresses first, then by key), so they reclaim
+  them before pending ones allocate; then pending ones in the order they asked.
+* A Service converged for the first time whose observed status holds an address
+  that another Service was given by this fold but has not yet confirmed in its
+  own status takes the address back (the other is re-converged). A status in the
+  cluster outranks a decision nobody has seen, so folding a restart's relist in
+  any order keeps every address.
+* Services left pending are retried, whenever an address frees, in the order
+  they first asked (the seq that made them pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ironlb.events.record import Record
+
+from .addresses import to_text
+from .allocator import Address, AllocationIndex, address_of, go_quote_list
+from .config import (
+    CONFIG_KINDS,
+    EMPTY_CONFIG,
+    Config,
+    ConfigInputs,
+    ParseCache,
+    Pool,
+    parse_config,
+)
+from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
+from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
+from .world import Change, World
+
+DEFAULT_NAMESPACE = "metallb-system"
+IDENTITY_KIND = "ProcessIdentity"
+IRONLB_GROUP = "ironlb.io"
+METALLB_GROUP = "metallb.io"
+_UNSET: Any = object()
+
+
+@attrs.frozen
+class Settings:
+    """What the process was told that changes decisions (recorded as ProcessIdentity)."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    load_balancer_class: str | None = None
+
+
+@attrs.frozen
+class Overrides:
+    """Command-line overrides of what the log recorded (``plan --lb-class``, ``--namespace``)."""
+
+    namespace: str | None = None
+    load_balancer_class: Any = _UNSET  # _UNSET: take the log's; None: no class
+
+    def apply(self, identity: Mapping[str, Any]) -> Settings:
+        namespace = self.namespace or identity.get("namespace") or DEFAULT_NAMESPACE
+        if self.load_balancer_class is not _UNSET:
+            lb_class = self.load_balancer_class
+        else:
+            lb_class = identity.get("loadBalancerClass") or None
+        return Settings(str(namespace), lb_class)
+
+
+@attrs.frozen
+class Decision:
+    addresses: tuple[Address, ...]
+    pool: str | None
+    error: str | None
+    warnings: tuple[str, ...]
+    events: tuple[ServiceEvent, ...]
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return tuple(to_text(a[1], a[0]) for a in self.addresses)
+
+
+def _versions(family: int | None) -> frozenset[int]:
+    if family == DUAL:
+        return frozenset({4, 6})
+    return frozenset({family}) if family else frozenset()
+
+
+class ControllerFold:
+    """Fold records into the controller's state; ask ``plan()`` for the desired state."""
+
+    def __init__(self, overrides: Overrides | None = None) -> None:
+        self.overrides = overrides or Overrides()
+        self.world = World()
+        self.settings = self.overrides.apply({})
+        self.services: dict[str, Service] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.pending: dict[str, int] = {}  # Service key -> seq at which it first asked
+        self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
+        self.active: Config = EMPTY_CONFIG  # the pools in force: the last valid parse
+        self.index = AllocationIndex(())
+        self.seq = 0
+        self._parse_cache = ParseCache()
+        self._freed = False
+
+    # --- folding ------------------------------------------------------------
+
+    def apply_all(self, records: Iterable[Record]) -> ControllerFold:
+        for record in records:
+            self.apply(record)
+        return self
+
+    def apply(self, record: Record) -> None:
+        self.seq = record.seq
+        for change in self.world.apply(record):
+            self._on_change(change)
+        if self._freed:
+            self._freed = False
+            self._retry_pending()
+
+    def _on_change(self, change: Change) -> None:
+        if change.group == "" and change.kind == "Service":
+            if change.after is None:
+                self.services.pop(change.key, None)
+            else:
+                self.services[change.key] = Service.from_k8s(change.key, change.after)
+            self._converge(change.key, first=change.key not in self.decisions)
+        elif change.group == METALLB_GROUP and change.kind in CONFIG_KINDS:
+            if change.key.startswith(self.settings.namespace + "/"):
+                self._reload_config()
+        elif change.group == "" and change.kind in ("Namespace", "Node"):
+            before = namespace_labels(change.before) if change.before else None
+            after = namespace_labels(change.after) if change.after else None
+            if before != after:  # only labels matter to the configuration
+                self._reload_config()
+        elif change.group == "" and change.kind == "Secret":
+            if change.key.startswith(self.settings.namespace + "/"):
+                self._reload_config()
+        elif (change.group, change.kind, change.key) == (IRONLB_GROUP, IDENTITY_KIND, "controller"):
+            self._identity_changed(change.after or {})
+
+    def _identity_changed(self, identity: Mapping[str, Any]) -> None:
+        settings = self.overrides.apply(identity)
+        if settings == self.settings:
+            return
+        self.settings = settings
+        self._reload_config(everything=True)
+
+    # --- configuration ------------------------------------------------------
+
+    def _config_inputs(self) -> ConfigInputs:
+        prefix = self.settings.namespace + "/"
+        objects = {
+            kind: {
+                key[len(prefix) :]: obj
+                for key, obj in self.world.of_kind(METALLB_GROUP, kind).items()
+                if key.startswith(prefix)
+            }
+            for kind in CONFIG_KINDS
+        }
+        namespaces = {
+            key: namespace_labels(obj) for key, obj in self.world.of_kind("", "Namespace").items()
+        }
+        nodes_seen = self.world.of_kind("", "Node")
+        nodes = {key: namespace_labels(obj) for key, obj in nodes_seen.items()} or None
+        secrets = {
+            key[len(prefix) :]: obj
+            for key, obj in self.world.of_kind("", "Secret").items()
+            if key.startswith(prefix)
+        }
+        return ConfigInputs(self.settings.namespace, objects, namespaces, nodes, secrets)
+
+    def _reload_config(self, *, everything: bool = False) -> None:
+        parsed = parse_config(self._config_inputs(), self._parse_cache)
+        self.config = parsed
+        if parsed.allocation_errors:
+            # Keep the last valid pools in force (MetalLB's stale configuration).
+            if everything:
+                self._reprocess(sorted(self.services))
+            return
+        previous = self.active
+        self.active = parsed
+        if previous.pools != parsed.pools or everything:
+            self._rebuild_index(previous.pools, parsed.pools, everything=everything)
+
+    def _rebuild_index(self, old: Sequence[Pool], new: Sequence[Pool], *, everything: bool) -> None:
+        old_by_name = {p.name: p for p in old}
+        unchanged = {p.name for p in new if old_by_name.get(p.name) == p}
+        index = AllocationIndex(new)
+        affected = sorted(self.services) if everything else []
+        for key in sorted(self.decisions):
+            decision = self.decisions[key]
+            service = self.services.get(key)
+            if everything or not decision.addresses or service is None:
+                continue
+            pools = {index.pool_of(a) for a in decision.addresses}
+            if pools != {decision.pool} or decision.pool not in unchanged:
+                affected.append(key)
+                continue
+            index.assign(
+                key, decision.addresses, service.sharing_key, service.backend_key, service.ports
+            )
+        self.index = index
+        self._reprocess(affected)
+
+    def _reprocess(self, keys: Sequence[str]) -> None:
+        """Re-converge these Services and every pending one, in the documented order."""
+        for key in keys:
+            self.index.release(key)
+        holding = sorted(
+            (k for k in keys if self._current(k)[0]),
+            key=lambda k: (-len(self._current(k)[0]), k),
+        )
+        for key in holding:
+            self._converge(key, first=False)
+        held = set(holding)
+        waiting = sorted(
+            {k for k in keys if k not in held} | set(self.pending),
+            key=lambda k: (self.pending.get(k, self.seq), k),
+        )
+        for key in waiting:
+            self._converge(key, first=False)
+        self._freed = False
+
+    def _retry_pending(self) -> None:
+        for key in sorted(self.pending, key=lambda k: (self.pending[k], k)):
+            if key in self.pending:
+                self._converge(key, first=False)
+        self._freed = False
+
+    # --- converging one Service (MetalLB's convergeBalancer) -------------------
+
+    def _handles(self, service: Service) -> bool:
+        return (
+            service.is_load_balancer
+            and service.load_balancer_class == self.settings.load_balancer_class
+        )
+
+    def _current(self, key: str) -> tuple[tuple[Address, ...], bool]:
+        """The Service's current addresses and whether they come from its observed status."""
+        decision = self.decisions.get(key)
+        if decision is not None and decision.addresses:
+            return decision.addresses, False
+        service = self.services.get(key)
+        if service is None or not service.status_ips:
+            return (), False
+        addresses = tuple(address_of(ip) for ip in service.status_ips)
+        if any(a is None for a in addresses):
+            return (), False
+        return addresses, True  # type: ignore[return-value]
+
+    def _converge(self, key: str, *, first: bool) -> None:
+        service = self.services.get(key)
+        if service is None or not self._handles(service):
+            self._freed |= self.index.release(key)
+            self.decisions.pop(key, None)
+            self.pending.pop(key, None)
+            return
+        warnings = tuple(
+            f'service uses deprecated annotation "{a}"; use '
+            f'"metallb.io/{a[len(DEPRECATED_PREFIX) :]}"'
+            for a in service.deprecated_annotations
+        )
+        if not self.active.pools:
+            self._clear(
+                key,
+                f"no IPAddressPool is configured in namespace {self.settings.namespace}",
+                warnings,
+                (),
+                pending=True,
+            )
+            return
+        if service.family is None:
+            self._clear(
+                key,
+                "service has no clusterIPs, so its IP family is unknown",
+                warnings,
+                (),
+                pending=False,
+            )
+            return
+        if service.ip_family_policy == "RequireDualStack" and service.family != DUAL:
+            event = ServiceEvent(
+                WARNING,
+                "not enough clusterips",
+                "RequireDualStack needs a clusterIP of each family",
+            )
+            self._clear(
+                key,
+                "ipFamilyPolicy RequireDualStack but the service has one clusterIP",
+                warnings,
+                (event,),
+                pending=False,
+            )
+            return
+        current, from_status = self._current(key)
+        events: list[ServiceEvent] = []
+        if current:
+            outcome = self._keep_current(service, current, claim=first and from_status)
+            if isinstance(outcome, Decision):
+                self._decide(key, attrs.evolve(outcome, warnings=warnings), pending=False)
+                return
+            if outcome is not None:
+                events.append(outcome)
+        self._allocate(service, warnings, events)
+
+    def _keep_current(
+        self, service: Service, current: tuple[Address, ...], *, claim: bool
+    ) -> Decision | ServiceEvent | None:
+        """Keep the current addresses if still valid (a Decision), else why not (or None)."""
+        key = service.key
+        versions = frozenset(a[0] for a in current)
+        wanted = _versions(service.family)
+        single_in_dual = (
+            service.family == DUAL
+            and service.ip_family_policy == "PreferDualStack"
+            and len(current) == 1
+        )
+        if versions != wanted and not single_in_dual:
+            return None
+        ips = tuple(to_text(a[1], a[0]) for a in current)
+        pool = self.index.pool_of(current[0])
+        if not service.requested_error:
+            if service.requested and set(service.requested) != set(ips):
+                return None
+            if service.address_pool and pool != service.address_pool:
+                return None
+        error = self._assign_error(service, current)
+        if error is not None and claim:
+            self._displace_unconfirmed(service, current)
+            error = self._assign_error(service, current)
+        if error is not None:
+            return ServiceEvent(
+                NORMAL,
+                "ClearAssignment",
+                f'current IP for "{key}" not allowed by config, will attempt '
+                f"for new IP assignment: {error}",
+            )
+        if service.requested_error:
+            # MetalLB stops here: the addresses stay, the request is reported.
+            self._freed |= self.index.assign(
+                key, current, service.sharing_key, service.backend_key, service.ports
+            )
+            event = ServiceEvent(WARNING, "LoadBalancerFailed", service.requested_error)
+            return Decision(current, pool, service.requested_error, (), (event,))
+        self._freed |= self.index.assign(
+            key, current, service.sharing_key, service.backend_key, service.ports
+        )
+        if single_in_dual and pool is not None:
+            return self._add_missing_family(service, current, pool)
+        return Decision(current, pool, None, (), self._same_events(key, current))
+
+    def _same_events(self, key: str, addresses: tuple[Address, ...]) -> tuple[ServiceEvent, ...]:
+        previous = self.decisions.get(key)
+        if previous is not None and previous.addresses == addresses:
+            return previous.events
+        return ()
+
+    def _add_missing_family(
+        self, service: Service, current: tuple[Address, ...], pool: str
+    ) -> Decision:
+        missing = 6 if current[0][0] == 4 else 4
+        found = self.index.find(
+            pool, missing, service.key, service.sharing_key, service.backend_key, service.ports
+        )
+        if found is None:
+            event = ServiceEvent(
+                NORMAL,
+                "AdditionalAssignFailed",
+                f'failed to assign an IPv{missing} address to "{service.key}": '
+                f'no available IPs in pool "{pool}"',
+            )
+            previous = self.decisions.get(service.key)
+            events = previous.events if previous and previous.addresses == current else (event,)
+            return Decision(current, pool, None, (), events)
+        addresses = tuple(sorted((*current, found)))
+        self.index.assign(
+            service.key, addresses, service.sharing_key, service.backend_key, service.ports
+        )
+        event = ServiceEvent(
+            NORMAL, "IPAllocated", f'Assigned additional IP "{to_text(found[1], found[0])}"'
+        )
+        return Decision(addresses, pool, None, (), (event,))
+
+    def _displace_unconfirmed(self, service: Service, claimed: tuple[Address, ...]) -> None:
+        """Take back addresses this fold gave to Services whose status does not show them."""
+        displaced = []
+        for address in claimed:
+            for holder in self.index.holders(address):
+                holder_service = self.services.get(holder)
+                ip = to_text(address[1], address[0])
+                if holder_service is not None and ip not in holder_service.status_ips:
+                    displaced.append(holder)
+        for holder in sorted(set(displaced)):
+            self._freed |= self.index.release(holder)
+            self.decisions.pop(holder, None)
+        for holder in sorted(set(displaced)):
+            self.pending.setdefault(holder, self.seq)
+
+    def _assign_error(self, service: Service, addresses: Sequence[Address]) -> str | None:
+        pools = {self.index.pool_of(a) for a in addresses}
+        ips = [to_text(a[1], a[0]) for a in addresses]
+        if None in pools or len(pools) != 1:
+            return f"{go_quote_list(ips)} is not allowed in config"
+        name = next(iter(pools))
+        pool = self.active.pool(name) if name else None
+        if pool is None or not pool.admits(service.namespace, service.labels):
+            return f"pool {name} not compatible for ip assignment"
+        for address in addresses:
+            error = self.index.sharing_error(
+                service.key, address, service.sharing_key, service.backend_key, service.ports
+            )
+            if error is not None:
+                return error
+        return None
+
+    def _allocate(
+        self, service: Service, warnings: tuple[str, ...], events: list[ServiceEvent]
+    ) -> None:
+        key = service.key
+        if service.requested_error:
+            self._fail(key, service.requested_error, warnings, events, pending=False)
+            return
+        if service.requested:
+            addresses = tuple(address_of(ip) for ip in service.requested)
+            quoted = go_quote_list(service.requested)
+            if frozenset(a[0] for a in addresses) != _versions(service.family):  # type: ignore[index]
+                self._fail(
+                    key,
+                    f"requested loadBalancer IP(s) {quoted} does not match the "
+                    "ipFamily of the service",
+                    warnings,
+                    events,
+                    pending=False,
+                )
+                return
+            error = self._assign_error(service, addresses)  # type: ignore[arg-type]
+            pool = self.index.pool_of(addresses[0])  # type: ignore[arg-type]
+            if error is None and service.address_pool and pool != service.address_pool:
+                error = (
+                    f"requested loadBalancer IP(s) {quoted} is not compatible with "
+                    f"requested address pool {service.address_pool}"
+                )
+            if error is not None:
+                self._fail(key, error, warnings, events, pending=True)
+                return
+            self._succeed(service, addresses, pool, warnings, events)  # type: ignore[arg-type]
+            return
+        if service.address_pool:
+            pool = self.active.pool(service.address_pool)
+            if pool is None:
+                self._fail(
+                    key, f'unknown pool "{service.address_pool}"', warnings, events, pending=True
+                )
+                return
+            if not pool.admits(service.namespace, service.labels):
+                self._fail(
+                    key,
+                    f"pool {pool.name} not compatible for ip assignment",
+                    warnings,
+                    events,
+                    pending=True,
+                )
+                return
+            chosen = self._select(service, [pool])
+            if chosen is None:
+                self._fail(
+                    key, f'no available IPs in pool "{pool.name}"', warnings, events, pending=True
+                )
+                return
+            self._succeed(service, chosen[0], chosen[1], warnings, events)
+            return
+        chosen = self._select(service, self._pinned_pools(service)) or self._select(
+            service, self._fallback_pools()
+        )
+        if chosen is None:
+            self._fail(key, "no available IPs", warnings, events, pending=True)
+            return
+        self._succeed(service, chosen[0], chosen[1], warnings, events)
+
+    def _pinned_pools(self, service: Service) -> list[Pool]:
+        chosen = []
+        for pool in self.active.pools:
+            if not pool.has_service_allocation or not pool.auto_assign:
+                continue
+            if pool.namespaces:
+                candidate = service.namespace in pool.namespaces
+            else:
+                candidate = bool(pool.service_selectors) or not pool.namespace_constrained
+            if candidate and pool.admits(service.namespace, service.labels):
+                chosen.append(pool)
+        chosen.sort(key=lambda p: (p.priority == 0, p.priority, p.name))
+        return chosen
+
+    def _fallback_pools(self) -> list[Pool]:
+        return [p for p in self.active.pools if p.auto_assign and not p.has_service_allocation]
+
+    def _select(
+        self, service: Service, pools: Sequence[Pool]
+    ) -> tuple[tuple[Address, ...], str] | None:
+        """MetalLB's family rules over pools in order: the first pool that can serve wins."""
+
+        def find(pool: Pool, version: int) -> Address | None:
+            return self.index.find(
+                pool.name,
+                version,
+                service.key,
+                service.sharing_key,
+                service.backend_key,
+                service.ports,
+            )
+
+        if service.family != DUAL:
+            for pool in pools:
+                found = find(pool, service.family)  # type: ignore[arg-type]
+                if found is not None:
+                    return (found,), pool.name
+            return None
+        for pool in pools:
+            v4, v6 = find(pool, 4), find(pool, 6)
+            if v4 is not None and v6 is not None:
+                return (v4, v6), pool.name
+        if service.ip_family_policy != "PreferDualStack":
+            return None
+        primary = service.primary_family or 4
+        for version in (primary, 10 - primary):
+            for pool in pools:
+                found = find(pool, version)
+                if found is not None:
+                    return (found,), pool.name
+        return None
+
+    # --- recording outcomes -------------------------------------------------
+
+    def _succeed(
+        self,
+        service: Service,
+        addresses: tuple[Address, ...],
+        pool: str | None,
+        warnings: tuple[str, ...],
+        events: list[ServiceEvent],
+    ) -> None:
+        self._freed |= self.index.assign(
+            service.key, addresses, service.sharing_key, service.backend_key, service.ports
+        )
+        ips = [to_text(a[1], a[0]) for a in addresses]
+        events.append(ServiceEvent(NORMAL, "IPAllocated", f"Assigned IP {go_quote_list(ips)}"))
+        self._decide(
+            service.key, Decision(addresses, pool, None, warnings, tuple(events)), pending=False
+        )
+
+    def _fail(
+        self,
+        key: str,
+        error: str,
+        warnings: tuple[str, ...],
+        events: list[ServiceEvent],
+        *,
+        pending: bool,
+    ) -> None:
+        events.append(
+            ServiceEvent(WARNING, "AllocationFailed", f'Failed to allocate IP for "{key}": {error}')
+        )
+        self._clear(key, error, warnings, tuple(events), pending=pending)
+
+    def _clear(
+        self,
+        key: str,
+        error: str,
+        warnings: tuple[str, ...],
+        events: tuple[ServiceEvent, ...],
+        *,
+        pending: bool,
+    ) -> None:
+        self._freed |= self.index.release(key)
+        previous = self.decisions.get(key)
+        if previous is not None and not previous.addresses and previous.error == error:
+            events = previous.events  # nothing new happened: do not repeat the Event
+        self._decide(key, Decision((), None, error, warnings, events), pending=pending)
+
+    def _decide(self, key: str, decision: Decision, *, pending: bool) -> None:
+        self.decisions[key] = decision
+        if pending:
+            self.pending.setdefault(key, self.seq)
+        else:
+            self.pending.pop(key, None)
+
+    # --- the plan -----------------------------------------------------------
+
+    def plan(self) -> ControllerPlan:
+        services = {}
+        for key, decision in self.decisions.items():
+            service = self.services.get(key)
+            if service is None or not self._handles(service):
+                continue
+            services[key] = ServicePlan(
+                decision.ips,
+                decision.pool,
+                service.sharing_key,
+                decision.error,
+                decision.warnings,
+                decision.events,
+            )
+        pools = {}
+        for pool in self.active.pools:
+            used4, used6 = self.index.used(pool.name, 4), self.index.used(pool.name, 6)
+            pools[pool.name] = PoolCounters(
+                used4, pool.capacity(4) - used4, used6, pool.capacity(6) - used6
+            )
+        return ControllerPlan(services, pools, self.config.errors)
+
+
+def fold_controller(
+    records: Iterable[Record], overrides: Overrides | None = None
+) -> ControllerPlan:
+    """Fold ``records`` from scratch and return the plan (the pure entry point)."""
+    return ControllerFold(overrides).apply_all(records).plan()
