@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import __version__, cli_log
+from . import __version__, cli_log, cli_plan
 from .events.errors import LbError
 
 EXIT_OK = 0
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="diagnostics on stderr (default: warning)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cli_plan.add_parsers(commands)
     cli_log.add_parsers(commands)
     return parser
 

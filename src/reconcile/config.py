@@ -808,6 +808,8 @@ def _local_prefs_compatible(
         return True
     if a.peers and b.peers and not set(a.peers) & set(b.peers):
         return True
+    if nodes is None:
+        return False  # no Node is known: the node sets cannot be shown to be disjoint
     return _node_set(a.node_selectors, nodes).isdisjoint(_node_set(b.node_selectors, nodes))
 
 

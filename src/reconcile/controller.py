@@ -226,15 +226,16 @@ class ControllerFold:
         """Re-converge these Services and every pending one, in the documented order."""
         for key in keys:
             self.index.release(key)
+        candidates = set(keys) | set(self.pending)
         holding = sorted(
-            (k for k in keys if self._current(k)[0]),
+            (k for k in candidates if self._current(k)[0]),
             key=lambda k: (-len(self._current(k)[0]), k),
         )
         for key in holding:
             self._converge(key, first=False)
         held = set(holding)
         waiting = sorted(
-            {k for k in keys if k not in held} | set(self.pending),
+            (k for k in candidates if k not in held),
             key=lambda k: (self.pending.get(k, self.seq), k),
         )
         for key in waiting:

@@ -1,0 +1,82 @@
+"""src/reconcile is pure: no I/O, no clock, no randomness, and nothing that could do them."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECONCILE = Path(__file__).resolve().parents[3] / "src" / "reconcile"
+FORBIDDEN = {
+    "socket",
+    "os",
+    "time",
+    "random",
+    "asyncio",
+    "threading",
+    "subprocess",
+    "select",
+    "selectors",
+    "ssl",
+    "urllib",
+    "http",
+    "requests",
+    "kubernetes",
+    "redis",
+    "pyroute2",
+    "msgpack",
+    "secrets",
+    "shutil",
+    "tempfile",
+    "ironlb.store",
+    "ironlb.announce",
+}
+MODULES = sorted(p for p in RECONCILE.glob("*.py"))
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def forbidden(name: str) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
+def test_no_module_imports_io_clock_or_randomness(path):
+    bad = sorted(n for n in imported_names(path) if forbidden(n))
+    assert not bad, f"{path.name} imports {bad}"
+
+
+def test_the_only_ironlb_dependency_is_the_record_module():
+    for path in MODULES:
+        for name in imported_names(path):
+            if name.startswith("ironlb.") and not name.startswith("ironlb.reconcile"):
+                assert name in ("ironlb.events.record", "ironlb.events.errors"), (path, name)
+
+
+def test_importing_the_reconciler_loads_nothing_impure():
+    """Transitively, in a fresh interpreter: compare against what startup alone loads."""
+    modules = [f"ironlb.reconcile.{p.stem}" for p in MODULES if p.stem != "__init__"]
+    script = (
+        "import sys, json; before = set(sys.modules)\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert not [m for m in loaded if forbidden(m)], loaded
