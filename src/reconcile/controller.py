@@ -29,6 +29,9 @@ Rules beyond MetalLB, each deterministic where MetalLB is not:
   any order keeps every address.
 * Services left pending are retried, whenever an address frees, in the order
   they first asked (the seq that made them pending).
+* While a configuration kind (or Namespaces) is being relisted (between its SYNC
+  markers) the configuration is not applied: half a list of pools would clear
+  addresses the whole list keeps. It is applied at the SYNC_END.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class ControllerFold:
         self.index = AllocationIndex(())
         self.seq = 0
         self._parse_cache = ParseCache()
+        self._config_waiting = False  # a reload was deferred until a relist ends
         self._freed = False
 
     # --- folding ------------------------------------------------------------
@@ -133,6 +137,8 @@ class ControllerFold:
         self.seq = record.seq
         for change in self.world.apply(record):
             self._on_change(change)
+        if self._config_waiting and not self._config_relisting():
+            self._reload_config()
         if self._freed:
             self._freed = False
             self._retry_pending()
@@ -189,7 +195,16 @@ class ControllerFold:
         }
         return ConfigInputs(self.settings.namespace, objects, namespaces, nodes, secrets)
 
+    def _config_relisting(self) -> bool:
+        return self.world.relisting("", "Namespace") or any(
+            self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS
+        )
+
     def _reload_config(self, *, everything: bool = False) -> None:
+        if self._config_relisting() and not everything:
+            self._config_waiting = True
+            return
+        self._config_waiting = False
         parsed = parse_config(self._config_inputs(), self._parse_cache)
         self.config = parsed
         if parsed.allocation_errors:

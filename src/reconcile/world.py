@@ -35,6 +35,10 @@ class World:
         self._sources: dict[tuple[str, str, str], str] = {}
         self._relisting: dict[tuple[str, str, str], set[str]] = {}
 
+    def relisting(self, group: str, kind: str) -> bool:
+        """Whether some source is between SYNC_START and SYNC_END of this kind."""
+        return any(g == group and k == kind for _source, g, k in self._relisting)
+
     def of_kind(self, group: str, kind: str) -> dict[str, Mapping[str, Any]]:
         return self.objects.get((group, kind), {})
 
