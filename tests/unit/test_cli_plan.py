@@ -1,0 +1,155 @@
+"""plan, validate and replay through the real entry point, checked against DESIGN.md's contract."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import yaml
+
+from ironlb.events.record import EventType, Record
+from ironlb.reconcile.controller import ControllerFold
+from ironlb.reconcile.verify import digest_record
+from ironlb.store import open_store
+from tests.k8s import pool as pool_obj
+from tests.k8s import records
+from tests.k8s import service as service_obj
+from tests.unit.test_cli_log import EXAMPLE, ironlb
+
+
+def test_plan_without_input_folds_the_bundled_example():
+    plan = json.loads(ironlb("plan", "-o", "json").stdout)
+    assert set(plan) >= {"services", "pools", "config"}
+    assert plan["services"]["default/web"] == {
+        "ips": ["192.0.2.1"],
+        "pool": "general",
+        "sharing_key": None,
+        "error": None,
+        "warnings": [],
+    }
+    assert plan["services"]["default/dns-tcp"]["ips"] == plan["services"]["default/dns-udp"]["ips"]
+    assert plan["services"]["default/portal"]["ips"] == ["192.0.2.3", "2001:db8:100::"]
+    assert "default/internal" not in plan["services"]  # not a LoadBalancer
+    assert plan["pools"]["general"] == {
+        "assignedIPv4": 3,
+        "availableIPv4": 12,
+        "assignedIPv6": 1,
+        "availableIPv6": 15,
+    }
+    assert plan["config"] == {"valid": True, "errors": []}
+
+
+def test_json_output_is_sorted_and_stable():
+    first = ironlb("plan", EXAMPLE, "-o", "json").stdout
+    assert first == ironlb("plan", EXAMPLE, "-o", "json").stdout
+    assert json.dumps(json.loads(first), sort_keys=True, indent=2) + "\n" == first
+
+
+def test_yaml_and_table_outputs():
+    as_yaml = yaml.safe_load(ironlb("plan", "-o", "yaml").stdout)
+    assert as_yaml == json.loads(ironlb("plan", "-o", "json").stdout)
+    table = ironlb("plan").stdout
+    assert "default/stray" in table and "<pending>" in table
+    assert "is not allowed in config" in table
+    assert "\x1b[" not in table  # no colour when not on a terminal
+
+
+def test_what_if_marks_what_would_change(tmp_path):
+    change = tmp_path / "change.yaml"
+    change.write_text(
+        textwrap.dedent("""
+        apiVersion: metallb.io/v1beta1
+        kind: IPAddressPool
+        metadata: {name: general, namespace: metallb-system}
+        spec: {addresses: [192.0.2.64/28, "2001:db8:100::/124"]}
+        """)
+    )
+    after = json.loads(ironlb("plan", "--with", change, "-o", "json").stdout)
+    assert after["services"]["default/web"]["ips"][0].startswith("192.0.2.6")
+    table = ironlb("plan", EXAMPLE, "--with", change).stdout
+    assert "~  default/web" in table
+    assert "shop/checkout" in table and "~  shop/checkout" not in table
+    assert "service(s) would change" in table
+
+
+def test_lb_class_and_namespace_overrides(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        yaml.safe_dump_all(
+            [
+                pool_obj("p", "192.0.2.0/30", namespace="lb"),
+                service_obj("plain"),
+                service_obj("classy", loadBalancerClass="example.com/lb"),
+            ]
+        )
+    )
+    plan = json.loads(ironlb("plan", manifest, "--namespace", "lb", "-o", "json").stdout)
+    assert list(plan["services"]) == ["default/plain"]
+    classy = json.loads(
+        ironlb(
+            "plan", manifest, "--namespace", "lb", "--lb-class", "example.com/lb", "-o", "json"
+        ).stdout
+    )
+    assert list(classy["services"]) == ["default/classy"]
+
+
+def test_validate_exit_codes_and_json(tmp_path):
+    assert ironlb("validate", EXAMPLE).stdout == "configuration is valid\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump_all(
+            [
+                pool_obj("a", "192.0.2.0/24"),
+                pool_obj("b", "192.0.2.7"),
+                pool_obj("elsewhere", "198.51.100.0/24", namespace="default"),
+            ]
+        )
+    )
+    result = ironlb("validate", bad, check=False)
+    assert result.returncode == 1
+    assert "IPAddressPool/metallb-system/b: spec.addresses[0]:" in result.stdout
+    report = json.loads(ironlb("validate", bad, "-o", "json", check=False).stdout)
+    assert report["valid"] is False
+    assert {
+        "object": "IPAddressPool/default/elsewhere",
+        "field": "metadata.namespace",
+        "message": "resource must be created in metallb-system namespace",
+    } in report["errors"]
+    missing = ironlb("validate", tmp_path / "missing.yaml", check=False)
+    assert missing.returncode == 2
+
+
+def test_replay_prints_the_plan_at_a_point_of_a_log(tmp_path):
+    log = f"file://{tmp_path}/log"
+    ironlb("log", "import", EXAMPLE, "--to", log)
+    full = json.loads(ironlb("replay", log, "-o", "json").stdout)
+    assert full == json.loads(ironlb("plan", log, "-o", "json").stdout)
+    early = json.loads(ironlb("replay", log, "--until", 16, "-o", "json").stdout)
+    assert set(early["services"]) == {"default/web", "default/dns-tcp"}
+
+
+def _log_with_digests(path):
+    objects = [pool_obj("p", "192.0.2.0/30"), service_obj("a"), service_obj("b")]
+    fold = ControllerFold()
+    with open_store(str(path)) as store:
+        for record in records(*objects):
+            fold.apply(record.with_seq(store.last_seq + 1))
+            store.append([record])
+            store.append([digest_record(fold.plan(), source="controller", observed_at=1.0)])
+    return path
+
+
+def test_replay_verify_accepts_a_faithful_log_and_names_the_first_divergence(tmp_path):
+    path = _log_with_digests(tmp_path / "good")
+    assert ironlb("replay", path, "--verify").stdout == "verified 3 plan digests up to seq 6\n"
+    with open_store(str(path), readonly=True) as store:
+        tampered = list(store.read())
+    forged = tampered[3].object | {"digest": "0" * 64}
+    tampered[3] = Record(
+        4, 1.0, "controller", EventType.ADDED, tampered[3].kind, tampered[3].key, None, forged
+    )
+    with open_store(str(tmp_path / "bad")) as bad:
+        bad.append_keeping_seqs(tampered)
+    result = ironlb("replay", tmp_path / "bad", "--verify", check=False)
+    assert result.returncode == 1
+    assert result.stdout.startswith("plan digest at seq 4 differs")
