@@ -57,7 +57,24 @@ class _PoolIndex:
 
 class AllocationIndex:
     def __init__(self, pools: Sequence[Pool]) -> None:
-        self.pools = {p.name: _PoolIndex(p) for p in pools}
+        self.pools: dict[str, _PoolIndex] = {}
+        self._uses: dict[Address, _Use] = {}
+        self._by_sharing_key: dict[str, set[Address]] = {}
+        self._holdings: dict[str, tuple[Address, ...]] = {}
+        self.replace_pools(pools)
+
+    def replace_pools(self, pools: Sequence[Pool]) -> None:
+        """Put ``pools`` in force, keeping the index of every pool that did not change.
+
+        The caller first releases every Service holding an address in a pool that
+        changes or goes (see ControllerFold._rebuild_index).
+        """
+        wanted = {p.name: p for p in pools}
+        for name in [n for n, index in self.pools.items() if wanted.get(n) != index.pool]:
+            del self.pools[name]
+        for pool in pools:
+            if pool.name not in self.pools:
+                self.pools[pool.name] = _PoolIndex(pool)
         bounds: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
         for pool in pools:
             for r in pool.ranges:
@@ -66,9 +83,6 @@ class AllocationIndex:
             items.sort()
         self._firsts = {v: [b[0] for b in items] for v, items in bounds.items()}
         self._bounds = bounds
-        self._uses: dict[Address, _Use] = {}
-        self._by_sharing_key: dict[str, set[Address]] = {}
-        self._holdings: dict[str, tuple[Address, ...]] = {}
 
     # --- questions ----------------------------------------------------------
 

@@ -22,13 +22,17 @@ Rules beyond MetalLB, each deterministic where MetalLB is not:
   addresses left every pool) and pending Services are re-converged: Services
   that hold addresses first (more addresses first, then by key), so they reclaim
   them before pending ones allocate; then pending ones in the order they asked.
-* A Service converged for the first time whose observed status holds an address
-  that another Service was given by this fold but has not yet confirmed in its
-  own status takes the address back (the other is re-converged). A status in the
-  cluster outranks a decision nobody has seen, so folding a restart's relist in
-  any order keeps every address.
+* A Service this fold never gave addresses to, whose observed status holds an
+  address that another Service was given by this fold but has not yet confirmed
+  in its own status, takes the address back (the other is re-converged). Such a
+  status was written before this fold began (a previous run), and a status in the
+  cluster outranks a decision nobody has seen: folding a restart's relist in any
+  order keeps every address. Statuses of Services this fold did address are its
+  own writes and claim nothing.
 * Services left pending are retried, whenever an address frees, in the order
-  they first asked (the seq that made them pending).
+  they first asked (the seq that made them pending), after the Services that hold
+  addresses but wait for more (PreferDualStack with one family), as after a pool
+  change; so a restart, which re-converges everyone, decides the same.
 * While a configuration kind (or Namespaces) is being relisted (between its SYNC
   markers) the configuration is not applied: half a list of pools would clear
   addresses the whole list keeps. It is applied at the SYNC_END.
@@ -124,6 +128,8 @@ class ControllerFold:
         self.seq = 0
         self._parse_cache = ParseCache()
         self._config_waiting = False  # a reload was deferred until a relist ends
+        self._addressed: set[str] = set()  # Services this fold ever gave addresses to
+        self._displaced: list[str] = []  # Services a status claim took addresses from
         self._freed = False
 
     # --- folding ------------------------------------------------------------
@@ -147,9 +153,10 @@ class ControllerFold:
         if change.group == "" and change.kind == "Service":
             if change.after is None:
                 self.services.pop(change.key, None)
+                self._addressed.discard(change.key)
             else:
                 self.services[change.key] = Service.from_k8s(change.key, change.after)
-            self._converge(change.key, first=change.key not in self.decisions)
+            self._converge(change.key)
         elif change.group == METALLB_GROUP and change.kind in CONFIG_KINDS:
             if change.key.startswith(self.settings.namespace + "/"):
                 self._reload_config()
@@ -218,23 +225,20 @@ class ControllerFold:
             self._rebuild_index(previous.pools, parsed.pools, everything=everything)
 
     def _rebuild_index(self, old: Sequence[Pool], new: Sequence[Pool], *, everything: bool) -> None:
-        old_by_name = {p.name: p for p in old}
-        unchanged = {p.name for p in new if old_by_name.get(p.name) == p}
-        index = AllocationIndex(new)
-        affected = sorted(self.services) if everything else []
-        for key in sorted(self.decisions):
-            decision = self.decisions[key]
-            service = self.services.get(key)
-            if everything or not decision.addresses or service is None:
-                continue
-            pools = {index.pool_of(a) for a in decision.addresses}
-            if pools != {decision.pool} or decision.pool not in unchanged:
-                affected.append(key)
-                continue
-            index.assign(
-                key, decision.addresses, service.sharing_key, service.backend_key, service.ports
+        """Put new pools in force; re-check only the Services of pools that changed."""
+        new_by_name = {p.name: p for p in new}
+        changed = {p.name for p in old if new_by_name.get(p.name) != p}
+        if everything:
+            affected = sorted(self.services)
+        else:
+            affected = sorted(
+                key
+                for key, decision in self.decisions.items()
+                if decision.addresses and decision.pool in changed
             )
-        self.index = index
+        for key in affected:
+            self._freed |= self.index.release(key)
+        self.index.replace_pools(new)
         self._reprocess(affected)
 
     def _reprocess(self, keys: Sequence[str]) -> None:
@@ -247,20 +251,19 @@ class ControllerFold:
             key=lambda k: (-len(self._current(k)[0]), k),
         )
         for key in holding:
-            self._converge(key, first=False)
+            self._converge(key)
         held = set(holding)
         waiting = sorted(
             (k for k in candidates if k not in held),
             key=lambda k: (self.pending.get(k, self.seq), k),
         )
         for key in waiting:
-            self._converge(key, first=False)
-        self._freed = False
+            self._converge(key)
 
     def _retry_pending(self) -> None:
-        for key in sorted(self.pending, key=lambda k: (self.pending[k], k)):
-            if key in self.pending:
-                self._converge(key, first=False)
+        """The same order as after a pool change: holders first, then by asking order."""
+        self._freed = False
+        self._reprocess([])
         self._freed = False
 
     # --- converging one Service (MetalLB's convergeBalancer) -------------------
@@ -284,7 +287,13 @@ class ControllerFold:
             return (), False
         return addresses, True  # type: ignore[return-value]
 
-    def _converge(self, key: str, *, first: bool) -> None:
+    def _converge(self, key: str) -> None:
+        """Converge one Service, then any Service its status claim displaced."""
+        self._converge_one(key)
+        while self._displaced:
+            self._converge_one(self._displaced.pop(0))
+
+    def _converge_one(self, key: str) -> None:
         service = self.services.get(key)
         if service is None or not self._handles(service):
             self._freed |= self.index.release(key)
@@ -331,9 +340,14 @@ class ControllerFold:
         current, from_status = self._current(key)
         events: list[ServiceEvent] = []
         if current:
-            outcome = self._keep_current(service, current, claim=first and from_status)
+            claim = from_status and key not in self._addressed
+            outcome = self._keep_current(service, current, claim=claim)
             if isinstance(outcome, Decision):
-                self._decide(key, attrs.evolve(outcome, warnings=warnings), pending=False)
+                self._decide(
+                    key,
+                    attrs.evolve(outcome, warnings=warnings),
+                    pending=self._half_served(service, outcome.addresses),
+                )
                 return
             if outcome is not None:
                 events.append(outcome)
@@ -431,6 +445,7 @@ class ControllerFold:
             self.decisions.pop(holder, None)
         for holder in sorted(set(displaced)):
             self.pending.setdefault(holder, self.seq)
+            self._displaced.append(holder)
 
     def _assign_error(self, service: Service, addresses: Sequence[Address]) -> str | None:
         pools = {self.index.pool_of(a) for a in addresses}
@@ -581,7 +596,18 @@ class ControllerFold:
         ips = [to_text(a[1], a[0]) for a in addresses]
         events.append(ServiceEvent(NORMAL, "IPAllocated", f"Assigned IP {go_quote_list(ips)}"))
         self._decide(
-            service.key, Decision(addresses, pool, None, warnings, tuple(events)), pending=False
+            service.key,
+            Decision(addresses, pool, None, warnings, tuple(events)),
+            pending=self._half_served(service, addresses),
+        )
+
+    @staticmethod
+    def _half_served(service: Service, addresses: tuple[Address, ...]) -> bool:
+        """A PreferDualStack Service with one family still waits for the other."""
+        return (
+            service.family == DUAL
+            and service.ip_family_policy == "PreferDualStack"
+            and len(addresses) == 1
         )
 
     def _fail(
@@ -615,6 +641,8 @@ class ControllerFold:
 
     def _decide(self, key: str, decision: Decision, *, pending: bool) -> None:
         self.decisions[key] = decision
+        if decision.addresses:
+            self._addressed.add(key)
         if pending:
             self.pending.setdefault(key, self.seq)
         else:

@@ -241,7 +241,13 @@ class ControllerMachine(RuleBasedStateMachine):
         for key, before in self.previous.items():
             if key in self.touched or not before or key not in now:
                 continue
-            assert now[key] == before, (key, before, now[key])
+            if now[key] == before:
+                continue
+            # Only growth is allowed: a PreferDualStack Service with one family gains
+            # the other when an address of it frees; nothing it holds moves.
+            service_value = self.fold.services[key]
+            assert set(before) < set(now[key]), (key, before, now[key])
+            assert service_value.family == 46 and len(before) == 1, (key, before, now[key])
 
     @invariant()
     def pool_counters_equal_a_recount(self):
