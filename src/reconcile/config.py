@@ -336,6 +336,29 @@ class ParseCache:
 
     def __init__(self) -> None:
         self._pools: dict[str, tuple[Mapping[str, Any], _PoolDraft | None]] = {}
+        self._namespace_labels: tuple = ()
+        self._resolved: dict[tuple[Selector, ...], frozenset[str]] = {}
+
+    def use_namespaces(self, namespaces: Mapping[str, Mapping[str, str]]) -> None:
+        """Forget resolved selectors when any Namespace's labels changed."""
+        labels = tuple(
+            sorted((name, tuple(sorted(values.items()))) for name, values in namespaces.items())
+        )
+        if labels != self._namespace_labels:
+            self._namespace_labels = labels
+            self._resolved = {}
+
+    def namespaces_matching(
+        self, selectors: tuple[Selector, ...], namespaces: Mapping[str, Mapping[str, str]]
+    ) -> frozenset[str]:
+        """Namespaces any selector matches (call use_namespaces first)."""
+        found = self._resolved.get(selectors)
+        if found is None:
+            found = frozenset(
+                n for n, values in namespaces.items() if any_matches(selectors, values)
+            )
+            self._resolved[selectors] = found
+        return found
 
     def pool(self, name: str, obj: Mapping[str, Any], namespace: str) -> _PoolDraft | None:
         cached = self._pools.get(name)
@@ -453,17 +476,14 @@ def parse_pools(
         if not draft.errors:
             drafts.append(draft)
     bad = _overlapping(inputs.namespace, drafts, errors)
+    cache.use_namespaces(inputs.namespaces)
     pools = []
     for draft in drafts:
         if draft.pool.name in bad:
             continue
         resolved = set(draft.listed_namespaces)
         if draft.namespace_selectors:
-            resolved.update(
-                ns
-                for ns, labels in inputs.namespaces.items()
-                if any_matches(draft.namespace_selectors, labels)
-            )
+            resolved |= cache.namespaces_matching(draft.namespace_selectors, inputs.namespaces)
         pools.append(attrs.evolve(draft.pool, namespaces=frozenset(resolved)))
     return pools
 
