@@ -228,6 +228,17 @@ def _spec(obj: Mapping[str, Any], ref: str, errors: _Errors) -> Mapping[str, Any
     return spec
 
 
+def _specs(
+    inputs: ConfigInputs, kind: str, errors: _Errors
+) -> Iterable[tuple[str, str, Mapping[str, Any]]]:
+    """``(name, reference, spec)`` of every object of a kind, in name order; bad specs reported."""
+    for name, obj in _sorted_objects(inputs, kind):
+        ref = _ref(kind, inputs.namespace, name)
+        spec = _spec(obj, ref, errors)
+        if spec is not None:
+            yield name, ref, spec
+
+
 def _ref(kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{namespace}/{name}"
 
@@ -630,19 +641,24 @@ def _pool_selection(
     return frozenset(chosen)
 
 
+def _selections(
+    spec: Mapping[str, Any], ref: str, errors: _Errors, pools: Sequence[Pool]
+) -> tuple[frozenset[str] | None, tuple[Selector, ...] | None, tuple[Selector, ...] | None]:
+    """What every advertisement selects: pools, nodes and Services."""
+    return (
+        _pool_selection(spec, ref, errors, pools),
+        _selectors(spec.get("nodeSelectors"), ref, "spec.nodeSelectors", errors),
+        _selectors(spec.get("serviceSelectors"), ref, "spec.serviceSelectors", errors),
+    )
+
+
 def parse_l2_advertisements(
     inputs: ConfigInputs, errors: _Errors, pools: Sequence[Pool]
 ) -> list[L2Advertisement]:
     result = []
-    for name, obj in _sorted_objects(inputs, L2_ADV):
-        ref = _ref(L2_ADV, inputs.namespace, name)
-        spec = _spec(obj, ref, errors)
-        if spec is None:
-            continue
+    for name, ref, spec in _specs(inputs, L2_ADV, errors):
         before = len(errors.items)
-        selected = _pool_selection(spec, ref, errors, pools)
-        nodes = _selectors(spec.get("nodeSelectors"), ref, "spec.nodeSelectors", errors)
-        services = _selectors(spec.get("serviceSelectors"), ref, "spec.serviceSelectors", errors)
+        selected, nodes, services = _selections(spec, ref, errors, pools)
         interfaces = _string_list(spec.get("interfaces"), ref, "spec.interfaces", errors)
         preferred: list[PreferredNode] = []
         raw_preferred = spec.get("preferredNodeSelectors") or []
@@ -681,15 +697,9 @@ def parse_bgp_advertisements(
     aliases: Mapping[str, CommunityValue],
 ) -> list[BGPAdvertisement]:
     result = []
-    for name, obj in _sorted_objects(inputs, BGP_ADV):
-        ref = _ref(BGP_ADV, inputs.namespace, name)
-        spec = _spec(obj, ref, errors)
-        if spec is None:
-            continue
+    for name, ref, spec in _specs(inputs, BGP_ADV, errors):
         before = len(errors.items)
-        selected = _pool_selection(spec, ref, errors, pools)
-        nodes = _selectors(spec.get("nodeSelectors"), ref, "spec.nodeSelectors", errors)
-        services = _selectors(spec.get("serviceSelectors"), ref, "spec.serviceSelectors", errors)
+        selected, nodes, services = _selections(spec, ref, errors, pools)
         peers = _string_list(spec.get("peers"), ref, "spec.peers", errors)
         length = _int(spec, "aggregationLength", ref, errors)
         length_v6 = _int(spec, "aggregationLengthV6", ref, errors)
@@ -882,11 +892,7 @@ def parse_peers(
     inputs: ConfigInputs, errors: _Errors, bfd_profiles: Mapping[str, BFDProfileValue]
 ) -> list[BGPPeer]:
     result = []
-    for name, obj in _sorted_objects(inputs, PEER):
-        ref = _ref(PEER, inputs.namespace, name)
-        spec = _spec(obj, ref, errors)
-        if spec is None:
-            continue
+    for name, ref, spec in _specs(inputs, PEER, errors):
         before = len(errors.items)
         my_asn = _int(spec, "myASN", ref, errors, low=0, high=2**32 - 1) or 0
         peer_asn = _int(spec, "peerASN", ref, errors, low=0, high=2**32 - 1) or 0
@@ -1056,11 +1062,7 @@ def _check_duplicate_peers(inputs: ConfigInputs, peers: Sequence[BGPPeer], error
 
 def parse_bfd_profiles(inputs: ConfigInputs, errors: _Errors) -> dict[str, BFDProfileValue]:
     profiles = {}
-    for name, obj in _sorted_objects(inputs, BFD):
-        ref = _ref(BFD, inputs.namespace, name)
-        spec = _spec(obj, ref, errors)
-        if spec is None:
-            continue
+    for name, ref, spec in _specs(inputs, BFD, errors):
         before = len(errors.items)
         values = {
             "receiveInterval": _int(spec, "receiveInterval", ref, errors, low=10, high=60000),
