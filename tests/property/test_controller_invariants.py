@@ -302,7 +302,10 @@ class ControllerMachine(RuleBasedStateMachine):
 
 TestControllerInvariants = ControllerMachine.TestCase
 TestControllerInvariants.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None
+    settings.default,
+    max_examples=max(150, settings.default.max_examples // 10),
+    stateful_step_count=30,
+    deadline=None,
 )
 
 

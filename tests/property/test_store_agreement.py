@@ -95,4 +95,9 @@ class StoreAgreement(RuleBasedStateMachine):
 
 
 TestStoreAgreement = StoreAgreement.TestCase
-TestStoreAgreement.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+TestStoreAgreement.settings = settings(
+    settings.default,
+    max_examples=max(60, settings.default.max_examples // 10),
+    stateful_step_count=25,
+    deadline=None,
+)
