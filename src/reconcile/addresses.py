@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
-from collections.abc import Iterator
 
 import attrs
 
@@ -142,20 +141,6 @@ class FreeRuns:
                 return start
             self.take(start)  # never allocatable in this pool: forget it for good
         return None
-
-    def free_from(self, value: int) -> Iterator[int]:
-        """Free usable addresses at or above ``value``, ascending (lazily)."""
-        index = max(bisect.bisect_right(self._starts, value) - 1, 0)
-        while index < len(self._starts):
-            start, end = self._starts[index], self._ends[index]
-            for candidate in range(max(start, value), end + 1):
-                if not (self.avoid_buggy and is_buggy(candidate, 4)):
-                    yield candidate
-            index += 1
-
-    def is_free(self, value: int) -> bool:
-        index = bisect.bisect_right(self._starts, value) - 1
-        return index >= 0 and value <= self._ends[index]
 
     def take(self, value: int) -> None:
         index = bisect.bisect_right(self._starts, value) - 1

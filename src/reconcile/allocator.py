@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from .addresses import FreeRuns, is_buggy, parse_ip, to_text
 from .config import Pool
+from .objects import Service
 
 Address = tuple[int, int]  # (version, integer)
 
@@ -103,38 +104,27 @@ class AllocationIndex:
         use = self._uses.get(address)
         return sorted(use.services) if use else []
 
-    def holdings(self, service: str) -> tuple[Address, ...]:
-        return self._holdings.get(service, ())
-
-    def sharing_error(
-        self,
-        service: str,
-        address: Address,
-        sharing_key: str | None,
-        backend_key: str,
-        ports: Sequence[tuple[str, int]],
-    ) -> str | None:
+    def sharing_error(self, service: Service, address: Address) -> str | None:
         """Why ``service`` may not use ``address`` (MetalLB's checkSharing), or None."""
+        key = service.key
         use = self._uses.get(address)
         if use is None:
             return None
-        others = sorted(s for s in use.services if s != service)
+        others = sorted(s for s in use.services if s != key)
         if not others:
             return None
         ip = to_text(address[1], address[0])
-        if not sharing_key or sharing_key != use.sharing_key:
+        if not service.sharing_key or service.sharing_key != use.sharing_key:
             return (
-                f'can\'t change sharing key for "{service}", address also in use by '
-                f"{','.join(others)}"
+                f'can\'t change sharing key for "{key}", address also in use by {",".join(others)}'
             )
-        if backend_key != use.backend_key:
+        if service.backend_key != use.backend_key:
             return (
-                f'can\'t change backend key for "{service}", address also in use by '
-                f"{','.join(others)}"
+                f'can\'t change backend key for "{key}", address also in use by {",".join(others)}'
             )
-        for port in ports:
+        for port in service.ports:
             holder = use.ports.get(port)
-            if holder is not None and holder != service:
+            if holder is not None and holder != key:
                 return f'port {port[0]}/{port[1]} is already in use on "{ip}"'
         return None
 
@@ -143,19 +133,12 @@ class AllocationIndex:
 
     # --- finding free addresses ---------------------------------------------
 
-    def find(
-        self,
-        pool_name: str,
-        version: int,
-        service: str,
-        sharing_key: str | None,
-        backend_key: str,
-        ports: Sequence[tuple[str, int]],
-    ) -> Address | None:
+    def find(self, pool_name: str, version: int, service: Service) -> Address | None:
         """The address MetalLB would pick for this Service in this pool and family."""
         index = self.pools.get(pool_name)
         if index is None:
             return None
+        sharing_key = service.sharing_key
         shared = sorted(self._by_sharing_key.get(sharing_key, ())) if sharing_key else []
         for address_range, runs in zip(index.pool.ranges, index.runs, strict=True):
             if address_range.version != version:
@@ -166,7 +149,7 @@ class AllocationIndex:
                     continue
                 if best is not None and candidate[1] > best:
                     break
-                if self.sharing_error(service, candidate, sharing_key, backend_key, ports) is None:
+                if self.sharing_error(service, candidate) is None:
                     best = candidate[1]
                     break
             if best is not None:
@@ -175,32 +158,26 @@ class AllocationIndex:
 
     # --- changing -----------------------------------------------------------
 
-    def assign(
-        self,
-        service: str,
-        addresses: Sequence[Address],
-        sharing_key: str | None,
-        backend_key: str,
-        ports: Sequence[tuple[str, int]],
-    ) -> bool:
+    def assign(self, service: Service, addresses: Sequence[Address]) -> bool:
         """Record that ``service`` holds exactly ``addresses`` (replacing what it held).
 
         The caller has checked ``sharing_error`` for each address. Returns True when
         an address the Service held before became free.
         """
-        previous = self._holdings.get(service, ())
-        self.release(service)
+        key, sharing_key, ports = service.key, service.sharing_key, service.ports
+        previous = self._holdings.get(key, ())
+        self.release(key)
         for address in addresses:
             use = self._uses.get(address)
             if use is None:
-                use = self._uses[address] = _Use(sharing_key, backend_key)
+                use = self._uses[address] = _Use(sharing_key, service.backend_key)
                 self._mark(address, taken=True)
                 if sharing_key:
                     self._by_sharing_key.setdefault(sharing_key, set()).add(address)
-            use.services[service] = tuple(ports)
+            use.services[key] = tuple(ports)
             for port in ports:
-                use.ports[port] = service
-        self._holdings[service] = tuple(addresses)
+                use.ports[port] = key
+        self._holdings[key] = tuple(addresses)
         return any(address not in self._uses for address in previous)
 
     def _mark(self, address: Address, *, taken: bool) -> None:

@@ -1139,11 +1139,3 @@ def parse_config(inputs: ConfigInputs, cache: ParseCache | None = None) -> Confi
         tuple(errors.items),
         allocation_errors,
     )
-
-
-def objects_by_kind(pairs: Iterable[tuple[str, str, Mapping[str, Any]]]) -> dict[str, dict]:
-    """Group ``(Kind, name, object)`` triples for ConfigInputs.objects."""
-    grouped: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for kind, name, obj in pairs:
-        grouped.setdefault(kind, {})[name] = obj
-    return grouped

@@ -246,10 +246,8 @@ class ControllerFold:
         for key in keys:
             self.index.release(key)
         candidates = set(keys) | set(self.pending)
-        holding = sorted(
-            (k for k in candidates if self._current(k)[0]),
-            key=lambda k: (-len(self._current(k)[0]), k),
-        )
+        current = {k: len(self._current(k)[0]) for k in candidates}
+        holding = sorted((k for k in candidates if current[k]), key=lambda k: (-current[k], k))
         for key in holding:
             self._converge(key)
         held = set(holding)
@@ -343,11 +341,9 @@ class ControllerFold:
             claim = from_status and key not in self._addressed
             outcome = self._keep_current(service, current, claim=claim)
             if isinstance(outcome, Decision):
-                self._decide(
-                    key,
-                    attrs.evolve(outcome, warnings=warnings),
-                    pending=self._half_served(service, outcome.addresses),
-                )
+                if outcome.warnings != warnings:
+                    outcome = attrs.evolve(outcome, warnings=warnings)
+                self._decide(key, outcome, pending=self._half_served(service, outcome.addresses))
                 return
             if outcome is not None:
                 events.append(outcome)
@@ -367,10 +363,11 @@ class ControllerFold:
         )
         if versions != wanted and not single_in_dual:
             return None
-        ips = tuple(to_text(a[1], a[0]) for a in current)
         pool = self.index.pool_of(current[0])
         if not service.requested_error:
-            if service.requested and set(service.requested) != set(ips):
+            if service.requested and set(service.requested) != {
+                to_text(a[1], a[0]) for a in current
+            }:
                 return None
             if service.address_pool and pool != service.address_pool:
                 return None
@@ -387,14 +384,10 @@ class ControllerFold:
             )
         if service.requested_error:
             # MetalLB stops here: the addresses stay, the request is reported.
-            self._freed |= self.index.assign(
-                key, current, service.sharing_key, service.backend_key, service.ports
-            )
+            self._freed |= self.index.assign(service, current)
             event = ServiceEvent(WARNING, "LoadBalancerFailed", service.requested_error)
             return Decision(current, pool, service.requested_error, (), (event,))
-        self._freed |= self.index.assign(
-            key, current, service.sharing_key, service.backend_key, service.ports
-        )
+        self._freed |= self.index.assign(service, current)
         if single_in_dual and pool is not None:
             return self._add_missing_family(service, current, pool)
         return Decision(current, pool, None, (), self._same_events(key, current))
@@ -409,9 +402,7 @@ class ControllerFold:
         self, service: Service, current: tuple[Address, ...], pool: str
     ) -> Decision:
         missing = 6 if current[0][0] == 4 else 4
-        found = self.index.find(
-            pool, missing, service.key, service.sharing_key, service.backend_key, service.ports
-        )
+        found = self.index.find(pool, missing, service)
         if found is None:
             event = ServiceEvent(
                 NORMAL,
@@ -423,9 +414,7 @@ class ControllerFold:
             events = previous.events if previous and previous.addresses == current else (event,)
             return Decision(current, pool, None, (), events)
         addresses = tuple(sorted((*current, found)))
-        self.index.assign(
-            service.key, addresses, service.sharing_key, service.backend_key, service.ports
-        )
+        self.index.assign(service, addresses)
         event = ServiceEvent(
             NORMAL, "IPAllocated", f'Assigned additional IP "{to_text(found[1], found[0])}"'
         )
@@ -449,17 +438,15 @@ class ControllerFold:
 
     def _assign_error(self, service: Service, addresses: Sequence[Address]) -> str | None:
         pools = {self.index.pool_of(a) for a in addresses}
-        ips = [to_text(a[1], a[0]) for a in addresses]
         if None in pools or len(pools) != 1:
+            ips = [to_text(a[1], a[0]) for a in addresses]
             return f"{go_quote_list(ips)} is not allowed in config"
         name = next(iter(pools))
         pool = self.active.pool(name) if name else None
         if pool is None or not pool.admits(service.namespace, service.labels):
             return f"pool {name} not compatible for ip assignment"
         for address in addresses:
-            error = self.index.sharing_error(
-                service.key, address, service.sharing_key, service.backend_key, service.ports
-            )
+            error = self.index.sharing_error(service, address)
             if error is not None:
                 return error
         return None
@@ -551,14 +538,7 @@ class ControllerFold:
         """MetalLB's family rules over pools in order: the first pool that can serve wins."""
 
         def find(pool: Pool, version: int) -> Address | None:
-            return self.index.find(
-                pool.name,
-                version,
-                service.key,
-                service.sharing_key,
-                service.backend_key,
-                service.ports,
-            )
+            return self.index.find(pool.name, version, service)
 
         if service.family != DUAL:
             for pool in pools:
@@ -590,9 +570,7 @@ class ControllerFold:
         warnings: tuple[str, ...],
         events: list[ServiceEvent],
     ) -> None:
-        self._freed |= self.index.assign(
-            service.key, addresses, service.sharing_key, service.backend_key, service.ports
-        )
+        self._freed |= self.index.assign(service, addresses)
         ips = [to_text(a[1], a[0]) for a in addresses]
         events.append(ServiceEvent(NORMAL, "IPAllocated", f"Assigned IP {go_quote_list(ips)}"))
         self._decide(

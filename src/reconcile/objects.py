@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from .addresses import parse_ip
+from .addresses import parse_ip, to_text
 
 ANNOTATION_PREFIX = "metallb.io/"
 DEPRECATED_PREFIX = "metallb.universe.tf/"
@@ -158,8 +158,6 @@ def _requested(
 
 
 def _normal(parsed: tuple[int, int]) -> str:
-    from .addresses import to_text
-
     return to_text(parsed[0], parsed[1])
 
 

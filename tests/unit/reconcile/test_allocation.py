@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ironlb.reconcile.controller import Overrides
-from tests.k8s import fold, ips, namespace, plan, pool, service
+from tests.k8s import fold, ips, namespace, plan, pool, records, service
 
 V4 = pool("v4", "192.0.2.0/29")
 
@@ -123,9 +123,7 @@ def test_a_requested_address_never_displaces_its_holder_and_waits_for_it():
     f = fold(V4, holder, wanter)
     assert f.plan().services["default/wanter"].ips == ()
     assert "can't change sharing key" in f.plan().services["default/wanter"].error
-    f.apply_all(
-        __import__("tests.k8s", fromlist=["records"]).records(("DELETED", holder), start=10)
-    )
+    f.apply_all(records(("DELETED", holder), start=10))
     assert f.plan().services["default/wanter"].ips == ("192.0.2.3",)
 
 
@@ -399,7 +397,6 @@ def test_pending_services_get_freed_addresses_in_the_order_they_asked():
     objects = [tiny, service("a"), service("b"), service("waits-1"), service("waits-2")]
     f = fold(*objects)
     assert f.plan().services["default/waits-1"].error == "no available IPs"
-    from tests.k8s import records
 
     f.apply_all(records(("DELETED", objects[2]), ("DELETED", objects[1]), start=100))
     result = {k: list(v.ips) for k, v in f.plan().services.items()}
