@@ -201,15 +201,18 @@ def bench_fold(
     )
     print(
         f"  Service events: n={len(svc_cost):,} p50 {p(svc_cost, 0.5):.3f} ms "
-        f"p99 {p(svc_cost, 0.99):.3f} ms max {max(svc_cost) / 1e6:.2f} ms"
+        f"p99 {p(svc_cost, 0.99):.3f} ms max {max(svc_cost) / 1e6:.2f} ms, "
+        f"total {sum(svc_cost) / 1e9:.2f} s"
     )
     print(
         f"  pool events: n={len(pool_cost)} p50 {p(pool_cost, 0.5):.2f} ms "
-        f"p99 {p(pool_cost, 0.99):.2f} ms max {max(pool_cost) / 1e6:.1f} ms"
+        f"p99 {p(pool_cost, 0.99):.2f} ms max {max(pool_cost) / 1e6:.1f} ms, "
+        f"total {sum(pool_cost) / 1e9:.2f} s"
     )
     print(
         f"  namespace events: n={len(ns_cost)} p50 {p(ns_cost, 0.5):.2f} ms "
-        f"p99 {p(ns_cost, 0.99):.2f} ms max {max(ns_cost) / 1e6:.1f} ms"
+        f"p99 {p(ns_cost, 0.99):.2f} ms max {max(ns_cost) / 1e6:.1f} ms, "
+        f"total {sum(ns_cost) / 1e9:.2f} s"
     )
     held = sum(1 for d in feeder.fold.decisions.values() if d.addresses)
     print(f"  {held:,} Services hold addresses at the end")

@@ -110,8 +110,13 @@ def to_text(value: int, version: int) -> str:
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
+@functools.lru_cache(maxsize=32768)
 def parse_ip(text: str) -> tuple[int, int] | None:
-    """``(integer, version)`` of an address, or None when it does not parse."""
+    """``(integer, version)`` of an address, or None when it does not parse.
+
+    Cached: every Service update re-reads the same clusterIPs and status addresses,
+    and ipaddress parsing was the largest cost of translating a Service.
+    """
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:

@@ -46,13 +46,19 @@ class _Use:
 
 
 class _PoolIndex:
-    __slots__ = ("pool", "runs", "used")
+    __slots__ = ("bounds", "pool", "runs", "used")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.runs = [
             FreeRuns(r.first, r.last, r.version, pool.avoid_buggy_ips) for r in pool.ranges
         ]
+        # Per version, each range's (first, last), or an empty range in the other
+        # version: lets _mark find the run without touching the attrs values.
+        self.bounds = {
+            v: [(r.first, r.last) if r.version == v else (1, 0) for r in pool.ranges]
+            for v in (4, 6)
+        }
         self.used = {4: 0, 6: 0}
 
 
@@ -71,8 +77,12 @@ class AllocationIndex:
         changes or goes (see ControllerFold._rebuild_index).
         """
         wanted = {p.name: p for p in pools}
-        for name in [n for n, index in self.pools.items() if wanted.get(n) != index.pool]:
-            del self.pools[name]
+        for name, index in list(self.pools.items()):
+            pool = wanted.get(name)
+            if pool is None or not self.same_addresses(index.pool, pool):
+                del self.pools[name]
+            else:
+                index.pool = pool  # same addresses, new admission rules: keep the runs
         for pool in pools:
             if pool.name not in self.pools:
                 self.pools[pool.name] = _PoolIndex(pool)
@@ -84,6 +94,15 @@ class AllocationIndex:
             items.sort()
         self._firsts = {v: [b[0] for b in items] for v, items in bounds.items()}
         self._bounds = bounds
+
+    @staticmethod
+    def same_addresses(old: Pool | None, new: Pool) -> bool:
+        """Whether two versions of a pool hand out exactly the same addresses."""
+        return (
+            old is not None
+            and old.ranges == new.ranges
+            and old.avoid_buggy_ips == new.avoid_buggy_ips
+        )
 
     # --- questions ----------------------------------------------------------
 
@@ -99,6 +118,11 @@ class AllocationIndex:
         if self.pools[name].pool.avoid_buggy_ips and is_buggy(value, version):
             return None
         return name
+
+    def pool(self, name: str) -> Pool | None:
+        """The pool in force by that name (a dict lookup; Config.pool walks the list)."""
+        index = self.pools.get(name)
+        return index.pool if index is not None else None
 
     def holders(self, address: Address) -> list[str]:
         use = self._uses.get(address)
@@ -166,6 +190,11 @@ class AllocationIndex:
         """
         key, sharing_key, ports = service.key, service.sharing_key, service.ports
         previous = self._holdings.get(key, ())
+        if previous == tuple(addresses) and all(self._sole_holder(a, key) for a in previous):
+            # The common case, a Service updated without moving: no free-run churn.
+            for address in previous:
+                self._refresh(address, service)
+            return False
         self.release(key)
         for address in addresses:
             use = self._uses.get(address)
@@ -180,18 +209,39 @@ class AllocationIndex:
         self._holdings[key] = tuple(addresses)
         return any(address not in self._uses for address in previous)
 
+    def _sole_holder(self, address: Address, key: str) -> bool:
+        use = self._uses.get(address)
+        return use is not None and len(use.services) == 1 and key in use.services
+
+    def _refresh(self, address: Address, service: Service) -> None:
+        """Bring the one holder's claims on ``address`` up to date, in place."""
+        use = self._uses[address]
+        if use.sharing_key != service.sharing_key:
+            if use.sharing_key:
+                keyed = self._by_sharing_key[use.sharing_key]
+                keyed.discard(address)
+                if not keyed:
+                    del self._by_sharing_key[use.sharing_key]
+            if service.sharing_key:
+                self._by_sharing_key.setdefault(service.sharing_key, set()).add(address)
+            use.sharing_key = service.sharing_key
+        use.backend_key = service.backend_key
+        use.services[service.key] = tuple(service.ports)
+        use.ports = dict.fromkeys(service.ports, service.key)
+
     def _mark(self, address: Address, *, taken: bool) -> None:
         pool = self.pool_of(address)
         if pool is None:
             return
         index = self.pools[pool]
-        for runs, r in zip(index.runs, index.pool.ranges, strict=True):
-            if r.version == address[0] and r.contains(address[1]):
+        version, value = address
+        for runs, (first, last) in zip(index.runs, index.bounds[version], strict=True):
+            if first <= value <= last:
                 if taken:
-                    runs.take(address[1])
+                    runs.take(value)
                 else:
-                    runs.give_back(address[1])
-        index.used[address[0]] += 1 if taken else -1
+                    runs.give_back(value)
+        index.used[version] += 1 if taken else -1
 
     def release(self, service: str) -> bool:
         """Forget what ``service`` holds; True when an address became free."""

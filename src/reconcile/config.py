@@ -495,7 +495,10 @@ def parse_pools(
         resolved = set(draft.listed_namespaces)
         if draft.namespace_selectors:
             resolved |= cache.namespaces_matching(draft.namespace_selectors, inputs.namespaces)
-        pools.append(attrs.evolve(draft.pool, namespaces=frozenset(resolved)))
+        if resolved == draft.pool.namespaces:
+            pools.append(draft.pool)  # most pools admit every namespace: no copy needed
+        else:
+            pools.append(attrs.evolve(draft.pool, namespaces=frozenset(resolved)))
     return pools
 
 

@@ -225,16 +225,37 @@ class ControllerFold:
             self._rebuild_index(previous.pools, parsed.pools, everything=everything)
 
     def _rebuild_index(self, old: Sequence[Pool], new: Sequence[Pool], *, everything: bool) -> None:
-        """Put new pools in force; re-check only the Services of pools that changed."""
+        """Put new pools in force; re-check only the Services of pools that changed.
+
+        A pool whose addresses changed (or that went away) gives up every address it
+        handed out and its Services are re-converged. A pool whose addresses stayed
+        and whose admission changed (namespaces, selectors, priority: what a Namespace
+        label change does) keeps the Services it still admits exactly where they are;
+        only the ones it no longer admits are re-converged. So a Service whose address
+        is still valid never moves because another Service had to.
+        """
         new_by_name = {p.name: p for p in new}
         changed = {p.name for p in old if new_by_name.get(p.name) != p}
+        readmitted = {
+            name
+            for name in changed
+            if name in new_by_name
+            and self.index.same_addresses(self.index.pool(name), new_by_name[name])
+        }
         if everything:
             affected = sorted(self.services)
         else:
             affected = sorted(
                 key
                 for key, decision in self.decisions.items()
-                if decision.addresses and decision.pool in changed
+                if decision.pool in changed
+                and decision.addresses
+                and not (
+                    decision.pool in readmitted
+                    and new_by_name[decision.pool].admits(
+                        self.services[key].namespace, self.services[key].labels
+                    )
+                )
             )
         for key in affected:
             self._freed |= self.index.release(key)
@@ -442,7 +463,7 @@ class ControllerFold:
             ips = [to_text(a[1], a[0]) for a in addresses]
             return f"{go_quote_list(ips)} is not allowed in config"
         name = next(iter(pools))
-        pool = self.active.pool(name) if name else None
+        pool = self.index.pool(name) if name else None
         if pool is None or not pool.admits(service.namespace, service.labels):
             return f"pool {name} not compatible for ip assignment"
         for address in addresses:

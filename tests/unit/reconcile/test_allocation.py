@@ -447,6 +447,29 @@ def test_unrelated_events_do_not_move_addresses():
     assert {k: after[k] for k in before} == before
 
 
+def test_a_namespace_relabel_moves_only_the_services_its_pools_no_longer_admit():
+    blue = pool(
+        "blue",
+        "192.0.2.0/30",
+        serviceAllocation={"priority": 1, "namespaceSelectors": [{"matchLabels": {"team": "b"}}]},
+    )
+    rest = pool("rest", "198.51.100.0/30")
+    objects = [
+        blue,
+        rest,
+        namespace("a", team="b"),
+        namespace("z", team="b"),
+        service("s", ns="a"),
+        service("s", ns="z"),
+    ]
+    assert ips(*objects) == {"a/s": ["192.0.2.0"], "z/s": ["192.0.2.1"]}
+    f = fold(*objects)
+    f.apply_all(records(namespace("a", team="red"), start=100))
+    moved = {k: list(v.ips) for k, v in f.plan().services.items()}
+    assert moved == {"a/s": ["198.51.100.0"], "z/s": ["192.0.2.1"]}
+    assert f.plan().pools["blue"].assigned_v4 == 1
+
+
 @pytest.mark.parametrize(
     ("objects", "counters"),
     [
