@@ -14,6 +14,7 @@ from .output import dump_json, paint, render_table, use_colour
 from .reconcile.config import CONFIG_KINDS, ConfigError
 from .reconcile.controller import ControllerFold, Overrides
 from .reconcile.plan import config_json
+from .reconcile.speaker import SpeakerFold, SpeakerOverrides
 from .reconcile.verify import verify_digests
 from .store import open_store
 
@@ -79,6 +80,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def _add_fold_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="limit the l2 and bgp sections to what this node announces",
+    )
+    p.add_argument(
+        "--speakers",
+        metavar="NODE,...",
+        help="the nodes that run a live speaker (default: membership records in the "
+        "input, else every Node)",
+    )
+    p.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        default=None,
+        help="let nodes labelled node.kubernetes.io/exclude-from-external-load-balancers "
+        "announce (default: as recorded)",
+    )
+    p.add_argument(
         "--lb-class",
         metavar="CLASS",
         help="serve Services of this loadBalancerClass (default: as recorded; "
@@ -97,13 +116,52 @@ def overrides_from(args: argparse.Namespace) -> Overrides:
     return Overrides(namespace=args.namespace)
 
 
+def speaker_overrides_from(args: argparse.Namespace) -> SpeakerOverrides:
+    speakers = None
+    if args.speakers is not None:
+        speakers = frozenset(n.strip() for n in args.speakers.split(",") if n.strip())
+    extra: dict[str, Any] = {}
+    if args.lb_class is not None:
+        extra["load_balancer_class"] = args.lb_class or None
+    return SpeakerOverrides(
+        namespace=args.namespace,
+        ignore_exclude_lb=args.ignore_exclude_lb,
+        speakers=speakers,
+        **extra,
+    )
+
+
+class Planner:
+    """The controller and the speakers folded side by side, as ``plan`` shows them.
+
+    The speakers' part is computed as the speakers will compute it once the
+    controller's planned statuses are written (DESIGN.md).
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.controller = ControllerFold(overrides_from(args))
+        self.speakers = SpeakerFold(speaker_overrides_from(args))
+        self.node: str | None = args.node
+
+    def apply_all(self, records: Sequence[Record]) -> Planner:
+        self.controller.apply_all(records)
+        self.speakers.apply_all(records)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        controller = self.controller.plan()
+        self.speakers.assume_statuses({k: s.ips for k, s in controller.services.items()})
+        nodes = [self.node] if self.node is not None else None
+        return {**controller.to_json(), **self.speakers.plan(nodes).to_json()}
+
+
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     base = read_inputs(args.inputs or default_inputs())
-    fold = ControllerFold(overrides_from(args)).apply_all(base)
-    before = fold.plan().to_json() if args.extra else None
+    planner = Planner(args).apply_all(base)
+    before = planner.to_json() if args.extra else None
     if args.extra:
-        fold.apply_all(read_inputs(args.extra, start_seq=len(base) + 1))
-    render_plan(fold.plan().to_json(), args.output, out, before=before)
+        planner.apply_all(read_inputs(args.extra, start_seq=len(base) + 1))
+    render_plan(planner.to_json(), args.output, out, before=before)
     return EXIT_OK
 
 
@@ -112,7 +170,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         records: list[Record] = list(store.read(args.start, args.until))
     overrides = overrides_from(args)
     if args.verify:
-        report = verify_digests(records, overrides)
+        report = verify_digests(records, overrides, speaker_overrides_from(args))
         if report.mismatch is not None:
             out.write(report.describe() + "\n")
             return EXIT_INVALID
@@ -121,8 +179,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             f"{records[-1].seq if records else 0}\n"
         )
         return EXIT_OK
-    fold = ControllerFold(overrides).apply_all(records)
-    render_plan(fold.plan().to_json(), args.output, out)
+    render_plan(Planner(args).apply_all(records).to_json(), args.output, out)
     return EXIT_OK
 
 
@@ -233,6 +290,7 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
             ],
             out,
         )
+    render_announcements(plan, out, colour)
     config = plan["config"]
     out.write("\n")
     if config["valid"]:
@@ -252,3 +310,37 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
     if before is not None:
         changed = sum(1 for k in keys if _service_change(k, plan, before))
         out.write(f"\n{changed} service(s) would change (+ new, ~ changed, - removed)\n")
+
+
+def render_announcements(plan: dict[str, Any], out: TextIO, colour: bool) -> None:
+    """Who answers ARP/NDP for what, and what each node tells each BGP peer."""
+    rows, colours = [], []
+    for service, by_ip in sorted(plan.get("l2", {}).items()):
+        for ip, entry in sorted(by_ip.items()):
+            where = (
+                "all interfaces" if entry["interfaces"] is None else ",".join(entry["interfaces"])
+            )
+            announced = entry["reason"] is None
+            rows.append(
+                [service, ip, entry["node"] or "-", where if announced else entry["reason"]]
+            )
+            colours.append(
+                [None, None, "green" if announced else None, None if announced else "red"]
+            )
+    if rows:
+        out.write("\n")
+        render_table(["LAYER 2", "ADDRESS", "NODE", "ON / WHY NOT"], rows, out, colours=colours)
+    rows = []
+    for node, by_peer in sorted(plan.get("bgp", {}).items()):
+        for peer, routes in sorted(by_peer.items()):
+            if not routes:
+                rows.append([node, peer, "(session, nothing to announce)", ""])
+            for route in routes:
+                attributes = [f"local-pref {route['local_pref']}"] if route["local_pref"] else []
+                attributes += route["communities"] + [
+                    f"large:{c}" for c in route["large_communities"]
+                ]
+                rows.append([node, peer, route["prefix"], " ".join(attributes)])
+    if rows:
+        out.write("\n")
+        render_table(["BGP NODE", "PEER", "PREFIX", "ATTRIBUTES"], rows, out)

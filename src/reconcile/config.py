@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -39,6 +39,7 @@ PEER = "BGPPeer"
 COMMUNITY = "Community"
 BFD = "BFDProfile"
 CONFIG_KINDS = (POOL, L2_ADV, BGP_ADV, PEER, COMMUNITY, BFD)
+METALLB_GROUP = "metallb.io"
 
 
 @attrs.frozen(order=True)
@@ -208,6 +209,28 @@ class ConfigInputs:
     namespaces: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)  # name -> labels
     nodes: Mapping[str, Mapping[str, str]] | None = None  # name -> labels; None: unknown
     secrets: Mapping[str, Mapping[str, Any]] | None = None  # name -> Secret; None: unknown
+
+
+def gather_config_inputs(
+    namespace: str, of_kind: Callable[[str, str], Mapping[str, Mapping[str, Any]]]
+) -> ConfigInputs:
+    """Pick what configuration parsing reads out of the observed world.
+
+    ``of_kind(group, Kind)`` returns the objects of a kind by key (World.of_kind).
+    """
+    prefix = namespace + "/"
+
+    def in_namespace(group: str, kind: str) -> dict[str, Mapping[str, Any]]:
+        return {
+            key[len(prefix) :]: obj
+            for key, obj in of_kind(group, kind).items()
+            if key.startswith(prefix)
+        }
+
+    objects = {kind: in_namespace(METALLB_GROUP, kind) for kind in CONFIG_KINDS}
+    namespaces = {key: _labels(obj) for key, obj in of_kind("", "Namespace").items()}
+    nodes = {key: _labels(obj) for key, obj in of_kind("", "Node").items()} or None
+    return ConfigInputs(namespace, objects, namespaces, nodes, in_namespace("", "Secret"))
 
 
 class _Errors:

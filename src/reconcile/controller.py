@@ -56,6 +56,7 @@ from .config import (
     ConfigInputs,
     ParseCache,
     Pool,
+    gather_config_inputs,
     parse_config,
 )
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
@@ -181,26 +182,7 @@ class ControllerFold:
     # --- configuration ------------------------------------------------------
 
     def _config_inputs(self) -> ConfigInputs:
-        prefix = self.settings.namespace + "/"
-        objects = {
-            kind: {
-                key[len(prefix) :]: obj
-                for key, obj in self.world.of_kind(METALLB_GROUP, kind).items()
-                if key.startswith(prefix)
-            }
-            for kind in CONFIG_KINDS
-        }
-        namespaces = {
-            key: namespace_labels(obj) for key, obj in self.world.of_kind("", "Namespace").items()
-        }
-        nodes_seen = self.world.of_kind("", "Node")
-        nodes = {key: namespace_labels(obj) for key, obj in nodes_seen.items()} or None
-        secrets = {
-            key[len(prefix) :]: obj
-            for key, obj in self.world.of_kind("", "Secret").items()
-            if key.startswith(prefix)
-        }
-        return ConfigInputs(self.settings.namespace, objects, namespaces, nodes, secrets)
+        return gather_config_inputs(self.settings.namespace, self.world.of_kind)
 
     def _config_relisting(self) -> bool:
         return self.world.relisting("", "Namespace") or any(

@@ -17,26 +17,37 @@ from ironlb.events.record import EventType, Record
 
 from .controller import ControllerFold, Overrides
 from .plan import ControllerPlan, digest
+from .speaker import SpeakerFold, SpeakerOverrides
+from .speaker_plan import NodePlan
 
 DIGEST_KIND = "ironlb.io/v1/PlanDigest"
 CONTROLLER_SCOPE = "controller"
+SPEAKER_SCOPE_PREFIX = "speaker/"
 
 
-def controller_digest(plan: ControllerPlan) -> str:
+def plan_digest(plan: ControllerPlan | NodePlan) -> str:
+    """The controller's services, pools and config; a speaker's l2 and bgp for its node."""
     return digest(plan.to_json())
 
 
-def digest_record(plan: ControllerPlan, *, source: str, observed_at: float) -> Record:
-    """The record a controller appends to vouch for its current plan."""
+def scope_of(plan: ControllerPlan | NodePlan) -> str:
+    if isinstance(plan, NodePlan):
+        return SPEAKER_SCOPE_PREFIX + plan.node
+    return CONTROLLER_SCOPE
+
+
+def digest_record(plan: ControllerPlan | NodePlan, *, source: str, observed_at: float) -> Record:
+    """The record a live process appends to vouch for its current plan."""
+    scope = scope_of(plan)
     return Record(
         0,
         observed_at,
         source,
         EventType.ADDED,
         DIGEST_KIND,
-        CONTROLLER_SCOPE,
+        scope,
         None,
-        {"scope": CONTROLLER_SCOPE, "digest": controller_digest(plan)},
+        {"scope": scope, "digest": plan_digest(plan)},
     )
 
 
@@ -63,20 +74,32 @@ class VerifyReport:
         )
 
 
-def verify_digests(records: Iterable[Record], overrides: Overrides | None = None) -> VerifyReport:
-    fold = ControllerFold(overrides)
+def verify_digests(
+    records: Iterable[Record],
+    overrides: Overrides | None = None,
+    speaker_overrides: SpeakerOverrides | None = None,
+) -> VerifyReport:
+    """Fold ``records`` and recompute every digest (controller and speaker scopes)."""
+    controller = ControllerFold(overrides)
+    speakers = SpeakerFold(speaker_overrides)
     checked = skipped = 0
     for record in records:
         if record.kind == DIGEST_KIND and record.type is not EventType.DELETED:
             recorded = record.object.get("digest")
-            if record.key != CONTROLLER_SCOPE:
-                skipped += 1
+            if record.key == CONTROLLER_SCOPE:
+                recomputed = plan_digest(controller.plan())
+            elif record.key.startswith(SPEAKER_SCOPE_PREFIX):
+                node = record.key[len(SPEAKER_SCOPE_PREFIX) :]
+                recomputed = plan_digest(speakers.node_plan(node))
             else:
-                recomputed = controller_digest(fold.plan())
+                skipped += 1
+                recomputed = None
+            if recomputed is not None:
                 if recorded != recomputed:
                     return VerifyReport(
                         checked, skipped, Mismatch(record.seq, str(recorded), recomputed)
                     )
                 checked += 1
-        fold.apply(record)
+        controller.apply(record)
+        speakers.apply(record)
     return VerifyReport(checked, skipped, None)

@@ -1,0 +1,806 @@
+"""The speaker fold: from the log, which node announces what, and how.
+
+Every speaker folds the same cluster events (plus its own links and the recorded
+membership verdicts) and must reach the same answer as every other speaker, so
+everything here is a function of the records alone. MetalLB's rules, from its
+``speaker/layer2_controller.go`` and ``bgp_controller.go``:
+
+* A Service is considered when it is a LoadBalancer of the class served, has
+  addresses in its status, and they all lie in one pool of the configuration.
+* Layer 2: one node per Service, elected among the live speakers' nodes that an
+  L2Advertisement matching the Service selects, minus NetworkUnavailable and
+  excluded nodes; for ``externalTrafficPolicy: Local`` only nodes hosting an
+  endpoint that can serve. Nothing is announced while no endpoint can serve.
+* BGP: every node a matching BGPAdvertisement selects announces (ETP Local: only
+  nodes hosting a serving endpoint) to each BGPPeer selecting the node and named
+  by the advertisement.
+
+Incremental where the cluster is big: a Service or EndpointSlice change
+recomputes that Service alone; a node joining or leaving re-runs an election only
+where that node wins or won (see ``election``). The layer-2 part is computed for
+every Service (every speaker needs the winner); the BGP part is computed per node,
+continuously for the node this fold belongs to and on demand for others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ironlb.events.record import Record
+
+from .addresses import parse_ip, to_text
+from .allocator import AllocationIndex
+from .cluster import (
+    EXCLUDE_L2_CONFIGMAP,
+    ExcludeRules,
+    Link,
+    NodeInfo,
+    SliceServing,
+    eligible_interfaces,
+    links_from_record,
+    parse_exclude_rules,
+)
+from .config import (
+    CONFIG_KINDS,
+    EMPTY_CONFIG,
+    METALLB_GROUP,
+    BGPAdvertisement,
+    BGPPeer,
+    Config,
+    L2Advertisement,
+    ParseCache,
+    gather_config_inputs,
+    parse_config,
+)
+from .election import ElectionKey, elect, election_key
+from .objects import Service
+from .selectors import any_matches
+from .speaker_plan import (
+    BGPRoute,
+    BGPSessionPlan,
+    L2Announcement,
+    NodePlan,
+    Reason,
+    SpeakerPlan,
+)
+from .world import Change, World
+
+DEFAULT_NAMESPACE = "metallb-system"
+IRONLB_GROUP = "ironlb.io"
+IDENTITY_KIND = "ProcessIdentity"
+MEMBERSHIP_KIND = "SpeakerMembership"
+LINKS_KIND = "NodeLinks"
+DISCOVERY_GROUP = "discovery.k8s.io"
+DEFAULT_HOLD_TIME = 90.0  # seconds, BGP's customary default and MetalLB's
+DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
+_UNSET: Any = object()
+Routes = tuple[BGPRoute, ...]
+
+
+@attrs.frozen
+class SpeakerSettings:
+    """What the process was told that changes decisions (recorded as ProcessIdentity)."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    load_balancer_class: str | None = None
+    ignore_exclude_lb: bool = False
+
+
+@attrs.frozen
+class SpeakerOverrides:
+    """Command-line overrides of what the log recorded (``plan --speakers`` and friends)."""
+
+    namespace: str | None = None
+    load_balancer_class: Any = _UNSET  # _UNSET: take the log's; None: no class
+    ignore_exclude_lb: bool | None = None
+    speakers: frozenset[str] | None = None  # nodes with a live speaker, over membership records
+
+    def apply(self, identity: Mapping[str, Any]) -> SpeakerSettings:
+        namespace = self.namespace or identity.get("namespace") or DEFAULT_NAMESPACE
+        if self.load_balancer_class is not _UNSET:
+            lb_class = self.load_balancer_class
+        else:
+            lb_class = identity.get("loadBalancerClass") or None
+        ignore = self.ignore_exclude_lb
+        if ignore is None:
+            ignore = bool(identity.get("ignoreExcludeLB"))
+        return SpeakerSettings(str(namespace), lb_class, ignore)
+
+
+@attrs.frozen
+class _L2State:
+    """What one Service's election was decided from, kept to update it incrementally."""
+
+    ip: str  # the key address (the first in status)
+    ads: tuple[int, ...]  # indexes of the L2Advertisements matching the Service
+    local: bool  # externalTrafficPolicy Local
+    winner: str | None
+    key: ElectionKey | None
+
+
+@attrs.frozen
+class _BGPService:
+    """The node-independent part of a Service's BGP announcement."""
+
+    ips: tuple[str, ...]
+    pool_ads: tuple[int, ...]  # BGPAdvertisements of the Service's pool
+    ads: tuple[int, ...]  # ... that also match the Service
+    conflict: bool
+    local: bool
+
+
+class SpeakerFold:
+    """Fold records into the speakers' state; ``node_plan``/``plan`` give desired state.
+
+    ``node`` is the node this fold runs for (a speaker process); its BGP routes are
+    kept up to date after every record. Tools leave it None and ask for any node.
+    """
+
+    def __init__(self, overrides: SpeakerOverrides | None = None, node: str | None = None) -> None:
+        self.overrides = overrides or SpeakerOverrides()
+        self.node = node
+        self.world = World()
+        self.identity: dict[str, Any] = {}
+        self.settings = self.overrides.apply({})
+        self.services: dict[str, Service] = {}
+        self.slices: dict[str, SliceServing] = {}
+        self.slices_of: dict[str, set[str]] = {}  # Service -> its EndpointSlice keys
+        self.nodes: dict[str, NodeInfo] = {}
+        self.membership: dict[str, bool] = {}
+        self.links: dict[str, tuple[Link, ...]] = {}
+        self.exclude = ExcludeRules()
+        self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
+        self.active: Config = EMPTY_CONFIG  # the last valid parse, in force
+        self._index = AllocationIndex(())
+        self._parse_cache = ParseCache()
+        self._config_waiting = False
+        # Derived state, refreshed lazily (see refresh):
+        self._l2: dict[str, dict[str, L2Announcement]] = {}
+        self._l2_state: dict[str, _L2State] = {}
+        self._bgp: dict[str, _BGPService] = {}
+        self._l2_ad_nodes: list[set[str]] = []
+        self._bgp_ad_nodes: list[set[str]] = []
+        self._peer_nodes: list[set[str]] = []
+        self._usable: set[str] = set()  # nodes with a live, available, not excluded speaker
+        self._dirty: set[str] = set()
+        self._all_dirty = True
+        self._nodes_changed: set[str] = set()
+        self._own_routes: dict[str, dict[str, tuple[BGPRoute, ...]]] = {}
+        self._own_reasons: dict[str, Reason] = {}
+        self._changed: set[str] = set()  # Services whose announcement changed, for effectors
+
+    # --- folding ------------------------------------------------------------
+
+    def apply_all(self, records: Iterable[Record]) -> SpeakerFold:
+        for record in records:
+            self.apply(record)
+        return self
+
+    def apply(self, record: Record) -> None:
+        for change in self.world.apply(record):
+            self._on_change(change)
+        if self._config_waiting and not self._config_relisting():
+            self._reload_config()
+
+    def _on_change(self, change: Change) -> None:
+        group, kind, key, after = change.group, change.kind, change.key, change.after
+        if group == "" and kind == "Service":
+            if after is None:
+                self.services.pop(key, None)
+            else:
+                self.services[key] = Service.from_k8s(key, after)
+            self._dirty.add(key)
+        elif group == DISCOVERY_GROUP and kind == "EndpointSlice":
+            self._slice_changed(key, after)
+        elif group == "" and kind == "Node":
+            self._node_changed(key, after)
+        elif (group == METALLB_GROUP and kind in CONFIG_KINDS) or (group, kind) == ("", "Secret"):
+            if key.startswith(self.settings.namespace + "/"):
+                self._reload_config()
+        elif group == "" and kind == "ConfigMap":
+            if key == f"{self.settings.namespace}/{EXCLUDE_L2_CONFIGMAP}":
+                self.exclude = parse_exclude_rules(after)
+                self._all_dirty = True
+        elif group == IRONLB_GROUP and kind == MEMBERSHIP_KIND:
+            alive = isinstance(after, Mapping) and after.get("alive") is True
+            if after is None:
+                self.membership.pop(key, None)
+            else:
+                self.membership[key] = alive
+            self._recompute_usable()
+        elif group == IRONLB_GROUP and kind == LINKS_KIND:
+            self.links[key] = links_from_record(after) if isinstance(after, Mapping) else ()
+            self._interfaces_changed(key)
+        elif group == IRONLB_GROUP and kind == IDENTITY_KIND:
+            self._identity_changed(key, after)
+
+    def _identity_changed(self, key: str, after: Mapping[str, Any] | None) -> None:
+        # A speaker's own identity outranks a controller's recorded in the same log.
+        identities = self.world.of_kind(IRONLB_GROUP, IDENTITY_KIND)
+        speaker = [identities[k] for k in sorted(identities) if k.startswith("speaker/")]
+        chosen = speaker[0] if speaker else identities.get("controller", {})
+        settings = self.overrides.apply(chosen)
+        if settings != self.settings:
+            self.settings = settings
+            self.exclude = parse_exclude_rules(
+                self.world.get("", "ConfigMap", f"{settings.namespace}/{EXCLUDE_L2_CONFIGMAP}")
+            )
+            self._reload_config()
+            self._recompute_usable()
+            self._all_dirty = True
+
+    def _slice_changed(self, key: str, after: Mapping[str, Any] | None) -> None:
+        before = self.slices.pop(key, None)
+        if before is not None and before.service is not None:
+            self.slices_of.get(before.service, set()).discard(key)
+            self._dirty.add(before.service)
+        if after is not None:
+            serving = SliceServing.from_k8s(key, after)
+            self.slices[key] = serving
+            if serving.service is not None:
+                self.slices_of.setdefault(serving.service, set()).add(key)
+                self._dirty.add(serving.service)
+
+    def _node_changed(self, name: str, after: Mapping[str, Any] | None) -> None:
+        before = self.nodes.get(name)
+        if after is None:
+            self.nodes.pop(name, None)
+        else:
+            self.nodes[name] = NodeInfo.from_k8s(name, after)
+        now = self.nodes.get(name)
+        if before == now:
+            return  # a heartbeat or a Ready flip: nothing MetalLB decides from
+        if before is None or now is None or before.labels_key != now.labels_key:
+            # Node labels resolve nodeSelectors (and existence counts for "all nodes").
+            self._reload_config()
+            if self._all_dirty:
+                return
+            self._place_node(name)
+        self._recompute_usable()
+
+    def _interfaces_changed(self, node: str) -> None:
+        for key, by_ip in self._l2.items():
+            if any(a.node == node for a in by_ip.values()):
+                self._dirty.add(key)
+
+    # --- configuration --------------------------------------------------------
+
+    def _config_relisting(self) -> bool:
+        return any(self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS)
+
+    def _reload_config(self) -> None:
+        if self._config_relisting():
+            self._config_waiting = True
+            return
+        self._config_waiting = False
+        parsed = parse_config(
+            gather_config_inputs(self.settings.namespace, self.world.of_kind), self._parse_cache
+        )
+        self.config = parsed
+        if parsed.errors:
+            return  # the last valid configuration stays in force (MetalLB's speakers)
+        if parsed == self.active:
+            return
+        self.active = parsed
+        self._index = AllocationIndex(parsed.pools)
+        self._l2_ad_nodes = [self._selected(ad.node_selectors) for ad in parsed.l2_advertisements]
+        self._bgp_ad_nodes = [self._selected(ad.node_selectors) for ad in parsed.bgp_advertisements]
+        self._peer_nodes = [self._selected(peer.node_selectors) for peer in parsed.peers]
+        self._all_dirty = True
+
+    def _selected(self, selectors: Sequence[Any]) -> set[str]:
+        if not selectors:
+            return set(self.nodes)
+        return {n for n, info in self.nodes.items() if any_matches(selectors, info.labels)}
+
+    def _place_node(self, name: str) -> None:
+        """Put one node into (or out of) every selector's node set after its labels changed."""
+        info = self.nodes.get(name)
+        pairs = (
+            (self.active.l2_advertisements, self._l2_ad_nodes),
+            (self.active.bgp_advertisements, self._bgp_ad_nodes),
+            (self.active.peers, self._peer_nodes),
+        )
+        for items, sets in pairs:
+            for item, nodes in zip(items, sets, strict=True):
+                if info is not None and (
+                    not item.node_selectors or any_matches(item.node_selectors, info.labels)
+                ):
+                    nodes.add(name)
+                else:
+                    nodes.discard(name)
+        self._nodes_changed.add(name)
+        if self.node is not None and name == self.node:
+            self._all_dirty = True  # this node's peers and advertisements may all differ
+
+    # --- who runs a usable speaker -------------------------------------------
+
+    def live_speakers(self) -> set[str]:
+        """``--speakers``, else the membership verdicts, else every Node (no memberlist)."""
+        if self.overrides.speakers is not None:
+            return set(self.overrides.speakers)
+        if self.membership:
+            return {n for n, alive in self.membership.items() if alive}
+        return set(self.nodes)
+
+    def _usable_node(self, name: str, live: set[str]) -> bool:
+        info = self.nodes.get(name)
+        return (
+            info is not None
+            and name in live
+            and not info.network_unavailable
+            and (self.settings.ignore_exclude_lb or not info.excluded)
+        )
+
+    def _recompute_usable(self) -> None:
+        live = self.live_speakers()
+        usable = {n for n in set(self.nodes) | live if self._usable_node(n, live)}
+        changed = usable ^ self._usable
+        self._usable = usable
+        self._nodes_changed |= changed
+        if self.node is not None and self.node in changed:
+            self._all_dirty = True
+
+    # --- refreshing derived state ----------------------------------------------
+
+    def refresh(self) -> set[str]:
+        """Bring derived state up to date; the Services whose announcement changed.
+
+        Effectors call this after each batch of records and re-apply only those
+        Services (the whole plan is ``node_plan``, for digests and tools).
+        """
+        if self._all_dirty:
+            self._all_dirty = False
+            self._nodes_changed.clear()
+            keys = set(self.services) | set(self._l2) | set(self._bgp) | self._dirty
+            self._dirty.clear()
+            self._recompute_usable_quietly()
+            for key in sorted(keys):
+                self._refresh_service(key)
+        else:
+            if self._nodes_changed:
+                self._elections_after_node_changes(self._nodes_changed)
+                self._nodes_changed = set()
+            dirty, self._dirty = self._dirty, set()
+            for key in sorted(dirty):
+                self._refresh_service(key)
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def _recompute_usable_quietly(self) -> None:
+        live = self.live_speakers()
+        self._usable = {n for n in set(self.nodes) | live if self._usable_node(n, live)}
+
+    def _elections_after_node_changes(self, nodes: set[str]) -> None:
+        """Re-run only the elections a joining or leaving node can change."""
+        for key, state in self._l2_state.items():
+            if key in self._dirty:
+                continue
+            for node in sorted(nodes):
+                if state.winner == node:
+                    self._dirty.add(key)  # the winner left or changed: a new election
+                    break
+                if not self._candidate(node, key, state):
+                    continue
+                if state.key is None or (
+                    election_key(node, state.ip, self._score(node, state.ads)) < state.key
+                ):
+                    self._dirty.add(key)  # a joining node that sorts first takes over
+                    break
+
+    def _candidate(self, node: str, key: str, state: _L2State) -> bool:
+        if node not in self._usable:
+            return False
+        if not any(node in self._l2_ad_nodes[i] for i in state.ads):
+            return False
+        return not state.local or node in self._serving(key)[0]
+
+    def _score(self, node: str, ads: Sequence[int]) -> int:
+        info = self.nodes.get(node)
+        if info is None:
+            return 0
+        total = 0
+        for index in ads:
+            ad = self.active.l2_advertisements[index]
+            if node not in self._l2_ad_nodes[index]:
+                continue
+            for term in ad.preferred:
+                if term.selector.matches(info.labels):
+                    total += term.weight
+        return total
+
+    def _serving(self, key: str) -> tuple[set[str], bool]:
+        """Nodes hosting an endpoint of the Service that can serve; whether any can."""
+        nodes: set[str] = set()
+        anywhere = False
+        for slice_key in self.slices_of.get(key, ()):
+            serving = self.slices[slice_key]
+            nodes |= serving.nodes
+            anywhere = anywhere or serving.anywhere
+        return nodes, anywhere
+
+    def _handled(self, service: Service | None) -> bool:
+        return (
+            service is not None
+            and service.is_load_balancer
+            and service.load_balancer_class == self.settings.load_balancer_class
+            and bool(service.status_ips)
+        )
+
+    def _pool_of(self, ips: Sequence[str]) -> str | None:
+        """The one pool every address lies in, or None (MetalLB's ipNotAllowed)."""
+        pools = set()
+        for ip in ips:
+            parsed = parse_ip(ip)
+            if parsed is None:
+                return None
+            pools.add(self._index.pool_of((parsed[1], parsed[0])))
+        return pools.pop() if len(pools) == 1 else None
+
+    def _refresh_service(self, key: str) -> None:
+        service = self.services.get(key)
+        old_l2, old_bgp = self._l2.get(key), self._bgp.get(key)
+        old_own = self._own_routes.get(key), self._own_reasons.get(key)
+        self._l2.pop(key, None)
+        self._l2_state.pop(key, None)
+        self._bgp.pop(key, None)
+        if self._handled(service):
+            assert service is not None
+            pool = self._pool_of(service.status_ips)
+            self._refresh_l2(service, pool)
+            self._refresh_bgp(service, pool)
+        if self.node is not None:
+            self._refresh_own_routes(key)
+        new_own = self._own_routes.get(key), self._own_reasons.get(key)
+        if old_l2 != self._l2.get(key) or old_bgp != self._bgp.get(key) or old_own != new_own:
+            self._changed.add(key)
+
+    # --- layer 2 --------------------------------------------------------------
+
+    def _refresh_l2(self, service: Service, pool: str | None) -> None:
+        key, ips = service.key, service.status_ips
+        ads_all = self.active.l2_advertisements
+        if pool is None:
+            if ads_all:
+                self._l2[key] = _nobody(ips, Reason.IP_NOT_ALLOWED)
+            return
+        pool_ads = [i for i, ad in enumerate(ads_all) if pool in ad.pools]
+        if not pool_ads:
+            return  # the pool is not announced in layer 2 at all
+        ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
+        if not ads:
+            self._l2[key] = _nobody(ips, Reason.NO_MATCHING_ADVERTISEMENT)
+            return
+        if service.sharing_key and any(ads_all[i].service_selectors for i in ads):
+            self._l2[key] = _nobody(ips, Reason.SHARED_IP_WITH_SERVICE_SELECTOR)
+            return
+        serving_nodes, anywhere = self._serving(key)
+        if not anywhere:
+            self._l2[key] = _nobody(ips, Reason.NO_ENDPOINTS)
+            return
+        advertised: set[str] = set()
+        for i in ads:
+            advertised |= self._l2_ad_nodes[i]
+        usable = advertised & self._usable
+        local = service.external_traffic_policy == "Local"
+        candidates = usable & serving_nodes if local else usable
+        has_preferences = any(ads_all[i].preferred for i in ads)
+        result = elect(
+            candidates, ips[0], (lambda n: self._score(n, ads)) if has_preferences else None
+        )
+        if result is None:
+            reason = Reason.NO_LOCAL_ENDPOINTS if usable else Reason.NO_ELIGIBLE_NODE
+            self._l2[key] = _nobody(ips, reason)
+            self._l2_state[key] = _L2State(ips[0], ads, local, None, None)
+            return
+        winner, election = result
+        self._l2_state[key] = _L2State(ips[0], ads, local, winner, election)
+        interfaces = self._interfaces(winner, ads)
+        reason = None
+        if interfaces is not None and winner in self.links and not interfaces:
+            reason = Reason.INTERFACES_NOT_FOUND
+        self._l2[key] = {ip: L2Announcement(winner, interfaces, reason) for ip in ips}
+
+    def _interfaces(self, node: str, ads: Sequence[int]) -> tuple[str, ...] | None:
+        """Union of the ``interfaces`` of the ads selecting the node; None: all of them."""
+        names: set[str] = set()
+        for i in ads:
+            if node not in self._l2_ad_nodes[i]:
+                continue
+            ad = self.active.l2_advertisements[i]
+            if not ad.interfaces:
+                return None
+            names |= set(ad.interfaces)
+        links = self.links.get(node)
+        if links is not None:
+            names &= {link.name for link in links}
+        return tuple(sorted(names))
+
+    # --- BGP -------------------------------------------------------------------
+
+    def _refresh_bgp(self, service: Service, pool: str | None) -> None:
+        if pool is None:
+            return
+        ads_all = self.active.bgp_advertisements
+        pool_ads = tuple(i for i, ad in enumerate(ads_all) if pool in ad.pools)
+        if not pool_ads:
+            return
+        ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
+        conflict = self._local_pref_conflict(
+            [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads]
+        )
+        self._bgp[service.key] = _BGPService(
+            service.status_ips,
+            pool_ads,
+            ads,
+            conflict,
+            service.external_traffic_policy == "Local",
+        )
+
+    @staticmethod
+    def _local_pref_conflict(ads: Sequence[BGPAdvertisement], nodes: Sequence[set[str]]) -> bool:
+        """MetalLB's checkBGPAdvConflicts over the ads matching one Service.
+
+        Pairs without service selectors were already judged by configuration
+        validation; this catches the ones service selectors brought together.
+        """
+        for i, first in enumerate(ads):
+            for j in range(i + 1, len(ads)):
+                second = ads[j]
+                if first.local_pref == second.local_pref:
+                    continue
+                if not first.service_selectors and not second.service_selectors:
+                    continue
+                if first.peers and second.peers and not set(first.peers) & set(second.peers):
+                    continue
+                if nodes[i].isdisjoint(nodes[j]):
+                    continue
+                if (
+                    first.aggregation_length != second.aggregation_length
+                    and first.aggregation_length_v6 != second.aggregation_length_v6
+                ):
+                    continue
+                return True
+        return False
+
+    def _bgp_for(
+        self, key: str, node: str
+    ) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
+        """One Service's routes from one node, by peer; or why it announces none."""
+        info = self._bgp.get(key)
+        if info is None:
+            return {}, None
+        reason = self._bgp_reason(key, info, node)
+        if reason is not None:
+            return {}, reason
+        ads_all = self.active.bgp_advertisements
+        here = [ads_all[i] for i in info.ads if node in self._bgp_ad_nodes[i]]
+        routes: dict[str, set[BGPRoute]] = {}
+        for peer in self._peers_of(node):
+            for ad in here:
+                if ad.peers and peer.name not in ad.peers:
+                    continue
+                for ip in info.ips:
+                    routes.setdefault(peer.name, set()).add(_route(ip, ad, peer))
+        return {p: tuple(sorted(r, key=BGPRoute.sort_key)) for p, r in routes.items()}, None
+
+    def _bgp_reason(self, key: str, info: _BGPService, node: str) -> Reason | None:
+        node_info = self.nodes.get(node)
+        if not any(node in self._bgp_ad_nodes[i] for i in info.pool_ads):
+            return Reason.NOT_SELECTED
+        if not any(node in self._bgp_ad_nodes[i] for i in info.ads):
+            return Reason.NO_MATCHING_ADVERTISEMENT
+        if info.conflict:
+            return Reason.CONFLICTING_ADVERTISEMENTS
+        if node_info is not None and node_info.network_unavailable:
+            return Reason.NODE_NETWORK_UNAVAILABLE
+        if node_info is not None and node_info.excluded and not self.settings.ignore_exclude_lb:
+            return Reason.NODE_EXCLUDED
+        serving_nodes, anywhere = self._serving(key)
+        if info.local and node not in serving_nodes:
+            return Reason.NO_LOCAL_ENDPOINTS
+        if not anywhere:
+            return Reason.NO_ENDPOINTS
+        return None
+
+    def _peers_of(self, node: str) -> list[BGPPeer]:
+        return [
+            peer
+            for peer, nodes in zip(self.active.peers, self._peer_nodes, strict=True)
+            if node in nodes
+        ]
+
+    def _refresh_own_routes(self, key: str) -> None:
+        assert self.node is not None
+        routes, reason = self._bgp_for(key, self.node)
+        if routes:
+            self._own_routes[key] = routes
+        else:
+            self._own_routes.pop(key, None)
+        if reason is None:
+            self._own_reasons.pop(key, None)
+        else:
+            self._own_reasons[key] = reason
+
+    # --- plans -----------------------------------------------------------------
+
+    def assume_statuses(self, statuses: Mapping[str, Sequence[str]]) -> None:
+        """Fold as if the controller's planned statuses had been written and observed."""
+        for key, ips in statuses.items():
+            service = self.services.get(key)
+            if service is not None and service.status_ips != tuple(ips):
+                self.services[key] = attrs.evolve(service, status_ips=tuple(ips))
+                self._dirty.add(key)
+
+    def l2(self) -> dict[str, dict[str, L2Announcement]]:
+        self.refresh()
+        return {k: dict(v) for k, v in self._l2.items()}
+
+    def node_plan(self, node: str) -> NodePlan:
+        self.refresh()
+        l2 = {
+            key: {ip: a for ip, a in by_ip.items() if a.node == node and a.announced}
+            for key, by_ip in self._l2.items()
+        }
+        l2 = {k: v for k, v in l2.items() if v}
+        by_peer: dict[str, set[BGPRoute]] = {p.name: set() for p in self._peers_of(node)}
+        status: dict[str, tuple[str, ...]] = {}
+        reasons: dict[str, Reason] = {}
+        for key in sorted(self._bgp):
+            if node == self.node:
+                routes, reason = self._own_routes.get(key, {}), self._own_reasons.get(key)
+            else:
+                routes, reason = self._bgp_for(key, node)
+            for peer, items in routes.items():
+                by_peer[peer].update(items)
+            if routes:
+                status[key] = tuple(sorted(routes))
+            if reason is not None:
+                reasons[key] = reason
+        for key, by_ip in self._l2.items():
+            if key in l2 or key in reasons:
+                continue
+            reasons[key] = self._l2_reason(key, by_ip, node)
+        return NodePlan(
+            node,
+            l2,
+            {p: tuple(sorted(r, key=BGPRoute.sort_key)) for p, r in by_peer.items()},
+            {p.name: self._session(p) for p in self._peers_of(node)},
+            {v: self._eligible_interfaces(node, v) for v in (4, 6)},
+            status,
+            reasons,
+        )
+
+    def _l2_reason(self, key: str, by_ip: Mapping[str, L2Announcement], node: str) -> Reason:
+        first = next(iter(by_ip.values()))
+        if first.reason is not None and first.node is None:
+            return first.reason
+        info = self.nodes.get(node)
+        if info is not None and info.network_unavailable:
+            return Reason.NODE_NETWORK_UNAVAILABLE
+        if info is not None and info.excluded and not self.settings.ignore_exclude_lb:
+            return Reason.NODE_EXCLUDED
+        if node not in self.live_speakers():
+            return Reason.NO_LIVE_SPEAKER
+        state = self._l2_state.get(key)
+        if state is not None and not any(node in self._l2_ad_nodes[i] for i in state.ads):
+            return Reason.NOT_SELECTED
+        if first.reason is not None:
+            return first.reason
+        return Reason.NOT_OWNER
+
+    def _eligible_interfaces(self, node: str, version: int) -> tuple[str, ...]:
+        return eligible_interfaces(self.links.get(node, ()), self.exclude, version=version)
+
+    def plan(self, nodes: Iterable[str] | None = None) -> SpeakerPlan:
+        """Every node's plan (or those named): the ``l2`` and ``bgp`` sections."""
+        self.refresh()
+        chosen = sorted(set(nodes) if nodes is not None else set(self.nodes))
+        if nodes is not None:
+            wanted = set(chosen)
+            l2 = {
+                key: {ip: a for ip, a in by_ip.items() if a.node in wanted and a.announced}
+                for key, by_ip in self._l2.items()
+            }
+            l2 = {k: v for k, v in l2.items() if v}
+        else:
+            l2 = {k: dict(v) for k, v in self._l2.items()}
+        bgp = {}
+        for node in chosen:
+            plan = self.node_plan(node)
+            if plan.bgp:
+                bgp[node] = plan.bgp
+        return SpeakerPlan(l2, bgp)
+
+    def _session(self, peer: BGPPeer) -> BGPSessionPlan:
+        hold = peer.hold_time
+        keepalive = peer.keepalive_time
+        if hold is None and keepalive is None:
+            hold = DEFAULT_HOLD_TIME
+        if hold is None:
+            hold = 3 * keepalive  # type: ignore[operator]
+        if keepalive is None:
+            keepalive = hold / 3
+        conditions = []
+        if peer.bfd_profile:
+            conditions.append(
+                f"BFD profile {peer.bfd_profile}: BFD is not supported by ironlb's native "
+                "speaker yet; the session runs without it"
+            )
+        if peer.vrf:
+            conditions.append(
+                f"VRF {peer.vrf}: sessions inside a VRF are not supported by ironlb's native "
+                "speaker yet; the session is not opened"
+            )
+        if peer.interface:
+            conditions.append(
+                f"interface {peer.interface}: BGP unnumbered is not supported by ironlb's "
+                "native speaker yet; the session is not opened"
+            )
+        secret_version = None
+        if peer.password_secret:
+            secret = self.world.get(
+                "", "Secret", f"{self.settings.namespace}/{peer.password_secret}"
+            )
+            data = secret.get("data") if isinstance(secret, Mapping) else None
+            if isinstance(data, Mapping) and isinstance(data.get("password"), str):
+                secret_version = data["password"]
+        return BGPSessionPlan(
+            peer.name,
+            peer.my_asn,
+            peer.peer_asn,
+            peer.dynamic_asn,
+            peer.address,
+            peer.interface,
+            peer.port,
+            peer.source_address,
+            peer.router_id,
+            hold,
+            keepalive,
+            peer.connect_time,
+            peer.password,
+            peer.password_secret,
+            secret_version,
+            peer.ebgp_multihop,
+            peer.graceful_restart,
+            peer.bfd_profile,
+            peer.vrf,
+            peer.ibgp,
+            tuple(conditions),
+        )
+
+
+def _nobody(ips: Sequence[str], reason: Reason) -> dict[str, L2Announcement]:
+    return {ip: L2Announcement(None, None, reason) for ip in ips}
+
+
+def _matches_service(ad: L2Advertisement | BGPAdvertisement, service: Service) -> bool:
+    return not ad.service_selectors or any_matches(ad.service_selectors, service.labels)
+
+
+def _route(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
+    value, version = parse_ip(ip) or (0, 4)
+    length = ad.aggregation_length if version == 4 else ad.aggregation_length_v6
+    bits = 32 if version == 4 else 128
+    network = value >> (bits - length) << (bits - length)
+    legacy = sorted(c for c in ad.communities if not c.large)
+    large = sorted(c for c in ad.communities if c.large)
+    local_pref = None
+    if peer.ibgp:
+        local_pref = ad.local_pref or DEFAULT_IBGP_LOCAL_PREF
+    return BGPRoute(
+        f"{to_text(network, version)}/{length}",
+        local_pref,
+        tuple(str(c) for c in legacy),
+        tuple(str(c) for c in large),
+    )
+
+
+def fold_speakers(
+    records: Iterable[Record], overrides: SpeakerOverrides | None = None
+) -> SpeakerFold:
+    """Fold ``records`` from scratch (the pure entry point for tools and tests)."""
+    return SpeakerFold(overrides).apply_all(records)

@@ -1,0 +1,158 @@
+"""The speakers' plans: who answers ARP/NDP for which address, what each node tells
+each BGP peer, and the status objects a node publishes. Frozen values and their
+JSON contract (the ``l2`` and ``bgp`` sections of ``ironlb plan -o json``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .addresses import parse_ip
+
+
+class Reason(enum.StrEnum):
+    """Why an address is not announced (by anyone, or by one node). MetalLB's words
+    where it has them, so logs and metrics read the same."""
+
+    IP_NOT_ALLOWED = "ipNotAllowed"  # the address lies in no pool of the configuration
+    NO_MATCHING_ADVERTISEMENT = "noMatchingAdvertisement"
+    SHARED_IP_WITH_SERVICE_SELECTOR = "sharedIPWithServiceSelector"
+    NO_ENDPOINTS = "noEndpoints"  # no endpoint anywhere can serve
+    NO_LOCAL_ENDPOINTS = "noLocalEndpoints"  # ETP Local: no candidate hosts one
+    NO_ELIGIBLE_NODE = "noEligibleNode"  # no advertised node runs a usable speaker
+    INTERFACES_NOT_FOUND = "interfacesNotFound"  # the winner has none of the listed interfaces
+    CONFLICTING_ADVERTISEMENTS = "conflictingAdvertisements"
+    # Per node only:
+    NOT_OWNER = "notOwner"  # another node was elected
+    NOT_SELECTED = "nodeNotSelected"  # no advertisement selects this node
+    NODE_NETWORK_UNAVAILABLE = "nodeNetworkUnavailable"
+    NODE_EXCLUDED = "nodeLabeledExcludeBalancers"
+    NO_LIVE_SPEAKER = "noLiveSpeaker"
+
+
+@attrs.frozen
+class L2Announcement:
+    """One address of one Service in layer-2 mode: the elected node, or why nobody."""
+
+    node: str | None
+    interfaces: tuple[str, ...] | None  # None: every eligible interface of the node
+    reason: Reason | None
+
+    @property
+    def announced(self) -> bool:
+        return self.node is not None and self.reason is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "interfaces": None if self.interfaces is None else list(self.interfaces),
+            "reason": None if self.reason is None else str(self.reason),
+        }
+
+
+@attrs.frozen
+class BGPRoute:
+    prefix: str  # "192.0.2.10/32"
+    local_pref: int | None  # None on eBGP sessions: not sent
+    communities: tuple[str, ...]  # "65000:100", numerically sorted
+    large_communities: tuple[str, ...]  # "65000:1:2", numerically sorted
+
+    def sort_key(self) -> tuple:
+        address, _, length = self.prefix.partition("/")
+        value, version = parse_ip(address) or (0, 0)
+        return (version, value, int(length or 0), self.local_pref or 0, self.communities,
+                self.large_communities)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "local_pref": self.local_pref,
+            "communities": list(self.communities),
+            "large_communities": list(self.large_communities),
+        }
+
+
+@attrs.frozen
+class BGPSessionPlan:
+    """One BGP session a node should hold, with every parameter the speaker needs."""
+
+    peer: str  # BGPPeer name
+    my_asn: int
+    peer_asn: int  # 0 with dynamic_asn
+    dynamic_asn: str | None  # "internal" / "external"
+    address: str | None
+    interface: str | None  # BGP unnumbered
+    port: int
+    source_address: str | None
+    router_id: str | None
+    hold_time: float
+    keepalive_time: float
+    connect_time: float | None  # None: the speaker's retry backoff
+    password: str | None  # inline password from the BGPPeer (already in the object)
+    password_secret: str | None  # Secret name; the value is read live, never logged
+    password_version: str | None  # the recorded keyed hash: changes when the Secret does
+    ebgp_multihop: bool
+    graceful_restart: bool
+    bfd_profile: str | None
+    vrf: str
+    ibgp: bool
+    conditions: tuple[str, ...]  # what the native speaker cannot do for this peer yet
+
+
+@attrs.frozen
+class NodePlan:
+    """Everything one speaker does: the scope of its plan digest is ``l2`` and ``bgp``."""
+
+    node: str
+    l2: Mapping[str, Mapping[str, L2Announcement]]  # Service -> ip -> (this node's) announcement
+    bgp: Mapping[str, tuple[BGPRoute, ...]]  # peer -> routes, sorted
+    sessions: Mapping[str, BGPSessionPlan]  # peer -> session parameters
+    l2_interfaces: Mapping[int, tuple[str, ...]]  # family -> interfaces a responder runs on
+    bgp_status: Mapping[str, tuple[str, ...]]  # Service -> peers its prefixes go to
+    not_announced: Mapping[str, Reason]  # Service -> why this node announces nothing of it
+
+    @property
+    def l2_status(self) -> dict[str, tuple[str, ...]]:
+        """ServiceL2Status content: Service -> interfaces (empty: all)."""
+        status = {}
+        for service, by_ip in self.l2.items():
+            interfaces: set[str] = set()
+            for announcement in by_ip.values():
+                interfaces |= set(announcement.interfaces or ())
+            status[service] = tuple(sorted(interfaces))
+        return status
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "l2": l2_json(self.l2),
+            "bgp": {self.node: bgp_json(self.bgp)},
+        }
+
+
+def l2_json(l2: Mapping[str, Mapping[str, L2Announcement]]) -> dict[str, Any]:
+    return {
+        service: {ip: by_ip[ip].to_json() for ip in sorted(by_ip)}
+        for service, by_ip in sorted(l2.items())
+    }
+
+
+def bgp_json(by_peer: Mapping[str, tuple[BGPRoute, ...]]) -> dict[str, Any]:
+    return {peer: [r.to_json() for r in by_peer[peer]] for peer in sorted(by_peer)}
+
+
+@attrs.frozen
+class SpeakerPlan:
+    """Every node's plan at once (``ironlb plan`` without ``--node``)."""
+
+    l2: Mapping[str, Mapping[str, L2Announcement]]
+    bgp: Mapping[str, Mapping[str, tuple[BGPRoute, ...]]]  # node -> peer -> routes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "l2": l2_json(self.l2),
+            "bgp": {node: bgp_json(self.bgp[node]) for node in sorted(self.bgp)},
+        }
