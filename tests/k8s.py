@@ -108,3 +108,114 @@ def plan(*objects: dict | tuple[str, dict], **kwargs: Any) -> dict:
 def ips(*objects: dict | tuple[str, dict], **kwargs: Any) -> dict[str, list[str]]:
     """Service key -> assigned addresses, the most common thing a test asserts."""
     return {k: v["ips"] for k, v in plan(*objects, **kwargs)["services"].items()}
+
+
+# --- what the speakers read ---------------------------------------------------
+
+
+def node(name: str, *, unavailable: bool = False, ready: bool = True, **labels: str) -> dict:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    if unavailable:
+        conditions.append({"type": "NetworkUnavailable", "status": "True"})
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {"conditions": conditions},
+    }
+
+
+def endpoints(
+    service_name: str, *nodes: str, ns: str = "default", name: str | None = None, **conditions: Any
+) -> dict:
+    """An EndpointSlice with one endpoint per node; ``conditions`` apply to all of them."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name or f"{service_name}-slice",
+            "namespace": ns,
+            "labels": {"kubernetes.io/service-name": service_name},
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {
+                "addresses": [f"10.244.{i}.{i + 10}"],
+                "nodeName": n,
+                "conditions": conditions or {"ready": True},
+            }
+            for i, n in enumerate(nodes)
+        ],
+    }
+
+
+def l2(name: str, **spec: Any) -> dict:
+    return metallb("L2Advertisement", name, spec)
+
+
+def bgp(name: str, **spec: Any) -> dict:
+    return metallb("BGPAdvertisement", name, spec)
+
+
+def peer(name: str, my_asn: int = 64512, peer_asn: int = 64512, **spec: Any) -> dict:
+    spec = {"myASN": my_asn, "peerASN": peer_asn, "peerAddress": "10.0.0.1", **spec}
+    return metallb("BGPPeer", name, spec, version="v1beta2")
+
+
+def membership(node_name: str, alive: bool) -> dict:
+    return {
+        "apiVersion": "ironlb.io/v1",
+        "kind": "SpeakerMembership",
+        "metadata": {"name": node_name},
+        "node": node_name,
+        "alive": alive,
+    }
+
+
+def node_links(node_name: str, *links: dict) -> dict:
+    return {
+        "apiVersion": "ironlb.io/v1",
+        "kind": "NodeLinks",
+        "metadata": {"name": node_name},
+        "links": list(links),
+    }
+
+
+def link(name: str, *flags: str, master: str | None = None, addresses: tuple = ()) -> dict:
+    return {
+        "name": name,
+        "index": 1,
+        "mac": "02:00:00:00:00:01",
+        "flags": list(flags or ("UP", "BROADCAST", "MULTICAST")),
+        "master": master,
+        "addresses": list(addresses),
+    }
+
+
+def speakers_fold(*objects: dict | tuple[str, dict], **overrides: Any) -> Any:
+    """Controller and speakers folded together, statuses as the controller plans them."""
+    from ironlb.reconcile.speaker import SpeakerFold, SpeakerOverrides
+
+    recorded = records(*objects)
+    controller = ControllerFold().apply_all(recorded)
+    fold = SpeakerFold(SpeakerOverrides(**overrides)).apply_all(recorded)
+    fold.assume_statuses({k: s.ips for k, s in controller.plan().services.items()})
+    return fold
+
+
+def announcers(*objects: dict | tuple[str, dict], **overrides: Any) -> dict[str, Any]:
+    """Service key -> the node announcing its first address in layer 2, or the reason."""
+    result = {}
+    for key, by_ip in speakers_fold(*objects, **overrides).l2().items():
+        first = by_ip[min(by_ip)]
+        result[key] = first.node if first.reason is None else str(first.reason)
+    return result
+
+
+def routes(*objects: dict | tuple[str, dict], node: str, **overrides: Any) -> dict[str, list]:
+    """Peer -> [(prefix, local_pref, communities + large)] one node sends."""
+    plan = speakers_fold(*objects, **overrides).node_plan(node)
+    return {
+        p: [(r.prefix, r.local_pref, [*r.communities, *r.large_communities]) for r in rs]
+        for p, rs in plan.bgp.items()
+    }

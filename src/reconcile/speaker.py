@@ -253,11 +253,11 @@ class SpeakerFold:
         now = self.nodes.get(name)
         if before == now:
             return  # a heartbeat or a Ready flip: nothing MetalLB decides from
+        if name == self.node:
+            self._all_dirty = True  # our own routes and reasons all depend on it
         if before is None or now is None or before.labels_key != now.labels_key:
             # Node labels resolve nodeSelectors (and existence counts for "all nodes").
             self._reload_config()
-            if self._all_dirty:
-                return
             self._place_node(name)
         self._recompute_usable()
 
@@ -379,15 +379,17 @@ class SpeakerFold:
         for key, state in self._l2_state.items():
             if key in self._dirty:
                 continue
+            if state.winner is None:
+                self._dirty.add(key)  # nobody was elected: any node may change that (cheap)
+                continue
             for node in sorted(nodes):
                 if state.winner == node:
                     self._dirty.add(key)  # the winner left or changed: a new election
                     break
                 if not self._candidate(node, key, state):
                     continue
-                if state.key is None or (
-                    election_key(node, state.ip, self._score(node, state.ads)) < state.key
-                ):
+                assert state.key is not None
+                if election_key(node, state.ip, self._score(node, state.ads)) < state.key:
                     self._dirty.add(key)  # a joining node that sorts first takes over
                     break
 
@@ -661,7 +663,7 @@ class SpeakerFold:
             if reason is not None:
                 reasons[key] = reason
         for key, by_ip in self._l2.items():
-            if key in l2 or key in reasons:
+            if key in l2 or key in reasons or key in status:
                 continue
             reasons[key] = self._l2_reason(key, by_ip, node)
         return NodePlan(
