@@ -185,6 +185,8 @@ class ControllerFold:
         return gather_config_inputs(self.settings.namespace, self.world.of_kind)
 
     def _config_relisting(self) -> bool:
+        if self.world.relisting("", "Node"):
+            return True  # Node labels resolve nodeSelectors that validation compares
         return self.world.relisting("", "Namespace") or any(
             self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS
         )

@@ -24,22 +24,40 @@ def election_key(node: str, ip: str, score: int = 0) -> ElectionKey:
 def elect(
     candidates: Iterable[str], ip: str, score: Callable[[str], int] | None = None
 ) -> tuple[str, ElectionKey] | None:
-    """The winning node and its key, or None without candidates.
+    """The winning node and its key, or None without candidates."""
+    return Candidates(candidates).elect(ip, score)
 
-    Without preferences every score is 0 and only the hashes are compared, the
-    common case and the one a cluster of thousands of nodes pays for per address.
+
+class Candidates:
+    """A set of candidate nodes prepared once for many elections (one per address).
+
+    Without preferences every score is 0 and only the hashes are compared: the
+    common case, and the one a cluster of thousands of nodes pays per address, so
+    the node names are encoded once here rather than once per election.
     """
-    nodes = sorted(candidates)  # a stable order to report; the result does not depend on it
-    if not nodes:
-        return None
-    if score is not None:
-        scores = [score(n) for n in nodes]
-        best = max(scores)
-        nodes = [n for n, s in zip(nodes, scores, strict=True) if s == best]
-    else:
+
+    __slots__ = ("_prefixes", "members", "names")
+
+    def __init__(self, nodes: Iterable[str]) -> None:
+        self.names = tuple(sorted(nodes))  # a stable order; the outcome does not depend on it
+        self.members = frozenset(self.names)
+        self._prefixes = [f"{n}#".encode() for n in self.names]
+
+    def elect(
+        self, ip: str, score: Callable[[str], int] | None = None
+    ) -> tuple[str, ElectionKey] | None:
+        names, prefixes = self.names, self._prefixes
+        if not names:
+            return None
         best = 0
-    suffix = f"#{ip}".encode()
-    sha = hashlib.sha256
-    digests = [sha(n.encode() + suffix).digest() for n in nodes]
-    lowest = min(digests)
-    return nodes[digests.index(lowest)], (-best, lowest)
+        if score is not None:
+            scores = [score(n) for n in names]
+            best = max(scores)
+            chosen = [i for i, s in enumerate(scores) if s == best]
+            names = tuple(names[i] for i in chosen)
+            prefixes = [prefixes[i] for i in chosen]
+        suffix = ip.encode()
+        sha = hashlib.sha256
+        digests = [sha(p + suffix).digest() for p in prefixes]
+        lowest = min(digests)
+        return names[digests.index(lowest)], (-best, lowest)

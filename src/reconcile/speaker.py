@@ -55,7 +55,7 @@ from .config import (
     gather_config_inputs,
     parse_config,
 )
-from .election import ElectionKey, elect, election_key
+from .election import Candidates, ElectionKey, election_key
 from .objects import Service
 from .selectors import any_matches
 from .speaker_plan import (
@@ -168,6 +168,8 @@ class SpeakerFold:
         self._dirty: set[str] = set()
         self._all_dirty = True
         self._nodes_changed: set[str] = set()
+        self._reelect: set[str] = set()  # Services whose election a node change may alter
+        self._candidate_cache: dict[tuple[int, ...], Candidates] = {}
         self._own_routes: dict[str, dict[str, tuple[BGPRoute, ...]]] = {}
         self._own_reasons: dict[str, Reason] = {}
         self._changed: set[str] = set()  # Services whose announcement changed, for effectors
@@ -206,11 +208,15 @@ class SpeakerFold:
                 self._all_dirty = True
         elif group == IRONLB_GROUP and kind == MEMBERSHIP_KIND:
             alive = isinstance(after, Mapping) and after.get("alive") is True
+            had_membership = bool(self.membership)
             if after is None:
                 self.membership.pop(key, None)
             else:
                 self.membership[key] = alive
-            self._recompute_usable()
+            if had_membership != bool(self.membership) or self.overrides.speakers is not None:
+                self._recompute_usable()  # switched between verdicts and "every Node"
+            else:
+                self._update_usable(key)
         elif group == IRONLB_GROUP and kind == LINKS_KIND:
             self.links[key] = links_from_record(after) if isinstance(after, Mapping) else ()
             self._interfaces_changed(key)
@@ -258,8 +264,9 @@ class SpeakerFold:
         if before is None or now is None or before.labels_key != now.labels_key:
             # Node labels resolve nodeSelectors (and existence counts for "all nodes").
             self._reload_config()
-            self._place_node(name)
-        self._recompute_usable()
+            if not self._all_dirty:
+                self._place_node(name)
+        self._update_usable(name)  # whatever decides liveness, only this node's may change
 
     def _interfaces_changed(self, node: str) -> None:
         for key, by_ip in self._l2.items():
@@ -269,9 +276,13 @@ class SpeakerFold:
     # --- configuration --------------------------------------------------------
 
     def _config_relisting(self) -> bool:
-        return any(self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS)
+        """While Nodes or configuration kinds are relisted, half a list would mislead."""
+        return self.world.relisting("", "Node") or any(
+            self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS
+        )
 
     def _reload_config(self) -> None:
+        """Parse now (validity has history: the last valid one stays); derive at refresh."""
         if self._config_relisting():
             self._config_waiting = True
             return
@@ -285,11 +296,18 @@ class SpeakerFold:
         if parsed == self.active:
             return
         self.active = parsed
-        self._index = AllocationIndex(parsed.pools)
-        self._l2_ad_nodes = [self._selected(ad.node_selectors) for ad in parsed.l2_advertisements]
-        self._bgp_ad_nodes = [self._selected(ad.node_selectors) for ad in parsed.bgp_advertisements]
-        self._peer_nodes = [self._selected(peer.node_selectors) for peer in parsed.peers]
-        self._all_dirty = True
+        self._all_dirty = True  # node sets, pools and every announcement: see refresh
+
+    def _derive_from_config(self) -> None:
+        """Pool index and each selector's node set, from the configuration in force."""
+        self._index = AllocationIndex(self.active.pools)
+        self._l2_ad_nodes = [
+            self._selected(a.node_selectors) for a in self.active.l2_advertisements
+        ]
+        self._bgp_ad_nodes = [
+            self._selected(a.node_selectors) for a in self.active.bgp_advertisements
+        ]
+        self._peer_nodes = [self._selected(peer.node_selectors) for peer in self.active.peers]
 
     def _selected(self, selectors: Sequence[Any]) -> set[str]:
         if not selectors:
@@ -326,18 +344,38 @@ class SpeakerFold:
             return {n for n, alive in self.membership.items() if alive}
         return set(self.nodes)
 
-    def _usable_node(self, name: str, live: set[str]) -> bool:
+    def _is_live(self, name: str) -> bool:
+        if self.overrides.speakers is not None:
+            return name in self.overrides.speakers
+        if self.membership:
+            return self.membership.get(name) is True
+        return name in self.nodes
+
+    def _usable_node(self, name: str) -> bool:
         info = self.nodes.get(name)
         return (
             info is not None
-            and name in live
+            and self._is_live(name)
             and not info.network_unavailable
             and (self.settings.ignore_exclude_lb or not info.excluded)
         )
 
+    def _update_usable(self, name: str) -> None:
+        """One node's usability changed, perhaps: the cheap path for one record."""
+        usable = self._usable_node(name)
+        if usable == (name in self._usable):
+            return
+        if usable:
+            self._usable.add(name)
+        else:
+            self._usable.discard(name)
+        self._nodes_changed.add(name)
+        if name == self.node:
+            self._all_dirty = True
+
     def _recompute_usable(self) -> None:
-        live = self.live_speakers()
-        usable = {n for n in set(self.nodes) | live if self._usable_node(n, live)}
+        """Every node again: membership appeared or went, or settings changed."""
+        usable = {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
         changed = usable ^ self._usable
         self._usable = usable
         self._nodes_changed |= changed
@@ -355,43 +393,44 @@ class SpeakerFold:
         if self._all_dirty:
             self._all_dirty = False
             self._nodes_changed.clear()
+            self._candidate_cache.clear()
             keys = set(self.services) | set(self._l2) | set(self._bgp) | self._dirty
             self._dirty.clear()
+            self._reelect = keys
+            self._derive_from_config()
             self._recompute_usable_quietly()
-            for key in sorted(keys):
-                self._refresh_service(key)
         else:
             if self._nodes_changed:
+                self._candidate_cache.clear()
                 self._elections_after_node_changes(self._nodes_changed)
                 self._nodes_changed = set()
-            dirty, self._dirty = self._dirty, set()
-            for key in sorted(dirty):
-                self._refresh_service(key)
+            keys, self._dirty = self._dirty, set()
+        for key in sorted(keys):
+            self._refresh_service(key)
+        self._reelect = set()
         changed, self._changed = self._changed, set()
         return changed
 
     def _recompute_usable_quietly(self) -> None:
-        live = self.live_speakers()
-        self._usable = {n for n in set(self.nodes) | live if self._usable_node(n, live)}
+        self._usable = {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
 
     def _elections_after_node_changes(self, nodes: set[str]) -> None:
         """Re-run only the elections a joining or leaving node can change."""
         for key, state in self._l2_state.items():
-            if key in self._dirty:
+            if state.winner is None or self._election_affected(key, state, nodes):
+                self._dirty.add(key)
+                self._reelect.add(key)
+
+    def _election_affected(self, key: str, state: _L2State, nodes: set[str]) -> bool:
+        for node in sorted(nodes):
+            if state.winner == node:
+                return True  # the winner left or changed: a new election
+            if not self._candidate(node, key, state):
                 continue
-            if state.winner is None:
-                self._dirty.add(key)  # nobody was elected: any node may change that (cheap)
-                continue
-            for node in sorted(nodes):
-                if state.winner == node:
-                    self._dirty.add(key)  # the winner left or changed: a new election
-                    break
-                if not self._candidate(node, key, state):
-                    continue
-                assert state.key is not None
-                if election_key(node, state.ip, self._score(node, state.ads)) < state.key:
-                    self._dirty.add(key)  # a joining node that sorts first takes over
-                    break
+            assert state.key is not None
+            if election_key(node, state.ip, self._score(node, state.ads)) < state.key:
+                return True  # a joining node that sorts first takes over
+        return False
 
     def _candidate(self, node: str, key: str, state: _L2State) -> bool:
         if node not in self._usable:
@@ -447,12 +486,12 @@ class SpeakerFold:
         old_l2, old_bgp = self._l2.get(key), self._bgp.get(key)
         old_own = self._own_routes.get(key), self._own_reasons.get(key)
         self._l2.pop(key, None)
-        self._l2_state.pop(key, None)
+        previous = self._l2_state.pop(key, None)
         self._bgp.pop(key, None)
         if self._handled(service):
             assert service is not None
             pool = self._pool_of(service.status_ips)
-            self._refresh_l2(service, pool)
+            self._refresh_l2(service, pool, previous)
             self._refresh_bgp(service, pool)
         if self.node is not None:
             self._refresh_own_routes(key)
@@ -462,7 +501,17 @@ class SpeakerFold:
 
     # --- layer 2 --------------------------------------------------------------
 
-    def _refresh_l2(self, service: Service, pool: str | None) -> None:
+    def _candidates_for(self, ads: tuple[int, ...]) -> Candidates:
+        """Usable nodes some of these advertisements select, prepared once per node change."""
+        found = self._candidate_cache.get(ads)
+        if found is None:
+            advertised: set[str] = set()
+            for i in ads:
+                advertised |= self._l2_ad_nodes[i]
+            found = self._candidate_cache[ads] = Candidates(advertised & self._usable)
+        return found
+
+    def _refresh_l2(self, service: Service, pool: str | None, previous: _L2State | None) -> None:
         key, ips = service.key, service.status_ips
         ads_all = self.active.l2_advertisements
         if pool is None:
@@ -483,21 +532,33 @@ class SpeakerFold:
         if not anywhere:
             self._l2[key] = _nobody(ips, Reason.NO_ENDPOINTS)
             return
-        advertised: set[str] = set()
-        for i in ads:
-            advertised |= self._l2_ad_nodes[i]
-        usable = advertised & self._usable
         local = service.external_traffic_policy == "Local"
-        candidates = usable & serving_nodes if local else usable
-        has_preferences = any(ads_all[i].preferred for i in ads)
-        result = elect(
-            candidates, ips[0], (lambda n: self._score(n, ads)) if has_preferences else None
-        )
-        if result is None:
-            reason = Reason.NO_LOCAL_ENDPOINTS if usable else Reason.NO_ELIGIBLE_NODE
-            self._l2[key] = _nobody(ips, reason)
-            self._l2_state[key] = _L2State(ips[0], ads, local, None, None)
-            return
+        if (
+            previous is not None
+            and previous.winner is not None
+            and previous.key is not None
+            and not local
+            and not previous.local
+            and (previous.ip, previous.ads) == (ips[0], ads)
+            and key not in self._reelect
+        ):
+            # ETP Cluster: endpoints moving do not change who may announce.
+            result: tuple[str, ElectionKey] | None = (previous.winner, previous.key)
+        else:
+            usable = self._candidates_for(ads)
+            if local:
+                candidates = Candidates(n for n in serving_nodes if n in usable.members)
+            else:
+                candidates = usable
+            has_preferences = any(ads_all[i].preferred for i in ads)
+            result = candidates.elect(
+                ips[0], (lambda n: self._score(n, ads)) if has_preferences else None
+            )
+            if result is None:
+                reason = Reason.NO_LOCAL_ENDPOINTS if usable.names else Reason.NO_ELIGIBLE_NODE
+                self._l2[key] = _nobody(ips, reason)
+                self._l2_state[key] = _L2State(ips[0], ads, local, None, None)
+                return
         winner, election = result
         self._l2_state[key] = _L2State(ips[0], ads, local, winner, election)
         interfaces = self._interfaces(winner, ads)
@@ -685,7 +746,7 @@ class SpeakerFold:
             return Reason.NODE_NETWORK_UNAVAILABLE
         if info is not None and info.excluded and not self.settings.ignore_exclude_lb:
             return Reason.NODE_EXCLUDED
-        if node not in self.live_speakers():
+        if not self._is_live(node):
             return Reason.NO_LIVE_SPEAKER
         state = self._l2_state.get(key)
         if state is not None and not any(node in self._l2_ad_nodes[i] for i in state.ads):
