@@ -91,8 +91,9 @@ class Feeder:
         namespace = obj["metadata"].get("namespace")
         name = obj["metadata"]["name"]
         key = f"{namespace}/{name}" if namespace else name
-        return Record(self.seq, 0.0, "bench", event, f"{obj['apiVersion']}/{obj['kind']}", key,
-                      None, obj)  # fmt: skip
+        return Record(
+            self.seq, 0.0, "bench", event, f"{obj['apiVersion']}/{obj['kind']}", key, None, obj
+        )
 
 
 def initial_list(feeder: Feeder, objects: list[dict]) -> list[Record]:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import __version__, cli_log, cli_plan
+from . import __version__, cli_log, cli_plan, cli_speaker
 from .events.errors import LbError
 
 EXIT_OK = 0
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_plan.add_parsers(commands)
     cli_log.add_parsers(commands)
+    cli_speaker.add_parsers(commands)
     return parser
 
 

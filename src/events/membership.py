@@ -27,6 +27,7 @@ supplies one backed by the API.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -172,10 +173,9 @@ class LeaseRenewer:
         """Renew every ``interval`` until ``stop`` is set, then release."""
         try:
             while not stop.is_set():
-                try:
+                # A failed renewal is retried next interval; the source judges the gap.
+                with contextlib.suppress(LbError):
                     self.renew()
-                except LbError:
-                    pass  # the next interval tries again; the source judges the gap
                 stop.wait(self.interval)
         finally:
             self.release()

@@ -228,6 +228,7 @@ class SpeakerFold:
         identities = self.world.of_kind(IRONLB_GROUP, IDENTITY_KIND)
         speaker = [identities[k] for k in sorted(identities) if k.startswith("speaker/")]
         chosen = speaker[0] if speaker else identities.get("controller", {})
+        self.identity = dict(chosen)
         settings = self.overrides.apply(chosen)
         if settings != self.settings:
             self.settings = settings
@@ -689,6 +690,12 @@ class SpeakerFold:
             self._own_reasons[key] = reason
 
     # --- plans -----------------------------------------------------------------
+
+    @property
+    def assigns_addresses(self) -> bool:
+        """The recorded speaker works without a controller: it plans statuses itself
+        (``ironlb speaker --assign-addresses``, for hosts fed plain manifests)."""
+        return self.identity.get("assignAddresses") is True
 
     def assume_statuses(self, statuses: Mapping[str, Sequence[str]]) -> None:
         """Fold as if the controller's planned statuses had been written and observed."""

@@ -41,9 +41,11 @@ L2_VARIANTS = {
 PEERS = {
     "tor-a": peer("tor-a", peerAddress="10.0.0.1", nodeSelectors=[{"matchLabels": {"zone": "a"}}]),
     "tor-b": peer(
-        "tor-b", peer_asn=65000, peerAddress="10.0.0.2",
+        "tor-b",
+        peer_asn=65000,
+        peerAddress="10.0.0.2",
         nodeSelectors=[{"matchLabels": {"zone": "b"}}],
-    ),  # fmt: skip
+    ),
     "all": peer("all", peer_asn=65001, peerAddress="10.0.0.3"),
 }
 
@@ -152,7 +154,7 @@ class SpeakerMachine(RuleBasedStateMachine):
         peers=st.lists(st.sampled_from(sorted(PEERS)), max_size=2, unique=True),
     )
     def set_bgp(self, name, present, peers):
-        self.emit(PEERS[name] if present else PEERS[name], EventType.ADDED)
+        self.emit(PEERS[name])
         if not present:
             self.emit(PEERS[name], EventType.DELETED)
         self.emit(bgp("adv", peers=peers))
@@ -188,9 +190,10 @@ class SpeakerMachine(RuleBasedStateMachine):
         ads = [
             name
             for (kind, key), _ in self.objects.items()
-            if kind == "L2Advertisement" and (name := key.split("/")[1])
+            if kind == "L2Advertisement"
+            and (name := key.split("/")[1])
             and (name != "web-only" or labels["app"] == "web")
-        ]  # fmt: skip
+        ]
         if not ads or (
             "web-only" in ads and svc["metadata"]["annotations"].get("metallb.io/allow-shared-ip")
         ):
@@ -208,7 +211,9 @@ class SpeakerMachine(RuleBasedStateMachine):
         advertised = set()
         for ad in ads:
             if ad == "zone-a":
-                advertised |= {n for n, o in nodes.items() if o["metadata"]["labels"]["zone"] == "a"}
+                advertised |= {
+                    n for n, o in nodes.items() if o["metadata"]["labels"]["zone"] == "a"
+                }
             else:
                 advertised |= set(nodes)
         candidates = advertised & self.usable()

@@ -50,19 +50,27 @@ def web_announcer(*objects, **overrides):
     [
         pytest.param([*NODES, L2, SERVING], {}, ["n1", "n2", "n3"], id="every-node"),
         pytest.param(
-            [node("n1", **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}),
-             *NODES[1:], L2, SERVING],
+            [
+                node("n1", **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}),
+                *NODES[1:],
+                L2,
+                SERVING,
+            ],
             {},
             ["n2", "n3"],
             id="excluded-label",
-        ),  # fmt: skip
+        ),
         pytest.param(
-            [node("n1", **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}),
-             *NODES[1:], L2, SERVING],
+            [
+                node("n1", **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}),
+                *NODES[1:],
+                L2,
+                SERVING,
+            ],
             {"ignore_exclude_lb": True},
             ["n1", "n2", "n3"],
             id="ignore-exclude-lb",
-        ),  # fmt: skip
+        ),
         pytest.param(
             [node("n1", unavailable=True), *NODES[1:], L2, SERVING],
             {},
@@ -76,19 +84,30 @@ def web_announcer(*objects, **overrides):
             id="not-ready-still-counts",
         ),
         pytest.param(
-            [*NODES, metallb("L2Advertisement", "a", {"nodeSelectors": [{"matchLabels": {"zone": "a"}}]}),
-             SERVING],
+            [
+                *NODES,
+                metallb(
+                    "L2Advertisement", "a", {"nodeSelectors": [{"matchLabels": {"zone": "a"}}]}
+                ),
+                SERVING,
+            ],
             {},
             ["n1", "n2"],
             id="node-selectors",
-        ),  # fmt: skip
+        ),
         pytest.param(
-            [*NODES, L2, SERVING, membership("n1", False), membership("n2", True),
-             membership("n3", True)],
+            [
+                *NODES,
+                L2,
+                SERVING,
+                membership("n1", False),
+                membership("n2", True),
+                membership("n3", True),
+            ],
             {},
             ["n2", "n3"],
             id="dead-speaker",
-        ),  # fmt: skip
+        ),
         pytest.param(
             [*NODES, L2, SERVING, membership("n1", False)],
             {"speakers": frozenset({"n1", "n3"})},
@@ -121,9 +140,10 @@ def test_endpoint_conditions(conditions, serves):
 def test_local_traffic_policy_elects_only_among_nodes_with_endpoints():
     local = service("web", loadBalancerIP="192.0.2.5", externalTrafficPolicy="Local")
     slice_ = endpoints("web", "n1", "n3")
-    assert announcers(POOL, *NODES, L2, slice_, local)["default/web"] == metallb_order(
-        ["n1", "n3"], "192.0.2.5"
-    )[0]
+    assert (
+        announcers(POOL, *NODES, L2, slice_, local)["default/web"]
+        == metallb_order(["n1", "n3"], "192.0.2.5")[0]
+    )
     # The only endpoint is on a node that is not a candidate: nobody announces.
     only_n3 = [node("n3", unavailable=True)]
     result = announcers(POOL, *NODES, L2, endpoints("web", "n3"), *only_n3, local)
@@ -163,9 +183,11 @@ def test_services_sharing_an_address_elect_the_same_node():
         ports=[("UDP", 53)],
     )
     result = announcers(POOL, *NODES, L2, endpoints("a", "n1"), endpoints("b", "n2"), a, b)
-    assert result["default/a"] == result["default/b"] == metallb_order(
-        ["n1", "n2", "n3"], "192.0.2.7"
-    )[0]
+    assert (
+        result["default/a"]
+        == result["default/b"]
+        == metallb_order(["n1", "n2", "n3"], "192.0.2.7")[0]
+    )
 
 
 def test_preferred_nodes_win_by_summed_weight():
@@ -204,8 +226,7 @@ def test_the_first_status_address_keys_the_election_for_every_family():
     fold = speakers_fold(dual_pool, *NODES, L2, SERVING, dual)
     by_ip = fold.l2()["default/web"]
     assert {ip: a.node for ip, a in by_ip.items()} == {
-        ip: metallb_order(["n1", "n2", "n3"], "192.0.2.5")[0]
-        for ip in ("192.0.2.5", "2001:db8::5")
+        ip: metallb_order(["n1", "n2", "n3"], "192.0.2.5")[0] for ip in ("192.0.2.5", "2001:db8::5")
     }
 
 
@@ -308,7 +329,9 @@ ADV = bgp("adv")
             [
                 EXTERNAL,
                 metallb(
-                    "Community", "c", {"communities": [{"name": "no-export", "value": "65535:65281"}]}
+                    "Community",
+                    "c",
+                    {"communities": [{"name": "no-export", "value": "65535:65281"}]},
                 ),
                 bgp("adv", communities=["no-export", "large:1:2:3", "65000:7", "64000:9"]),
             ],

@@ -1,0 +1,86 @@
+"""``ironlb speaker``: run the speaker for one node (standalone mode: ``--events URL``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from .events.errors import LbError
+from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime, install_signal_handlers
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "speaker",
+        help="decide and announce what one node announces",
+        description="Run the speaker for NODE. In standalone mode (--events) the cluster's "
+        "events come from another log instead of the Kubernetes API; the node's links come "
+        "from netlink. Every input is appended to the speaker's own log (--store) first. "
+        "The node's plan is printed as a JSON line whenever it changes.",
+    )
+    p.add_argument("--node", required=True, metavar="NAME", help="the node this speaker runs on")
+    p.add_argument(
+        "--events",
+        metavar="URL",
+        help="follow this log for cluster events (a file store `ironlb log import` writes "
+        "to, or a controller's log)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"the speaker's own log (default: {DEFAULT_STORE_ROOT}/speaker-NODE)",
+    )
+    p.add_argument("--namespace", metavar="NS", help="configuration namespace (metallb-system)")
+    p.add_argument("--lb-class", metavar="CLASS", help="serve Services of this loadBalancerClass")
+    p.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        help="announce from nodes labelled exclude-from-external-load-balancers too",
+    )
+    p.add_argument(
+        "--assign-addresses",
+        action="store_true",
+        help="plan Service addresses as the controller would, for events without a "
+        "controller writing statuses (hosts fed plain manifests)",
+    )
+    p.add_argument(
+        "--no-links", action="store_true", help="do not record the node's links from netlink"
+    )
+    p.add_argument(
+        "--links-netns",
+        metavar="NAME",
+        help="record the links of this network namespace instead of the process's own",
+    )
+    p.add_argument(
+        "--digest-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="append a plan digest at most this often when the plan changed (default 10)",
+    )
+    p.add_argument("--quiet", action="store_true", help="do not print plans")
+    p.set_defaults(handler=cmd_speaker)
+
+
+def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.events:
+        raise LbError(
+            "watching the Kubernetes API is not in this version: run the speaker in "
+            "standalone mode with --events URL"
+        )
+    runtime = SpeakerRuntime(
+        args.node,
+        events_url=args.events,
+        store_url=args.store or f"{DEFAULT_STORE_ROOT}/speaker-{args.node}",
+        namespace=args.namespace,
+        lb_class=args.lb_class,
+        ignore_exclude_lb=args.ignore_exclude_lb,
+        assign_addresses=args.assign_addresses,
+        links=not args.no_links,
+        links_netns=args.links_netns,
+        digest_interval=args.digest_interval,
+        plans_out=None if args.quiet else out,
+    )
+    install_signal_handlers(runtime.stop)
+    runtime.run()
+    return 0

@@ -1,0 +1,254 @@
+"""``ironlb speaker``: the speaker process, wired from sources to store to fold to effectors.
+
+Standalone mode (``--events URL``) takes the cluster's events by following another
+log instead of watching Kubernetes: a file store another process appends to with
+``ironlb log import``, or a controller's log. Everything the speaker decides from
+is first appended to its own log (``--store``): the followed events, its node's
+links from netlink, its own identity. The fold reads only that log, so
+``ironlb replay --verify`` on it repeats every decision.
+
+One thread per source puts records on a queue; the main loop alone writes the own
+log, folds what it wrote, and hands the node's plan to the effectors when it
+changed. A ``FollowCursor`` record after each copied batch says how far the events
+log was copied, so a restarted speaker resumes exactly there: nothing lost,
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TextIO
+
+from .events.errors import LbError
+from .events.links import LinkSource
+from .events.record import EventType, Record
+from .reconcile.controller import ControllerFold
+from .reconcile.speaker import SpeakerFold
+from .reconcile.speaker_plan import NodePlan
+from .reconcile.verify import digest_record, planned_statuses
+from .store import Store, open_store
+
+log = logging.getLogger("ironlb.speaker")
+IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
+CURSOR_KIND = "ironlb.io/v1/FollowCursor"
+DEFAULT_STORE_ROOT = "/var/lib/ironlb"
+
+
+class Effector(Protocol):
+    """Makes the world match a node plan; called only when the plan changed."""
+
+    def apply(self, plan: NodePlan) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SpeakerRuntime:
+    def __init__(
+        self,
+        node: str,
+        *,
+        events_url: str,
+        store_url: str,
+        namespace: str | None = None,
+        lb_class: str | None = None,
+        ignore_exclude_lb: bool = False,
+        assign_addresses: bool = False,
+        links: bool = True,
+        links_netns: str | None = None,
+        digest_interval: float = 10.0,
+        effectors: Sequence[Effector] = (),
+        plans_out: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node = node
+        self.events_url = events_url
+        self.store_url = store_url
+        self.identity = {
+            "node": node,
+            "namespace": namespace or "metallb-system",
+            "loadBalancerClass": lb_class,
+            "ignoreExcludeLB": ignore_exclude_lb,
+            "assignAddresses": assign_addresses,
+        }
+        self.links = links
+        self.links_netns = links_netns
+        self.digest_interval = digest_interval
+        self.effectors = list(effectors)
+        self.plans_out = plans_out
+        self.clock = clock
+        self.stop = threading.Event()
+        self.incoming: queue.Queue[Record] = queue.Queue()
+        self.fold = SpeakerFold(node=node)
+        self.controller = ControllerFold()
+        self.cursor = 0  # the last events-log seq copied into the own log
+        self.last_plan: dict[str, Any] | None = None
+        self._last_digest: str | None = None
+        self._digest_at = 0.0
+        self._digest_owed = False
+
+    # --- the main loop ----------------------------------------------------------
+
+    def run(self) -> None:
+        with open_store(self.store_url) as own:
+            self._resume(own)
+            self._append(own, self._identity_records())
+            threads = [threading.Thread(target=self._follow_events, name="events", daemon=True)]
+            if self.links:
+                source = LinkSource(self.node, self.incoming.put, netns=self.links_netns)
+                source.open()  # subscribe before the first dump, and fail early if we cannot
+                threads.append(
+                    threading.Thread(
+                        target=source.run, args=(self.stop,), name="links", daemon=True
+                    )
+                )
+            for thread in threads:
+                thread.start()
+            try:
+                self._publish(own)
+                while not self.stop.is_set():
+                    batch = self._next_batch(timeout=0.5)
+                    if batch:
+                        self._append(own, batch)
+                    if batch or self._digest_owed:
+                        self._publish(own)
+            finally:
+                self.stop.set()
+                for thread in threads:
+                    thread.join(timeout=10)
+                self._publish(own, force_digest=True)
+                for effector in self.effectors:
+                    effector.close()
+
+    def _resume(self, own: Store) -> None:
+        """Fold what the own log already holds; find where copying the events stopped."""
+        for record in own.read():
+            self._fold(record)
+            if record.kind == CURSOR_KIND and record.key == "events":
+                self.cursor = int(record.object.get("seq", 0))
+        if self.cursor:
+            log.info("resuming after events seq %d", self.cursor)
+
+    def _identity_records(self) -> list[Record]:
+        """Who this process is, as decisions depend on it; only when it changed.
+
+        With ``--assign-addresses`` the speaker also plans Service addresses as a
+        controller would, so a controller identity is recorded too: replay then
+        plans with the same namespace and class.
+        """
+        wanted = [(f"speaker/{self.node}", dict(self.identity))]
+        if self.identity["assignAddresses"]:
+            controller = {
+                "namespace": self.identity["namespace"],
+                "loadBalancerClass": self.identity["loadBalancerClass"],
+            }
+            wanted.append(("controller", controller))
+        recorded = self.fold.world.of_kind("ironlb.io", "ProcessIdentity")
+        return [
+            self._record(IDENTITY_KIND, key, obj) for key, obj in wanted if recorded.get(key) != obj
+        ]
+
+    def _next_batch(self, timeout: float) -> list[Record]:
+        try:
+            first = self.incoming.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < 10_000:
+            try:
+                batch.append(self.incoming.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _append(self, own: Store, batch: list[Record]) -> None:
+        copied = [r for r in batch if r.kind != CURSOR_KIND]
+        if batch and batch[-1].kind == CURSOR_KIND:
+            copied.append(batch[-1])  # only the newest cursor of a batch matters
+        seqs = own.append(copied)
+        for record, seq in zip(copied, seqs, strict=True):
+            self._fold(record.with_seq(seq))
+
+    def _fold(self, record: Record) -> None:
+        self.fold.apply(record)
+        self.controller.apply(record)
+
+    def _plan(self) -> NodePlan:
+        if self.fold.assigns_addresses:
+            self.fold.assume_statuses(planned_statuses(self.controller))
+        self.fold.refresh()
+        return self.fold.node_plan(self.node)
+
+    def _publish(self, own: Store, *, force_digest: bool = False) -> None:
+        plan = self._plan()
+        rendered = {
+            **plan.to_json(),
+            # Where a responder would run: not in the digest's scope, but operators ask.
+            "interfaces": {f"ipv{v}": list(names) for v, names in plan.l2_interfaces.items()},
+        }
+        if rendered != self.last_plan:
+            self.last_plan = rendered
+            for effector in self.effectors:
+                try:
+                    effector.apply(plan)
+                except LbError as exc:  # an effector's failure is reported, never fatal
+                    log.error("effector %s failed: %s", type(effector).__name__, exc)
+            if self.plans_out is not None:
+                line = {"seq": own.last_seq, "node": self.node, **rendered}
+                self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
+                self.plans_out.flush()
+        now = time.monotonic()
+        record = digest_record(plan, source=f"speaker/{self.node}", observed_at=self.clock())
+        digest = record.object["digest"]
+        due = force_digest or now - self._digest_at >= self.digest_interval
+        self._digest_owed = digest != self._last_digest and not due
+        if digest != self._last_digest and due:
+            self._last_digest, self._digest_at = digest, now
+            seqs = own.append([record])
+            self._fold(record.with_seq(seqs[0]))
+
+    # --- the events source --------------------------------------------------------
+
+    def _follow_events(self) -> None:
+        """Copy the followed log's records, each batch closed by a cursor record."""
+        try:
+            with open_store(self.events_url, readonly=True) as events:
+                next_seq = self.cursor + 1
+                while not self.stop.is_set():
+                    batch = list(itertools.islice(events.read(next_seq), 1000))
+                    if not batch:
+                        events.wait(next_seq - 1, 0.1)
+                        continue
+                    for record in batch:
+                        self.incoming.put(record.with_seq(0))
+                    next_seq = batch[-1].seq + 1
+                    self.incoming.put(self._cursor(batch[-1].seq))
+        except LbError as exc:
+            log.error("cannot follow %s: %s", self.events_url, exc)
+            self.stop.set()
+
+    def _cursor(self, seq: int) -> Record:
+        return self._record(CURSOR_KIND, "events", {"url": self.events_url, "seq": seq}, "/events")
+
+    def _record(self, kind: str, key: str, obj: dict[str, Any], source: str = "") -> Record:
+        """A record of this process's own, seq 0 until the store assigns one."""
+        return Record(
+            0, self.clock(), f"speaker/{self.node}{source}", EventType.ADDED, kind, key, None, obj
+        )
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT stop the loop; the runtime then closes everything cleanly."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

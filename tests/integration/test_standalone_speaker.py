@@ -1,0 +1,168 @@
+"""``ironlb speaker --events``: a real process following a log another process writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ironlb.store import open_store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
+DEADLINE = 60.0  # generous: only a hung process ever reaches it
+
+
+def ironlb(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ironlb", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+class Speaker:
+    def __init__(self, *args: object) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ironlb", "speaker", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def next_plan(self, until) -> dict:
+        """Plan lines until one satisfies ``until``; fails at the deadline."""
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 1.0)
+            if not ready:
+                assert self.process.poll() is None, self.process.stderr.read()
+                continue
+            line = self.process.stdout.readline()
+            assert line, f"speaker exited: {self.process.stderr.read()}"
+            plan = json.loads(line)
+            if until(plan):
+                return plan
+        raise AssertionError("no such plan before the deadline")
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=DEADLINE)
+
+
+def web_announced(plan: dict) -> bool:
+    return "default/web" in plan["l2"]
+
+
+def test_follows_events_announces_and_replays_exactly(tmp_path):
+    events, own = tmp_path / "events", tmp_path / "own"
+    ironlb("log", "import", EXAMPLE, "--to", events)
+    args = (
+        "--node",
+        "worker2",
+        "--events",
+        events,
+        "--store",
+        own,
+        "--assign-addresses",
+        "--no-links",
+        "--digest-interval",
+        "0",
+    )
+    speaker = Speaker(*args)
+    try:
+        plan = speaker.next_plan(web_announced)
+        assert plan["node"] == "worker2"
+        assert plan["l2"]["default/web"] == {
+            "192.0.2.1": {"interfaces": None, "node": "worker2", "reason": None}
+        }
+        assert [r["prefix"] for r in plan["bgp"]["worker2"]["tor-r2"]] == ["198.51.100.10/32"]
+
+        # Another process appends to the followed log: web loses its only endpoints.
+        gone = {
+            "type": "DELETED",
+            "object": {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"name": "web-abc12", "namespace": "default"},
+            },
+        }
+        ironlb("log", "import", "-", "--to", events, stdin=json.dumps(gone) + "\n")
+        speaker.next_plan(lambda p: not web_announced(p))
+    finally:
+        assert speaker.terminate() == 0
+
+    verified = ironlb("replay", own, "--verify").stdout
+    assert verified.startswith("verified ") and not verified.startswith("verified 0 ")
+
+    # A restart resumes after what was copied: nothing twice, and the plan is the same.
+    with open_store(str(own), readonly=True) as store:
+        before = [(r.kind, r.key) for r in store.read() if r.kind == "v1/Service"]
+    speaker = Speaker(*args)
+    try:
+        plan = speaker.next_plan(lambda p: True)
+        assert not web_announced(plan)
+    finally:
+        assert speaker.terminate() == 0
+    with open_store(str(own), readonly=True) as store:
+        after = [(r.kind, r.key) for r in store.read() if r.kind == "v1/Service"]
+    assert after == before and len(before) == 8
+
+
+def test_refuses_to_run_without_an_events_source(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ironlb", "speaker", "--node", "n1", "--store", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--events" in result.stderr
+
+
+def test_records_the_links_of_its_namespace(tmp_path):
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("needs root to create a network namespace")
+    netns = f"ironlb-spk-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", netns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+            check=True,
+        )
+        subprocess.run(["ip", "-n", netns, "link", "set", "eth0", "up"], check=True)
+        events, own = tmp_path / "events", tmp_path / "own"
+        ironlb("log", "import", EXAMPLE, "--to", events)
+        speaker = Speaker(
+            "--node",
+            "worker2",
+            "--events",
+            events,
+            "--store",
+            own,
+            "--assign-addresses",
+            "--links-netns",
+            netns,
+        )
+        try:
+            plan = speaker.next_plan(lambda p: p["interfaces"]["ipv4"])
+            assert plan["interfaces"] == {"ipv4": ["eth0"], "ipv6": []}
+        finally:
+            assert speaker.terminate() == 0
+        with open_store(str(own), readonly=True) as store:
+            links = [r for r in store.read() if r.kind == "ironlb.io/v1/NodeLinks"]
+        names = {link["name"] for link in links[-1].object["links"]}
+        assert names == {"lo", "eth0", "eth1"}
+        plan = json.loads(ironlb("plan", own, "--node", "worker2", "-o", "json").stdout)
+        assert plan["l2"]["default/web"]["192.0.2.1"]["node"] == "worker2"
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True)
