@@ -52,6 +52,7 @@ from .allocator import Address, AllocationIndex, address_of, go_quote_list
 from .config import (
     CONFIG_KINDS,
     EMPTY_CONFIG,
+    METALLB_GROUP,
     Config,
     ConfigInputs,
     ParseCache,
@@ -59,39 +60,10 @@ from .config import (
     gather_config_inputs,
     parse_config,
 )
+from .identity import IDENTITY_KIND, IRONLB_GROUP, Overrides
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
 from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
 from .world import Change, World
-
-DEFAULT_NAMESPACE = "metallb-system"
-IDENTITY_KIND = "ProcessIdentity"
-IRONLB_GROUP = "ironlb.io"
-METALLB_GROUP = "metallb.io"
-_UNSET: Any = object()
-
-
-@attrs.frozen
-class Settings:
-    """What the process was told that changes decisions (recorded as ProcessIdentity)."""
-
-    namespace: str = DEFAULT_NAMESPACE
-    load_balancer_class: str | None = None
-
-
-@attrs.frozen
-class Overrides:
-    """Command-line overrides of what the log recorded (``plan --lb-class``, ``--namespace``)."""
-
-    namespace: str | None = None
-    load_balancer_class: Any = _UNSET  # _UNSET: take the log's; None: no class
-
-    def apply(self, identity: Mapping[str, Any]) -> Settings:
-        namespace = self.namespace or identity.get("namespace") or DEFAULT_NAMESPACE
-        if self.load_balancer_class is not _UNSET:
-            lb_class = self.load_balancer_class
-        else:
-            lb_class = identity.get("loadBalancerClass") or None
-        return Settings(str(namespace), lb_class)
 
 
 @attrs.frozen

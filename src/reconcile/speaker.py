@@ -31,8 +31,9 @@ import attrs
 
 from ironlb.events.record import Record
 
-from .addresses import parse_ip, to_text
+from .addresses import parse_ip
 from .allocator import AllocationIndex
+from .bgp_routes import local_pref_conflict, route_for, session_plan
 from .cluster import (
     EXCLUDE_L2_CONFIGMAP,
     ExcludeRules,
@@ -56,6 +57,7 @@ from .config import (
     parse_config,
 )
 from .election import Candidates, ElectionKey, election_key
+from .identity import DEFAULT_NAMESPACE, IDENTITY_KIND, IRONLB_GROUP, UNSET, Overrides
 from .objects import Service
 from .selectors import any_matches
 from .speaker_plan import (
@@ -68,15 +70,9 @@ from .speaker_plan import (
 )
 from .world import Change, World
 
-DEFAULT_NAMESPACE = "metallb-system"
-IRONLB_GROUP = "ironlb.io"
-IDENTITY_KIND = "ProcessIdentity"
 MEMBERSHIP_KIND = "SpeakerMembership"
 LINKS_KIND = "NodeLinks"
 DISCOVERY_GROUP = "discovery.k8s.io"
-DEFAULT_HOLD_TIME = 90.0  # seconds, BGP's customary default and MetalLB's
-DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
-_UNSET: Any = object()
 Routes = tuple[BGPRoute, ...]
 
 
@@ -94,20 +90,16 @@ class SpeakerOverrides:
     """Command-line overrides of what the log recorded (``plan --speakers`` and friends)."""
 
     namespace: str | None = None
-    load_balancer_class: Any = _UNSET  # _UNSET: take the log's; None: no class
+    load_balancer_class: Any = UNSET  # UNSET: take the log's; None: no class
     ignore_exclude_lb: bool | None = None
     speakers: frozenset[str] | None = None  # nodes with a live speaker, over membership records
 
     def apply(self, identity: Mapping[str, Any]) -> SpeakerSettings:
-        namespace = self.namespace or identity.get("namespace") or DEFAULT_NAMESPACE
-        if self.load_balancer_class is not _UNSET:
-            lb_class = self.load_balancer_class
-        else:
-            lb_class = identity.get("loadBalancerClass") or None
+        base = Overrides(self.namespace, self.load_balancer_class).apply(identity)
         ignore = self.ignore_exclude_lb
         if ignore is None:
             ignore = bool(identity.get("ignoreExcludeLB"))
-        return SpeakerSettings(str(namespace), lb_class, ignore)
+        return SpeakerSettings(base.namespace, base.load_balancer_class, ignore)
 
 
 @attrs.frozen
@@ -593,7 +585,7 @@ class SpeakerFold:
         if not pool_ads:
             return
         ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
-        conflict = self._local_pref_conflict(
+        conflict = local_pref_conflict(
             [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads]
         )
         self._bgp[service.key] = _BGPService(
@@ -603,32 +595,6 @@ class SpeakerFold:
             conflict,
             service.external_traffic_policy == "Local",
         )
-
-    @staticmethod
-    def _local_pref_conflict(ads: Sequence[BGPAdvertisement], nodes: Sequence[set[str]]) -> bool:
-        """MetalLB's checkBGPAdvConflicts over the ads matching one Service.
-
-        Pairs without service selectors were already judged by configuration
-        validation; this catches the ones service selectors brought together.
-        """
-        for i, first in enumerate(ads):
-            for j in range(i + 1, len(ads)):
-                second = ads[j]
-                if first.local_pref == second.local_pref:
-                    continue
-                if not first.service_selectors and not second.service_selectors:
-                    continue
-                if first.peers and second.peers and not set(first.peers) & set(second.peers):
-                    continue
-                if nodes[i].isdisjoint(nodes[j]):
-                    continue
-                if (
-                    first.aggregation_length != second.aggregation_length
-                    and first.aggregation_length_v6 != second.aggregation_length_v6
-                ):
-                    continue
-                return True
-        return False
 
     def _bgp_for(
         self, key: str, node: str
@@ -648,7 +614,7 @@ class SpeakerFold:
                 if ad.peers and peer.name not in ad.peers:
                     continue
                 for ip in info.ips:
-                    routes.setdefault(peer.name, set()).add(_route(ip, ad, peer))
+                    routes.setdefault(peer.name, set()).add(route_for(ip, ad, peer))
         return {p: tuple(sorted(r, key=BGPRoute.sort_key)) for p, r in routes.items()}, None
 
     def _bgp_reason(self, key: str, info: _BGPService, node: str) -> Reason | None:
@@ -786,61 +752,14 @@ class SpeakerFold:
         return SpeakerPlan(l2, bgp)
 
     def _session(self, peer: BGPPeer) -> BGPSessionPlan:
-        hold = peer.hold_time
-        keepalive = peer.keepalive_time
-        if hold is None and keepalive is None:
-            hold = DEFAULT_HOLD_TIME
-        if hold is None:
-            hold = 3 * keepalive  # type: ignore[operator]
-        if keepalive is None:
-            keepalive = hold / 3
-        conditions = []
-        if peer.bfd_profile:
-            conditions.append(
-                f"BFD profile {peer.bfd_profile}: BFD is not supported by ironlb's native "
-                "speaker yet; the session runs without it"
-            )
-        if peer.vrf:
-            conditions.append(
-                f"VRF {peer.vrf}: sessions inside a VRF are not supported by ironlb's native "
-                "speaker yet; the session is not opened"
-            )
-        if peer.interface:
-            conditions.append(
-                f"interface {peer.interface}: BGP unnumbered is not supported by ironlb's "
-                "native speaker yet; the session is not opened"
-            )
         secret_version = None
         if peer.password_secret:
-            secret = self.world.get(
-                "", "Secret", f"{self.settings.namespace}/{peer.password_secret}"
-            )
+            secret_key = f"{self.settings.namespace}/{peer.password_secret}"
+            secret = self.world.get("", "Secret", secret_key)
             data = secret.get("data") if isinstance(secret, Mapping) else None
             if isinstance(data, Mapping) and isinstance(data.get("password"), str):
                 secret_version = data["password"]
-        return BGPSessionPlan(
-            peer.name,
-            peer.my_asn,
-            peer.peer_asn,
-            peer.dynamic_asn,
-            peer.address,
-            peer.interface,
-            peer.port,
-            peer.source_address,
-            peer.router_id,
-            hold,
-            keepalive,
-            peer.connect_time,
-            peer.password,
-            peer.password_secret,
-            secret_version,
-            peer.ebgp_multihop,
-            peer.graceful_restart,
-            peer.bfd_profile,
-            peer.vrf,
-            peer.ibgp,
-            tuple(conditions),
-        )
+        return session_plan(peer, secret_version)
 
 
 def _nobody(ips: Sequence[str], reason: Reason) -> dict[str, L2Announcement]:
@@ -849,24 +768,6 @@ def _nobody(ips: Sequence[str], reason: Reason) -> dict[str, L2Announcement]:
 
 def _matches_service(ad: L2Advertisement | BGPAdvertisement, service: Service) -> bool:
     return not ad.service_selectors or any_matches(ad.service_selectors, service.labels)
-
-
-def _route(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
-    value, version = parse_ip(ip) or (0, 4)
-    length = ad.aggregation_length if version == 4 else ad.aggregation_length_v6
-    bits = 32 if version == 4 else 128
-    network = value >> (bits - length) << (bits - length)
-    legacy = sorted(c for c in ad.communities if not c.large)
-    large = sorted(c for c in ad.communities if c.large)
-    local_pref = None
-    if peer.ibgp:
-        local_pref = ad.local_pref or DEFAULT_IBGP_LOCAL_PREF
-    return BGPRoute(
-        f"{to_text(network, version)}/{length}",
-        local_pref,
-        tuple(str(c) for c in legacy),
-        tuple(str(c) for c in large),
-    )
 
 
 def fold_speakers(
