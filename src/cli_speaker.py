@@ -58,6 +58,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="append a plan digest at most this often when the plan changed (default 10)",
     )
+    p.add_argument(
+        "--no-layer2",
+        action="store_true",
+        help="do not answer ARP/NDP (the plan is still computed, recorded and printed)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
     p.set_defaults(handler=cmd_speaker)
 
@@ -67,6 +72,12 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         raise LbError(
             "watching the Kubernetes API is not in this version: run the speaker in "
             "standalone mode with --events URL"
+        )
+    if args.links_netns and not args.no_layer2:
+        raise LbError(
+            "--links-netns records another namespace's links, but the layer-2 responder "
+            "answers in its own: run the speaker inside that namespace (ip netns exec) "
+            "or add --no-layer2"
         )
     runtime = SpeakerRuntime(
         args.node,
@@ -80,6 +91,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         links_netns=args.links_netns,
         digest_interval=args.digest_interval,
         plans_out=None if args.quiet else out,
+        layer2=not args.no_layer2,
     )
     install_signal_handlers(runtime.stop)
     runtime.run()

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
+from .announce.layer2 import Layer2Responder
+from .announce.layer2_core import Conflict
 from .events.errors import LbError
 from .events.links import LinkSource
 from .events.record import EventType, Record
@@ -38,6 +40,7 @@ from .store import Store, open_store
 log = logging.getLogger("ironlb.speaker")
 IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
 CURSOR_KIND = "ironlb.io/v1/FollowCursor"
+CONFLICT_KIND = "ironlb.io/v1/AddressConflict"
 DEFAULT_STORE_ROOT = "/var/lib/ironlb"
 
 
@@ -63,6 +66,7 @@ class SpeakerRuntime:
         links: bool = True,
         links_netns: str | None = None,
         digest_interval: float = 10.0,
+        layer2: bool = False,
         effectors: Sequence[Effector] = (),
         plans_out: TextIO | None = None,
         clock: Callable[[], float] = time.time,
@@ -81,6 +85,7 @@ class SpeakerRuntime:
         self.links_netns = links_netns
         self.digest_interval = digest_interval
         self.effectors = list(effectors)
+        self.layer2 = layer2
         self.plans_out = plans_out
         self.clock = clock
         self.stop = threading.Event()
@@ -97,6 +102,8 @@ class SpeakerRuntime:
 
     def run(self) -> None:
         with open_store(self.store_url) as own:
+            if self.layer2:
+                self.effectors.append(Layer2Responder(on_conflict=self._record_conflict))
             self._resume(own)
             self._append(own, self._identity_records())
             threads = [threading.Thread(target=self._follow_events, name="events", daemon=True)]
@@ -212,6 +219,23 @@ class SpeakerRuntime:
             self._last_digest, self._digest_at = digest, now
             seqs = own.append([record])
             self._fold(record.with_seq(seqs[0]))
+
+    def _record_conflict(self, conflict: Conflict) -> None:
+        """Another host claims an address we announce: into the log, for explain and status."""
+        self.incoming.put(
+            self._record(
+                CONFLICT_KIND,
+                f"{self.node}/{conflict.ip}",
+                {
+                    "node": self.node,
+                    "ip": conflict.ip,
+                    "interface": conflict.interface,
+                    "mac": conflict.mac,
+                    "how": conflict.how,
+                },
+                "/layer2",
+            )
+        )
 
     # --- the events source --------------------------------------------------------
 

@@ -4,57 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ironlb.store import open_store
+from tests.processes import Speaker, ironlb
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
-DEADLINE = 60.0  # generous: only a hung process ever reaches it
-
-
-def ironlb(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ironlb", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
-class Speaker:
-    def __init__(self, *args: object) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ironlb", "speaker", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def next_plan(self, until) -> dict:
-        """Plan lines until one satisfies ``until``; fails at the deadline."""
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 1.0)
-            if not ready:
-                assert self.process.poll() is None, self.process.stderr.read()
-                continue
-            line = self.process.stdout.readline()
-            assert line, f"speaker exited: {self.process.stderr.read()}"
-            plan = json.loads(line)
-            if until(plan):
-                return plan
-        raise AssertionError("no such plan before the deadline")
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=DEADLINE)
 
 
 def web_announced(plan: dict) -> bool:
@@ -152,6 +109,7 @@ def test_records_the_links_of_its_namespace(tmp_path):
             "--assign-addresses",
             "--links-netns",
             netns,
+            "--no-layer2",
         )
         try:
             plan = speaker.next_plan(lambda p: p["interfaces"]["ipv4"])

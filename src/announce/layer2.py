@@ -1,0 +1,266 @@
+"""The layer-2 responder: AF_PACKET sockets driving ``Layer2Core``.
+
+One thread owns every socket. ``apply(plan)`` (from the speaker's main loop) swaps
+the desired state under a lock and wakes the thread through a pipe; the thread
+opens and closes sockets to match (an ARP socket per interface with an IPv4
+address to answer for, an NDP socket per interface with an IPv6 one), joins the
+solicited-node multicast groups of the IPv6 addresses so the NIC delivers their
+solicitations, answers what arrives and sends announcements when they are due.
+
+The NDP socket sees only ICMPv6 neighbor solicitations and advertisements: a
+classic BPF filter attached in the kernel drops every other IPv6 frame before it
+reaches Python. The ARP socket is bound to the ARP ethertype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv6Address
+
+from ..reconcile.speaker_plan import NodePlan
+from .layer2_core import Conflict, InterfaceInfo, Layer2Core, desired_addresses
+from .metrics import Counters
+from .packets import ETH_P_ARP, ETH_P_IPV6, multicast_mac, solicited_node
+
+log = logging.getLogger("ironlb.layer2")
+
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP = 1, 2
+PACKET_MR_MULTICAST = 0
+PACKET_OUTGOING = 4
+SO_ATTACH_FILTER = 26
+# ldb [20] (IPv6 next header); == 58 (ICMPv6)?; ldb [54] (ICMPv6 type); 135 or 136: accept.
+NDP_FILTER = [
+    (0x30, 0, 0, 20),
+    (0x15, 0, 4, 58),
+    (0x30, 0, 0, 54),
+    (0x15, 1, 0, 135),
+    (0x15, 0, 1, 136),
+    (0x06, 0, 0, 0x40000),
+    (0x06, 0, 0, 0),
+]
+
+
+def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    """SO_ATTACH_FILTER with a classic BPF program (struct sock_fprog)."""
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+class _Sockets:
+    """The packet sockets of one interface and the multicast groups they joined."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.index = socket.if_nametoindex(name)
+        self.arp: socket.socket | None = None
+        self.ndp: socket.socket | None = None
+        self.groups: set[bytes] = set()
+        self.mac = b""
+
+    def open(self, family: str) -> socket.socket:
+        proto = ETH_P_ARP if family == "arp" else ETH_P_IPV6
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        try:
+            if family == "ndp":
+                attach_filter(sock, NDP_FILTER)
+            sock.bind((self.name, proto))
+            sock.setblocking(False)
+            self.mac = sock.getsockname()[4][:6]
+        except OSError:
+            sock.close()
+            raise
+        setattr(self, family, sock)
+        return sock
+
+    def set_groups(self, macs: set[bytes]) -> None:
+        if self.ndp is None:
+            return
+        for mac, option in [(m, PACKET_DROP_MEMBERSHIP) for m in self.groups - macs] + [
+            (m, PACKET_ADD_MEMBERSHIP) for m in macs - self.groups
+        ]:
+            mreq = struct.pack("iHH8s", self.index, PACKET_MR_MULTICAST, 6, mac)
+            self.ndp.setsockopt(SOL_PACKET, option, mreq)
+        self.groups = set(macs)
+
+    def close(self) -> None:
+        for sock in (self.arp, self.ndp):
+            if sock is not None:
+                sock.close()
+        self.arp = self.ndp = None
+        self.groups = set()
+
+
+class Layer2Responder:
+    """Answers ARP/NDP for the addresses of the node plan; an effector of ``ironlb speaker``."""
+
+    def __init__(
+        self,
+        *,
+        on_conflict: Callable[[Conflict], None] | None = None,
+        counters: Counters | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.core = Layer2Core(counters)
+        self.counters = self.core.counters
+        self.on_conflict = on_conflict or (lambda conflict: None)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict | None = None
+        self._sockets: dict[str, _Sockets] = {}
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="layer2", daemon=True)
+        self.converged = threading.Condition()
+        self.generation = 0  # plans applied by the socket thread, for tests and benchmarks
+        self._thread.start()
+
+    # --- the effector interface -----------------------------------------------------
+
+    def apply(self, plan: NodePlan) -> None:
+        desired = desired_addresses(plan)
+        with self._lock:
+            self._pending = desired
+        os.write(self._wake_w, b"\0")
+
+    def close(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"\0")
+        self._thread.join(timeout=10)
+        for sockets in self._sockets.values():
+            sockets.close()
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def wait_generation(self, generation: int, timeout: float) -> bool:
+        with self.converged:
+            return self.converged.wait_for(lambda: self.generation >= generation, timeout)
+
+    # --- the socket thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            due = self.core.next_due()
+            timeout = None if due is None else max(0.0, due - self.clock())
+            for key, _events in self._selector.select(timeout):
+                if key.data is None:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+                    self._take_pending()
+                else:
+                    self._drain(*key.data)
+            self._send(self.core.due(self.clock()))
+
+    def _take_pending(self) -> None:
+        with self._lock:
+            desired, self._pending = self._pending, None
+        if desired is None:
+            return
+        self._sync_sockets(desired)
+        self.core.set_desired(desired, self.clock())
+        self._sync_groups()
+        with self.converged:
+            self.generation += 1
+            self.converged.notify_all()
+
+    def _sync_sockets(self, desired: dict) -> None:
+        needed = {}
+        for name, addresses in desired.items():
+            needed[name] = (
+                any(a.version == 4 for a in addresses),
+                any(a.version == 6 for a in addresses),
+            )
+        for name in [n for n in self._sockets if n not in needed]:
+            self._close(name)
+        for name, (arp, ndp) in needed.items():
+            sockets = self._sockets.get(name)
+            try:
+                if sockets is None:
+                    sockets = self._sockets[name] = _Sockets(name)
+                for family, wanted in (("arp", arp), ("ndp", ndp)):
+                    sock = getattr(sockets, family)
+                    if wanted and sock is None:
+                        opened = sockets.open(family)
+                        self._selector.register(opened, selectors.EVENT_READ, (name, opened))
+                    elif not wanted and sock is not None:
+                        self._selector.unregister(sock)
+                        sock.close()
+                        setattr(sockets, family, None)
+            except OSError as exc:
+                log.error("cannot answer on interface %s: %s", name, exc)
+                self._close(name)
+                continue
+            self.core.set_interface(InterfaceInfo(name, sockets.mac), name)
+
+    def _close(self, name: str) -> None:
+        sockets = self._sockets.pop(name, None)
+        if sockets is not None:
+            for sock in (sockets.arp, sockets.ndp):
+                if sock is not None:
+                    self._selector.unregister(sock)
+            sockets.close()
+        self.core.set_interface(None, name)
+
+    def _sync_groups(self) -> None:
+        for name, sockets in self._sockets.items():
+            groups = {
+                multicast_mac(solicited_node(a))
+                for a in self.core.desired.get(name, ())
+                if isinstance(a, IPv6Address)
+            }
+            try:
+                sockets.set_groups(groups)
+            except OSError as exc:
+                log.error("cannot join multicast groups on %s: %s", name, exc)
+
+    def _drain(self, name: str, sock: socket.socket) -> None:
+        for _ in range(256):  # bounded, so announcements are never starved by a flood
+            try:
+                frame, address = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("receiving on %s: %s", name, exc)
+                return
+            if address[2] == PACKET_OUTGOING:
+                continue
+            answer, conflict = self.core.receive(name, frame, self.clock())
+            if answer is not None:
+                self._send([(name, answer)])
+            if conflict is not None:
+                log.warning(
+                    "address conflict: %s on %s is claimed by %s (%s)",
+                    conflict.ip,
+                    conflict.interface,
+                    conflict.mac,
+                    conflict.how,
+                )
+                self.on_conflict(conflict)
+
+    def _send(self, frames: list[tuple[str, bytes]]) -> None:
+        for name, frame in frames:
+            sockets = self._sockets.get(name)
+            sock = None
+            if sockets is not None:
+                sock = sockets.arp if frame[12:14] == b"\x08\x06" else sockets.ndp
+            if sock is None:
+                continue
+            try:
+                sock.send(frame)
+            except OSError as exc:
+                log.warning("sending on %s: %s", name, exc)

@@ -1,0 +1,62 @@
+"""Raw frames from a client namespace, for the layer-2 end-to-end tests.
+
+    python frames.py IFACE capture-announcement IP   # print the MAC of the first announcement of IP
+    python frames.py IFACE flood COUNT                # send COUNT malformed ARP/IPv6 frames
+    python frames.py IFACE claim IP                   # announce IP as ours (a duplicate address)
+
+Run inside the client's namespace (``ip netns exec``). ``capture`` prints "ready"
+once its socket is bound, so the test triggers the change only after that.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import sys
+from ipaddress import ip_address
+
+from ironlb.announce.packets import (
+    BROADCAST,
+    Arp,
+    NeighborAdvertisement,
+    gratuitous_arp,
+    mac_text,
+    parse_frame,
+)
+
+ETH_P_ALL = 0x0003
+
+
+def main() -> None:
+    iface, command, argument = sys.argv[1], sys.argv[2], sys.argv[3]
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((iface, ETH_P_ALL))
+    mac = sock.getsockname()[4][:6]
+    if command == "capture-announcement":
+        wanted = ip_address(argument)
+        sock.settimeout(60)
+        print("ready", flush=True)
+        while True:
+            packet = parse_frame(sock.recv(65535))
+            if isinstance(packet, Arp) and packet.gratuitous and packet.sender_ip == wanted:
+                print(mac_text(packet.sender_mac), flush=True)
+                return
+            announced = isinstance(packet, NeighborAdvertisement) and packet.target == wanted
+            if announced and packet.override and not packet.solicited and packet.target_lla:
+                print(mac_text(packet.target_lla), flush=True)
+                return
+    elif command == "flood":
+        rng = random.Random(1)
+        for i in range(int(argument)):
+            ethertype = b"\x08\x06" if i % 2 else b"\x86\xdd"
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 90)))
+            sock.send(BROADCAST + mac + ethertype + body)
+        print("sent", flush=True)
+    elif command == "claim":
+        for frame in gratuitous_arp(ip_address(argument), mac):
+            sock.send(frame)
+        print("sent", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Running ironlb as users do: a command to completion, or a long-lived speaker process."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+DEADLINE = 60.0  # generous: only a hung process ever reaches it
+
+
+def ironlb(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ironlb", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+class Speaker:
+    """``ironlb speaker`` in the background; its plan lines are read as they come.
+
+    ``prefix`` runs it elsewhere, e.g. ``("ip", "netns", "exec", "node1")``.
+    """
+
+    def __init__(self, *args: object, prefix: Sequence[str] = ()) -> None:
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
+        self.process = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "ironlb", "speaker", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            bufsize=0,  # select() must see every byte: no read-ahead buffer in between
+        )
+        self.last: dict | None = None
+        self._partial = b""
+        self._lines: list[bytes] = []
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def next_plan(self, until: Callable[[dict], bool]) -> dict:
+        """Plan lines until one satisfies ``until``; fails at the deadline."""
+        if self.last is not None and until(self.last):
+            return self.last
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            line = self._line(min(1.0, deadline - time.monotonic()))
+            if line is None:
+                continue
+            self.last = json.loads(line)
+            if until(self.last):
+                return self.last
+        raise AssertionError(f"no such plan before the deadline; last: {self.last}")
+
+    def _line(self, timeout: float) -> bytes | None:
+        """The next complete output line, or None if none came within ``timeout``."""
+        if not self._lines:
+            ready, _, _ = select.select([self.process.stdout], [], [], max(timeout, 0))
+            if not ready:
+                assert self.process.poll() is None, f"speaker exited: {self.errors()}"
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 65536)
+            assert chunk, f"speaker exited: {self.errors()}"
+            *complete, self._partial = (self._partial + chunk).split(b"\n")
+            self._lines.extend(complete)
+            if not self._lines:
+                return None
+        return self._lines.pop(0)
+
+    def terminate(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=DEADLINE)
+        self.stderr.close()
+        return code
