@@ -71,11 +71,14 @@ class _Sockets:
 
     def open(self, family: str) -> socket.socket:
         proto = ETH_P_ARP if family == "arp" else ETH_P_IPV6
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        # Protocol 0 here and the real one at bind: the kernel then registers the
+        # socket once instead of twice, and skips a synchronize_net() that makes a
+        # first announcement on a new interface wait ~20 ms.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             if family == "ndp":
                 attach_filter(sock, NDP_FILTER)
-            sock.bind((self.name, proto))
+            sock.bind((self.name, proto))  # host order: Python's bind converts it
             sock.setblocking(False)
             self.mac = sock.getsockname()[4][:6]
         except OSError:
