@@ -63,6 +63,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not answer ARP/NDP (the plan is still computed, recorded and printed)",
     )
+    p.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (MetalLB uses :7472); "
+        "off by default",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
     p.set_defaults(handler=cmd_speaker)
 
@@ -92,6 +98,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         digest_interval=args.digest_interval,
         plans_out=None if args.quiet else out,
         layer2=not args.no_layer2,
+        metrics_address=args.metrics_address,
     )
     install_signal_handlers(runtime.stop)
     runtime.run()

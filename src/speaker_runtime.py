@@ -28,9 +28,11 @@ from typing import Any, Protocol, TextIO
 
 from .announce.layer2 import Layer2Responder
 from .announce.layer2_core import Conflict
+from .announce.metrics import Counters
 from .events.errors import LbError
 from .events.links import LinkSource
 from .events.record import EventType, Record
+from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
@@ -67,6 +69,7 @@ class SpeakerRuntime:
         links_netns: str | None = None,
         digest_interval: float = 10.0,
         layer2: bool = False,
+        metrics_address: str | None = None,
         effectors: Sequence[Effector] = (),
         plans_out: TextIO | None = None,
         clock: Callable[[], float] = time.time,
@@ -86,6 +89,8 @@ class SpeakerRuntime:
         self.digest_interval = digest_interval
         self.effectors = list(effectors)
         self.layer2 = layer2
+        self.metrics_address = metrics_address
+        self.counters = Counters()
         self.plans_out = plans_out
         self.clock = clock
         self.stop = threading.Event()
@@ -103,7 +108,13 @@ class SpeakerRuntime:
     def run(self) -> None:
         with open_store(self.store_url) as own:
             if self.layer2:
-                self.effectors.append(Layer2Responder(on_conflict=self._record_conflict))
+                responder = Layer2Responder(
+                    on_conflict=self._record_conflict, counters=self.counters
+                )
+                self.effectors.append(responder)
+            metrics = None
+            if self.metrics_address:
+                metrics = MetricsServer(self.counters, self.metrics_address)
             self._resume(own)
             self._append(own, self._identity_records())
             threads = [threading.Thread(target=self._follow_events, name="events", daemon=True)]
@@ -132,6 +143,8 @@ class SpeakerRuntime:
                 self._publish(own, force_digest=True)
                 for effector in self.effectors:
                     effector.close()
+                if metrics is not None:
+                    metrics.close()
 
     def _resume(self, own: Store) -> None:
         """Fold what the own log already holds; find where copying the events stopped."""

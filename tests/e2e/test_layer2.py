@@ -150,6 +150,8 @@ class Lan:
             "--assign-addresses",
             "--digest-interval",
             "0",
+            "--metrics-address",
+            "127.0.0.1:7472",
             prefix=("ip", "netns", "exec", self.ns[node]),
         )
         self.speakers[node] = speaker
@@ -176,6 +178,10 @@ class Lan:
             if "Target link-layer address" in line:
                 return line.split(":", 1)[1].strip().lower()
         return None
+
+    def metrics(self, node: str) -> str:
+        fetch = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:7472/metrics').read().decode())"
+        return self.exec(self.ns[node], sys.executable, "-c", fetch).stdout
 
     def frames(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -254,6 +260,9 @@ def test_survives_a_flood_of_malformed_frames_and_reports_a_duplicate(lan):
     assert flood.communicate(timeout=DEADLINE)[0].strip() == "sent"
     assert lan.arping(VIP4) == lan.mac(winner)
     assert lan.speakers[winner].process.poll() is None
+    metrics = lan.metrics(winner)
+    assert f'metallb_layer2_responses_sent{{interface="eth0",ip="{VIP4}"}}' in metrics
+    assert "ironlb_layer2_frames_dropped{" in metrics
 
     claim = lan.frames("claim", VIP4)
     assert claim.communicate(timeout=DEADLINE)[0].strip() == "sent"

@@ -1,0 +1,36 @@
+"""The /metrics endpoint over real HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ironlb.announce.metrics import Counters
+from ironlb.events.errors import LbError
+from ironlb.metrics_server import MetricsServer, parse_address
+
+
+def test_serves_counters_in_the_prometheus_text_format():
+    counters = Counters()
+    counters.inc("metallb_layer2_responses_sent", 3, ip="192.0.2.1", interface="eth0")
+    server = MetricsServer(counters, "127.0.0.1:0")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=30) as r:
+            body = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert "# TYPE metallb_layer2_responses_sent counter" in body
+        assert 'metallb_layer2_responses_sent{interface="eth0",ip="192.0.2.1"} 3' in body
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/other", timeout=30)
+        assert missing.value.code == 404
+    finally:
+        server.close()
+
+
+def test_addresses_are_checked():
+    assert parse_address(":7472") == ("", 7472)
+    assert parse_address("[::1]:9000") == ("::1", 9000)
+    with pytest.raises(LbError, match="HOST:PORT"):
+        parse_address("localhost")
