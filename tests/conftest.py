@@ -11,6 +11,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from tests.redis_server import redis_server  # noqa: F401 - a fixture for every test module
+
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -35,11 +35,12 @@ def open_store(url: str, *, readonly: bool = False) -> Store:
             raise InvalidStoreURL(f"{url}: a file URL needs an absolute path (file:///dir)")
         return _open_file(Path(path), options, url=url, readonly=readonly)
     if scheme in ("redis", "rediss", "unix"):
-        raise InvalidStoreURL(
-            f"{url}: the Redis backend is not in this version of ironlb yet; "
-            "use a file store (a directory path) or memory://"
-        )
-    raise InvalidStoreURL(f"{url}: unknown store scheme {scheme!r} (use file:// or memory://)")
+        from .redis import RedisStore
+
+        return RedisStore(url, readonly=readonly)
+    raise InvalidStoreURL(
+        f"{url}: unknown store scheme {scheme!r} (use file://, memory:// or redis://)"
+    )
 
 
 def _options(url: str, query: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
@@ -10,9 +11,15 @@ from ironlb.store import HistoryDropped, Snapshot, StoreError, open_store
 from tests.helpers import record
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "redis"])
 def store(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"file://{tmp_path}/log?segment_mb=0.002"
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        url = f"{server.url}?key=contract-{uuid.uuid4().hex}"
+    elif request.param == "memory":
+        url = "memory://"
+    else:
+        url = f"file://{tmp_path}/log?segment_mb=0.002"
     with open_store(url) as s:
         yield s
 

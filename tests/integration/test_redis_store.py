@@ -1,0 +1,106 @@
+"""The Redis store against a real redis-server: side-by-side logs, one writer, restarts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+
+from ironlb.store import StoreError, open_store
+from tests.helpers import record
+from tests.processes import ironlb
+from tests.redis_server import RedisServer
+
+
+def url_for(server, name: str | None = None) -> str:
+    return f"{server.url}?key={name or uuid.uuid4().hex}"
+
+
+def batch(n: int, tag: str = "svc") -> list:
+    return [record(f"default/{tag}{i}") for i in range(n)]
+
+
+def test_logs_under_different_keys_live_side_by_side(redis_server):
+    with open_store(url_for(redis_server)) as a, open_store(url_for(redis_server)) as b:
+        a.append(batch(3, "a"))
+        b.append(batch(2, "b"))
+        assert [r.key for r in a.read()] == ["default/a0", "default/a1", "default/a2"]
+        assert [(r.seq, r.key) for r in b.read()] == [(1, "default/b0"), (2, "default/b1")]
+
+
+def test_a_second_writer_fails_instead_of_interleaving(redis_server):
+    url = url_for(redis_server)
+    with open_store(url) as first, open_store(url) as second:
+        first.append(batch(2, "first"))
+        with pytest.raises(StoreError, match="another process appended"):
+            second.append(batch(1, "second"))
+        assert [r.seq for r in second.read()] == [1, 2]
+    with open_store(url, readonly=True) as reader, pytest.raises(StoreError, match="read-only"):
+        reader.append(batch(1))
+
+
+def test_a_retried_batch_that_redis_had_applied_is_not_appended_twice(redis_server):
+    with open_store(url_for(redis_server)) as store:
+        records = batch(3)
+        store.append(records)
+        store._last = 0  # as if the reply to that append was lost and the batch is retried
+        assert store.append(records) == range(1, 4)
+        assert store.last_seq == 3 and len(list(store.read())) == 3
+
+
+def test_nothing_acknowledged_is_lost_when_redis_is_killed_and_restarted():
+    server = RedisServer(fsync="always")
+    try:
+        url = url_for(server, "restart")
+        acknowledged: list[range] = []
+        followed: list[int] = []
+        stop = threading.Event()
+        halfway = threading.Event()
+
+        def writer() -> None:
+            with open_store(url) as store:
+                for i in range(200):
+                    acknowledged.append(store.append(batch(5, f"b{i}-")))
+                    if i == 50:
+                        halfway.set()
+
+        def follower() -> None:
+            with open_store(url, readonly=True) as store:
+                for item in store.follow(1, stop=stop):
+                    followed.append(item.seq)
+                    if item.seq == 1000:
+                        return
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=follower)]
+        for thread in threads:
+            thread.start()
+        assert halfway.wait(timeout=60)
+        server.kill()
+        server.start()
+        threads[0].join(timeout=120)
+        threads[1].join(timeout=120)
+        stop.set()
+        assert not threads[0].is_alive() and not threads[1].is_alive()
+        assert [seq for r in acknowledged for seq in r] == list(range(1, 1001))
+        with open_store(url, readonly=True) as store:
+            stored = list(store.read())
+        assert [r.seq for r in stored] == list(range(1, 1001))
+        assert stored[-1].key == "default/b199-4"
+        assert followed == list(range(1, 1001))
+    finally:
+        server.stop()
+
+
+def test_log_commands_work_on_redis_and_copy_makes_a_file(redis_server, tmp_path):
+    url = url_for(redis_server)
+    with open_store(url) as store:
+        store.append(batch(4))
+    stats = json.loads(ironlb("log", "stats", url, "-o", "json").stdout)
+    assert (stats["events"], stats["first_seq"], stats["last_seq"]) == (4, 1, 4)
+    shown = ironlb("log", "show", url, "-o", "json").stdout.splitlines()
+    assert [json.loads(line)["key"] for line in shown][-1] == "default/svc3"
+    ironlb("log", "copy", url, tmp_path / "report")
+    with open_store(str(tmp_path / "report"), readonly=True) as copy:
+        assert [r.seq for r in copy.read()] == [1, 2, 3, 4]
