@@ -14,6 +14,7 @@ from .output import dump_json, paint, render_table, use_colour
 from .reconcile.config import CONFIG_KINDS, ConfigError
 from .reconcile.controller import ControllerFold, Overrides
 from .reconcile.plan import config_json
+from .reconcile.plan_diff import announcers
 from .reconcile.speaker import SpeakerFold, SpeakerOverrides
 from .reconcile.verify import verify_digests
 from .store import open_store
@@ -37,7 +38,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         metavar="INPUT",
         help="fold this on top and show what would change (what-if); repeatable",
     )
-    _add_fold_options(p)
+    add_fold_options(p)
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     p.set_defaults(handler=cmd_plan)
 
@@ -73,12 +74,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="recompute every plan-digest record and fail at the first that differs",
     )
-    _add_fold_options(p)
+    add_fold_options(p)
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     p.set_defaults(handler=cmd_replay)
 
 
-def _add_fold_options(p: argparse.ArgumentParser) -> None:
+def add_fold_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--node",
         metavar="NAME",
@@ -241,7 +242,8 @@ def _service_change(key: str, plan: dict, before: dict | None) -> str:
         return "+"
     if new is None:
         return "-"
-    return "~" if (old["ips"], old["error"]) != (new["ips"], new["error"]) else ""
+    moved = announcers(plan, key) != announcers(before, key)
+    return "~" if (old["ips"], old["error"]) != (new["ips"], new["error"]) or moved else ""
 
 
 def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None = None) -> None:
@@ -309,7 +311,10 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
             out.write(f"  {error['object']}: {error['field']}: {error['message']}\n")
     if before is not None:
         changed = sum(1 for k in keys if _service_change(k, plan, before))
-        out.write(f"\n{changed} service(s) would change (+ new, ~ changed, - removed)\n")
+        out.write(
+            f"\n{changed} service(s) would change address or announcer "
+            "(+ new, ~ changed, - removed)\n"
+        )
 
 
 def render_announcements(plan: dict[str, Any], out: TextIO, colour: bool) -> None:

@@ -675,6 +675,12 @@ class SpeakerFold:
         self.refresh()
         return {k: dict(v) for k, v in self._l2.items()}
 
+    def l2_of(self, key: str) -> dict[str, L2Announcement] | None:
+        """One Service's layer-2 announcements (None: not announced in layer 2)."""
+        self.refresh()
+        found = self._l2.get(key)
+        return dict(found) if found is not None else None
+
     def node_plan(self, node: str) -> NodePlan:
         self.refresh()
         l2 = {
@@ -727,6 +733,34 @@ class SpeakerFold:
         if first.reason is not None:
             return first.reason
         return Reason.NOT_OWNER
+
+    def l2_candidates(self, key: str) -> list[tuple[str, Reason | None]]:
+        """Every known node for a Service's layer-2 election: in election order the
+        eligible ones (reason None), then the others with why each is out (explain)."""
+        self.refresh()
+        state = self._l2_state.get(key)
+        if state is None:
+            return []
+        serving = self._serving(key)[0]
+        eligible, others = [], []
+        for node in sorted(self.nodes):
+            info = self.nodes[node]
+            reason = None
+            if not self._is_live(node):
+                reason = Reason.NO_LIVE_SPEAKER
+            elif info.network_unavailable:
+                reason = Reason.NODE_NETWORK_UNAVAILABLE
+            elif info.excluded and not self.settings.ignore_exclude_lb:
+                reason = Reason.NODE_EXCLUDED
+            elif not any(node in self._l2_ad_nodes[i] for i in state.ads):
+                reason = Reason.NOT_SELECTED
+            elif state.local and node not in serving:
+                reason = Reason.NO_LOCAL_ENDPOINTS
+            if reason is None:
+                eligible.append((election_key(node, state.ip, self._score(node, state.ads)), node))
+            else:
+                others.append((node, reason))
+        return [(node, None) for _key, node in sorted(eligible)] + others
 
     def _eligible_interfaces(self, node: str, version: int) -> tuple[str, ...]:
         return eligible_interfaces(self.links.get(node, ()), self.exclude, version=version)

@@ -9,14 +9,16 @@ recomputes each digest; the first that differs names where replay diverged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from ironlb.events.record import EventType, Record
 
 from .controller import ControllerFold, Overrides
-from .plan import ControllerPlan, digest
+from .plan import ControllerPlan, canonical_json, digest
 from .speaker import SpeakerFold, SpeakerOverrides
 from .speaker_plan import NodePlan
 
@@ -28,6 +30,31 @@ SPEAKER_SCOPE_PREFIX = "speaker/"
 def plan_digest(plan: ControllerPlan | NodePlan) -> str:
     """The controller's services, pools and config; a speaker's l2 and bgp for its node."""
     return digest(plan.to_json())
+
+
+def _bucket(key: str) -> str:
+    """One of 16 groups a key falls in: parts stay small however many Services there are."""
+    return hashlib.sha256(key.encode()).hexdigest()[0]
+
+
+def plan_parts(plan_json: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The plan cut into named parts: per section, keyed sections in 16 buckets."""
+    parts: dict[str, dict[str, Any]] = {}
+    for section, value in plan_json.items():
+        if section in ("services", "l2"):
+            for key, item in value.items():
+                parts.setdefault(f"{section}/{_bucket(key)}", {})[key] = item
+        elif section == "bgp":
+            for node, peers in value.items():
+                for peer, routes in peers.items():
+                    parts[f"bgp/{node}/{peer}"] = {peer: routes}
+        else:
+            parts[section] = {section: value}
+    return parts
+
+
+def part_digests(plan_json: Mapping[str, Any]) -> dict[str, str]:
+    return {name: digest(part)[:12] for name, part in sorted(plan_parts(plan_json).items())}
 
 
 def scope_of(plan: ControllerPlan | NodePlan) -> str:
@@ -47,7 +74,7 @@ def digest_record(plan: ControllerPlan | NodePlan, *, source: str, observed_at: 
         DIGEST_KIND,
         scope,
         None,
-        {"scope": scope, "digest": plan_digest(plan)},
+        {"scope": scope, "digest": plan_digest(plan), "parts": part_digests(plan.to_json())},
     )
 
 
@@ -56,6 +83,7 @@ class Mismatch:
     seq: int
     recorded: str
     recomputed: str
+    details: tuple[str, ...] = ()  # what differs, and the records that could have caused it
 
 
 @attrs.frozen
@@ -68,10 +96,11 @@ class VerifyReport:
         if self.mismatch is None:
             return f"verified {self.checked} plan digests"
         m = self.mismatch
-        return (
+        head = (
             f"plan digest at seq {m.seq} differs: recorded {m.recorded[:16]}..., "
             f"replay computed {m.recomputed[:16]}... (after {self.checked} matching)"
         )
+        return "\n".join([head, *(f"  {line}" for line in m.details)])
 
 
 def planned_statuses(controller: ControllerFold) -> dict[str, tuple[str, ...]]:
@@ -88,25 +117,68 @@ def verify_digests(
     controller = ControllerFold(overrides)
     speakers = SpeakerFold(speaker_overrides)
     checked = skipped = 0
+    seen: list[Record] = []  # every record but digests, in order
+    previous: dict[str, int] = {}  # scope -> len(seen) at its previous digest
     for record in records:
         if record.kind == DIGEST_KIND and record.type is not EventType.DELETED:
             recorded = record.object.get("digest")
+            plan: ControllerPlan | NodePlan | None = None
             if record.key == CONTROLLER_SCOPE:
-                recomputed = plan_digest(controller.plan())
+                plan = controller.plan()
             elif record.key.startswith(SPEAKER_SCOPE_PREFIX):
                 node = record.key[len(SPEAKER_SCOPE_PREFIX) :]
                 if speakers.assigns_addresses:
                     speakers.assume_statuses(planned_statuses(controller))
-                recomputed = plan_digest(speakers.node_plan(node))
+                plan = speakers.node_plan(node)
             else:
                 skipped += 1
-                recomputed = None
-            if recomputed is not None:
+            if plan is not None:
+                recomputed = plan_digest(plan)
                 if recorded != recomputed:
+                    since = seen[previous.get(record.key, 0) :]
+                    details = divergence(record, plan.to_json(), since)
                     return VerifyReport(
-                        checked, skipped, Mismatch(record.seq, str(recorded), recomputed)
+                        checked, skipped, Mismatch(record.seq, str(recorded), recomputed, details)
                     )
                 checked += 1
+                previous[record.key] = len(seen)
+        else:
+            seen.append(record)
         controller.apply(record)
         speakers.apply(record)
     return VerifyReport(checked, skipped, None)
+
+
+def divergence(
+    digest_record_: Record, recomputed: Mapping[str, Any], since: Sequence[Record]
+) -> tuple[str, ...]:
+    """What a failed verification can say: which parts differ, with the values replay
+    computed for them, and the records since the scope's previous digest."""
+    lines: list[str] = []
+    recorded_parts = digest_record_.object.get("parts")
+    if isinstance(recorded_parts, Mapping):
+        ours = plan_parts(recomputed)
+        our_digests = part_digests(recomputed)
+        differing = sorted(
+            name
+            for name in set(recorded_parts) | set(our_digests)
+            if recorded_parts.get(name) != our_digests.get(name)
+        )
+        for name in differing:
+            if name not in our_digests:
+                lines.append(f"{name}: recorded by the live process, absent in replay")
+                continue
+            state = "absent in the live process" if name not in recorded_parts else "differs"
+            lines.append(f"{name} {state}; replay computed:")
+            for key, value in sorted(ours[name].items()):
+                lines.append(f"    {key}: {canonical_json(value)}")
+    else:
+        lines.append("the digest record has no part digests (an older writer): cannot say which")
+    if since:
+        lines.append(
+            f"{len(since)} record(s) since the previous digest of this scope could have "
+            "caused it:"
+        )
+        for record in since[-30:]:
+            lines.append(f"    seq {record.seq}: {record.type.value} {record.kind} {record.key}")
+    return tuple(lines)

@@ -71,6 +71,15 @@ class RedisStore(Store):
         connection_url, key = split_url(url)
         retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=40)
         try:
+            # One quick attempt first: a wrong URL or a Redis that is not running is an
+            # error now, not after a minute of reconnection attempts.
+            with redis.Redis.from_url(connection_url, socket_connect_timeout=5) as probe:
+                probe.ping()
+        except redis.RedisError as exc:
+            raise StoreError(f"{url}: cannot reach Redis: {exc}") from exc
+        except ValueError as exc:
+            raise InvalidStoreURL(f"{url}: {exc}") from exc
+        try:
             self._redis = redis.Redis.from_url(
                 connection_url,
                 retry=retry,

@@ -100,7 +100,7 @@ def test_copy_keeps_seqs_and_refuses_a_full_destination(tmp_path):
         (["log", "show", "{tmp}/nowhere"], "no log at"),
         (["log", "show", "file://{tmp}/l?fsync=maybe"], "fsync='maybe'"),
         (["log", "import", "{tmp}/bad.yaml", "--to", "{tmp}/l"], "bad.yaml: document 1"),
-        (["log", "show", "redis://localhost/0"], "Redis backend"),
+        (["log", "show", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
     ],
 )
 def test_user_mistakes_print_one_line_and_no_traceback(tmp_path, args, message):

@@ -1,0 +1,114 @@
+"""``ironlb diff`` and ``ironlb explain``: questions asked of a recorded log."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from .cli_plan import EXIT_OK, Planner, add_fold_options
+from .events.errors import LbError
+from .explain import explain
+from .inputs import read_inputs
+from .output import dump_json
+from .reconcile.plan_diff import describe, diff_plans
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "diff",
+        help="what changed in addresses and announcements between two points of a log",
+        description="Fold LOG up to --from and up to --to (seqs, inclusive) and print what "
+        "changed: Service addresses, layer-2 announcers, BGP routes, pool counters, "
+        "configuration validity.",
+    )
+    p.add_argument("url", metavar="LOG")
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
+    p.add_argument("--to", dest="end", type=int, metavar="SEQ", help="default: the end")
+    add_fold_options(p)
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_diff)
+
+    p = commands.add_parser(
+        "explain",
+        help="why a Service has its addresses and announcer, and the history of both",
+        description="Fold LOG (up to --at) and explain SERVICE (namespace/name): the rule "
+        "that chose its addresses, every node's part in its layer-2 election, the BGP "
+        "routes, and each record after which its addresses or announcer changed.",
+    )
+    p.add_argument("url", metavar="LOG")
+    p.add_argument("service", metavar="NAMESPACE/NAME")
+    p.add_argument("--at", type=int, metavar="SEQ", help="explain as of this seq (inclusive)")
+    add_fold_options(p)
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(handler=cmd_explain)
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    records = read_inputs([args.url])
+    end = args.end if args.end is not None else (records[-1].seq if records else 0)
+    if args.start > end:
+        raise LbError(f"--from {args.start} is after --to {end}")
+    planner = Planner(args)
+    planner.apply_all([r for r in records if r.seq <= args.start])
+    before = planner.to_json()
+    planner.apply_all([r for r in records if args.start < r.seq <= end])
+    diff = diff_plans(before, planner.to_json())
+    if args.output == "json":
+        dump_json({"from": args.start, "to": end, **diff}, out)
+        return EXIT_OK
+    lines = describe(diff)
+    out.write(f"from seq {args.start} to seq {end}: ")
+    out.write(f"{len(lines)} change(s)\n" if lines else "nothing changed\n")
+    for line in lines:
+        out.write(f"  {line}\n")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    if "/" not in args.service:
+        raise LbError(f"{args.service!r}: name the Service as namespace/name")
+    records = [r for r in read_inputs([args.url]) if args.at is None or r.seq <= args.at]
+    planner = Planner(args)
+    report = explain(records, args.service, planner.controller, planner.speakers, node=args.node)
+    if args.output == "json":
+        dump_json(report, out)
+    else:
+        render_explanation(report, out)
+    return EXIT_OK
+
+
+def render_explanation(report: dict, out: TextIO) -> None:
+    out.write(f"{report['service']} at seq {report['at']}\n")
+    addresses = report["addresses"]
+    if addresses is None:
+        out.write("  not a LoadBalancer Service of the class served (or not in the log)\n")
+    elif addresses["ips"]:
+        out.write(f"  addresses {', '.join(addresses['ips'])} from pool {addresses['pool']}\n")
+        out.write(f"  because: {addresses['rule']}\n")
+    else:
+        out.write(f"  no address: {addresses['error']}\n")
+    for ip, entry in report["layer2"].items():
+        who = entry["node"] if entry["reason"] is None else f"nobody ({entry['reason']})"
+        out.write(f"  layer 2 {ip}: announced by {who}\n")
+        for rank, candidate in enumerate(entry["candidates"], start=1):
+            if candidate["eligible"]:
+                out.write(f"    {rank}. {candidate['node']}\n")
+            else:
+                out.write(f"    -  {candidate['node']}: {candidate['why_not']}\n")
+    for node, entry in report["bgp"].items():
+        if "not_announced" in entry:
+            out.write(f"  bgp from {node}: not announced ({entry['not_announced']})\n")
+        else:
+            out.write(
+                f"  bgp from {node}: {', '.join(entry['prefixes'])} to "
+                f"{', '.join(entry['peers'])}\n"
+            )
+    for conflict in report["conflicts"]:
+        out.write(
+            f"  conflict at seq {conflict['seq']}: {conflict['ip']} claimed by "
+            f"{conflict['mac']} on {conflict['node']}/{conflict['interface']} "
+            f"({conflict['how']})\n"
+        )
+    out.write("  history:\n")
+    for entry in report["history"]:
+        out.write(f"    seq {entry['seq']}: {entry['change']}  <- {entry['cause']}\n")

@@ -1,0 +1,150 @@
+"""``ironlb explain``: why a Service has its addresses and its announcer, and since when.
+
+Folds the log record by record (as the processes did) with the controller and the
+speakers side by side, noting every record after which the Service's addresses or
+its layer-2 announcer changed; then describes the state at the end: the rule that
+chose the addresses, the election with every node's eligibility, the BGP routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from ipaddress import ip_address, ip_network
+from typing import Any
+
+from .events.record import Record
+from .reconcile.controller import ControllerFold
+from .reconcile.objects import Service
+from .reconcile.speaker import SpeakerFold
+
+CONFLICT_KIND = "ironlb.io/v1/AddressConflict"
+
+
+def explain(
+    records: Sequence[Record],
+    key: str,
+    controller: ControllerFold,
+    speakers: SpeakerFold,
+    *,
+    node: str | None = None,
+) -> dict[str, Any]:
+    history: list[dict[str, Any]] = []
+    last_addresses: tuple | None = None
+    last_announcers: dict[str, str | None] | None = None
+    retained = False
+    conflicts = []
+    for record in records:
+        controller.apply(record)
+        speakers.apply(record)
+        if record.kind == CONFLICT_KIND and isinstance(record.object, dict):
+            conflicts.append({"seq": record.seq, **record.object})
+        decision = controller.decisions.get(key)
+        addresses = (decision.ips, decision.pool, decision.error) if decision else None
+        if addresses != last_addresses:
+            service = controller.services.get(key)
+            if decision and decision.ips and not (last_addresses and last_addresses[0]):
+                retained = bool(service and service.status_ips == decision.ips)
+            history.append(_entry(record, _describe_addresses(addresses)))
+            last_addresses = addresses
+        ips = decision.ips if decision else ()
+        speakers.assume_statuses({key: ips})
+        by_ip = speakers.l2_of(key)
+        announcers = {ip: (a.node if a.announced else None) for ip, a in (by_ip or {}).items()}
+        if by_ip is not None and announcers != last_announcers:
+            who = ", ".join(f"{ip} by {n or 'nobody'}" for ip, n in sorted(announcers.items()))
+            history.append(_entry(record, f"layer 2: {who}"))
+            last_announcers = announcers
+    service = controller.services.get(key)
+    decision = controller.decisions.get(key)
+    result: dict[str, Any] = {
+        "service": key,
+        "at": records[-1].seq if records else 0,
+        "addresses": None,
+        "layer2": {},
+        "bgp": {},
+        "conflicts": [c for c in conflicts if decision and c.get("ip") in decision.ips],
+        "history": history,
+    }
+    if service is None or decision is None:
+        return result
+    result["addresses"] = {
+        "ips": list(decision.ips),
+        "pool": decision.pool,
+        "error": decision.error,
+        "rule": _rule(controller, service, decision.ips, retained),
+    }
+    speakers.assume_statuses({key: decision.ips})
+    by_ip = speakers.l2_of(key) or {}
+    candidates = [
+        {"node": n, "eligible": reason is None, "why_not": None if reason is None else str(reason)}
+        for n, reason in speakers.l2_candidates(key)
+    ]
+    for ip, announcement in sorted(by_ip.items()):
+        result["layer2"][ip] = {**announcement.to_json(), "candidates": candidates}
+    nodes = [node] if node else sorted(speakers.nodes)
+    for name in nodes:
+        plan = speakers.node_plan(name)
+        if key in plan.bgp_status:
+            prefixes = sorted(
+                {
+                    r.prefix
+                    for routes in plan.bgp.values()
+                    for r in routes
+                    if _covers(r.prefix, decision.ips)
+                }
+            )
+            result["bgp"][name] = {"peers": list(plan.bgp_status[key]), "prefixes": prefixes}
+        elif node and key in plan.not_announced:
+            result["bgp"][name] = {"not_announced": str(plan.not_announced[key])}
+    return result
+
+
+def _entry(record: Record, change: str) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "observed_at": record.observed_at,
+        "change": change,
+        "cause": f"{record.type.value} {record.kind} {record.key}".rstrip(),
+    }
+
+
+def _describe_addresses(addresses: tuple | None) -> str:
+    if addresses is None:
+        return "not handled (no LoadBalancer Service of the class served)"
+    ips, pool, error = addresses
+    if ips:
+        return f"addresses {', '.join(ips)} from pool {pool}"
+    return f"no address: {error}"
+
+
+def _rule(controller: ControllerFold, service: Service, ips: Sequence[str], retained: bool) -> str:
+    """Which of MetalLB's rules chose these addresses, in words."""
+    if not ips:
+        return "none assigned"
+    sharers = sorted(
+        k for k, d in controller.decisions.items() if k != service.key and set(d.ips) & set(ips)
+    )
+    if service.requested:
+        rule = "requested (metallb.io/loadBalancerIPs or spec.loadBalancerIP)"
+    elif service.address_pool:
+        rule = f"pinned to pool {service.address_pool} (metallb.io/address-pool)"
+    elif retained:
+        rule = "retained: the Service's status already held them when ironlb first saw it"
+    else:
+        decision = controller.decisions[service.key]
+        pool = controller.index.pool(decision.pool) if decision.pool else None
+        priority = f"priority {pool.priority}" if pool and pool.priority else "no priority"
+        rule = (
+            f"first free address of pool {decision.pool} ({priority}): pools are tried by "
+            "priority, then name, and the lowest free address of the first that admits "
+            "the Service wins"
+        )
+    if sharers:
+        rule += f"; shared with {', '.join(sharers)} (metallb.io/allow-shared-ip "
+        rule += f'"{service.sharing_key}")'
+    return rule
+
+
+def _covers(prefix: str, ips: Sequence[str]) -> bool:
+    network = ip_network(prefix, strict=False)
+    return any(ip_address(ip) in network for ip in ips)

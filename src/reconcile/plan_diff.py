@@ -1,0 +1,113 @@
+"""What changed between two plans (their JSON form): addresses, announcers, routes.
+
+Used by ``ironlb diff`` (two points of a log), ``plan --with`` (what-if) and the
+divergence report of ``replay --verify``. Only what a user acts on is compared:
+a Service's addresses and error, who announces each layer-2 address, the routes
+each node sends each peer, pool counters and configuration validity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Plan = Mapping[str, Any]
+
+
+def _service_view(plan: Plan, key: str) -> dict[str, Any] | None:
+    service = plan.get("services", {}).get(key)
+    if service is None:
+        return None
+    return {"ips": service["ips"], "pool": service["pool"], "error": service["error"]}
+
+
+def announcers(plan: Plan, key: str) -> dict[str, Any] | None:
+    by_ip = plan.get("l2", {}).get(key)
+    if by_ip is None:
+        return None
+    return {ip: entry["node"] if entry["reason"] is None else None for ip, entry in by_ip.items()}
+
+
+def diff_plans(before: Plan, after: Plan) -> dict[str, Any]:
+    """``{"services", "l2", "bgp", "pools", "config"}``, each only with what changed."""
+    result: dict[str, Any] = {"services": {}, "l2": {}, "bgp": {}, "pools": {}, "config": {}}
+    keys = set(before.get("services", {})) | set(after.get("services", {}))
+    for key in sorted(keys):
+        old, new = _service_view(before, key), _service_view(after, key)
+        if old != new:
+            result["services"][key] = {"from": old, "to": new}
+    keys = set(before.get("l2", {})) | set(after.get("l2", {}))
+    for key in sorted(keys):
+        old, new = announcers(before, key), announcers(after, key)
+        if old != new:
+            result["l2"][key] = {"from": old, "to": new}
+    nodes = set(before.get("bgp", {})) | set(after.get("bgp", {}))
+    for node in sorted(nodes):
+        old_peers = before.get("bgp", {}).get(node, {})
+        new_peers = after.get("bgp", {}).get(node, {})
+        for peer in sorted(set(old_peers) | set(new_peers)):
+            old_routes = {r["prefix"]: r for r in old_peers.get(peer, [])}
+            new_routes = {r["prefix"]: r for r in new_peers.get(peer, [])}
+            added = sorted(p for p in new_routes if p not in old_routes)
+            withdrawn = sorted(p for p in old_routes if p not in new_routes)
+            changed = sorted(
+                p for p in new_routes if p in old_routes and new_routes[p] != old_routes[p]
+            )
+            if added or withdrawn or changed:
+                result["bgp"].setdefault(node, {})[peer] = {
+                    "announced": added,
+                    "withdrawn": withdrawn,
+                    "changed": changed,
+                }
+    for name in sorted(set(before.get("pools", {})) | set(after.get("pools", {}))):
+        old, new = before.get("pools", {}).get(name), after.get("pools", {}).get(name)
+        if old != new:
+            result["pools"][name] = {"from": old, "to": new}
+    old_config, new_config = before.get("config", {}), after.get("config", {})
+    if old_config != new_config:
+        result["config"] = {"from": old_config, "to": new_config}
+    return result
+
+
+def is_empty(diff: Mapping[str, Any]) -> bool:
+    return not any(diff.values())
+
+
+def describe(diff: Mapping[str, Any]) -> list[str]:
+    """One line per change, for people."""
+    lines = []
+
+    def ips(view: Mapping[str, Any] | None) -> str:
+        if view is None:
+            return "(absent)"
+        text = ",".join(view["ips"]) or "<pending>"
+        return f"{text} ({view['error']})" if view["error"] else text
+
+    for key, change in diff["services"].items():
+        lines.append(f"service {key}: {ips(change['from'])} -> {ips(change['to'])}")
+    for key, change in diff["l2"].items():
+        for ip in sorted(set(change["from"] or {}) | set(change["to"] or {})):
+            old = (change["from"] or {}).get(ip) or "nobody"
+            new = (change["to"] or {}).get(ip) or "nobody"
+            if old != new:
+                lines.append(f"layer 2 {key} {ip}: announced by {old} -> {new}")
+    for node, peers in diff["bgp"].items():
+        for peer, change in peers.items():
+            for verb in ("announced", "withdrawn", "changed"):
+                for prefix in change[verb]:
+                    lines.append(f"bgp {node} -> {peer}: {prefix} {verb}")
+    for name, change in diff["pools"].items():
+        old, new = change["from"] or {}, change["to"] or {}
+        parts = [
+            f"{label} {old.get(field, 0)} -> {new.get(field, 0)}"
+            for label, field in (("IPv4 used", "assignedIPv4"), ("IPv6 used", "assignedIPv6"))
+            if old.get(field) != new.get(field)
+        ]
+        lines.append(f"pool {name}: {', '.join(parts) or 'capacity changed'}")
+    if diff["config"]:
+        old, new = diff["config"]["from"], diff["config"]["to"]
+        lines.append(
+            f"configuration: {'valid' if old.get('valid') else 'invalid'} -> "
+            f"{'valid' if new.get('valid') else 'invalid'} ({len(new.get('errors', []))} errors)"
+        )
+    return lines
