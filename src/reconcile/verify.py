@@ -176,8 +176,7 @@ def divergence(
         lines.append("the digest record has no part digests (an older writer): cannot say which")
     if since:
         lines.append(
-            f"{len(since)} record(s) since the previous digest of this scope could have "
-            "caused it:"
+            f"{len(since)} record(s) since the previous digest of this scope could have caused it:"
         )
         for record in since[-30:]:
             lines.append(f"    seq {record.seq}: {record.type.value} {record.kind} {record.key}")
