@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import __version__, cli_debug, cli_log, cli_plan, cli_speaker
+from . import __version__, cli_controller, cli_debug, cli_log, cli_plan, cli_speaker
 from .events.errors import LbError
 
 EXIT_OK = 0
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_plan.add_parsers(commands)
     cli_log.add_parsers(commands)
     cli_speaker.add_parsers(commands)
+    cli_controller.add_parsers(commands)
     cli_debug.add_parsers(commands)
     return parser
 

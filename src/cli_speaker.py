@@ -6,7 +6,8 @@ import argparse
 from typing import TextIO
 
 from .events.errors import LbError
-from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime, install_signal_handlers
+from .runtime import install_signal_handlers
+from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

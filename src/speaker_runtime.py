@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
 from .reconcile.verify import digest_record, planned_statuses
+from .runtime import next_batch
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
@@ -131,7 +131,7 @@ class SpeakerRuntime:
             try:
                 self._publish(own)
                 while not self.stop.is_set():
-                    batch = self._next_batch(timeout=0.5)
+                    batch = next_batch(self.incoming, timeout=0.5)
                     if batch:
                         self._append(own, batch)
                     if batch or self._digest_owed:
@@ -173,19 +173,6 @@ class SpeakerRuntime:
         return [
             self._record(IDENTITY_KIND, key, obj) for key, obj in wanted if recorded.get(key) != obj
         ]
-
-    def _next_batch(self, timeout: float) -> list[Record]:
-        try:
-            first = self.incoming.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        batch = [first]
-        while len(batch) < 10_000:
-            try:
-                batch.append(self.incoming.get_nowait())
-            except queue.Empty:
-                break
-        return batch
 
     def _append(self, own: Store, batch: list[Record]) -> None:
         copied = [r for r in batch if r.kind != CURSOR_KIND]
@@ -278,14 +265,3 @@ class SpeakerRuntime:
         return Record(
             0, self.clock(), f"speaker/{self.node}{source}", EventType.ADDED, kind, key, None, obj
         )
-
-
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT stop the loop; the runtime then closes everything cleanly."""
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

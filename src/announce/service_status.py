@@ -1,0 +1,197 @@
+"""Service status and Events: the controller's effector towards the Kubernetes API.
+
+Converges ``status.loadBalancer.ingress`` of every Service to the controller plan:
+
+* only when the observed status differs (a plan re-applied writes nothing);
+* coalesced: only the newest desired status of a Service is written, so a burst of
+  10,000 changes is at most one write per Service, paced by a token bucket (QPS,
+  burst);
+* with the resourceVersion the controller observed as a precondition: a write that
+  raced a change (or comes from a deposed leader) fails with 409 instead of
+  overwriting; the watch then brings the newer object and the next plan retries.
+
+Kubernetes Events with MetalLB's reasons and messages are posted when a Service's
+decision events change.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from ..reconcile.plan import ControllerPlan, ServiceEvent
+from .metrics import Counters
+
+log = logging.getLogger("ironlb.status")
+COMPONENT = "ironlb-controller"
+
+
+def ingress(ips: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"ip": ip} for ip in ips]
+
+
+def observed_ingress(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    status = obj.get("status") or {}
+    return list(((status.get("loadBalancer") or {}).get("ingress")) or [])
+
+
+class TokenBucket:
+    def __init__(self, qps: float, burst: int, monotonic: Callable[[], float]) -> None:
+        self.qps, self.burst, self.monotonic = qps, burst, monotonic
+        self.tokens = float(burst)
+        self.at = monotonic()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next request may go (0 when it may go now)."""
+        now = self.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.qps)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.qps
+
+
+class ServiceStatusWriter:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        qps: float = 20.0,
+        burst: int = 30,
+        counters: Counters | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = CoreV1Api(client)
+        self.bucket = TokenBucket(qps, burst, monotonic)
+        self.counters = counters or Counters()
+        self._pending: collections.OrderedDict[str, tuple[list, str | None]] = (
+            collections.OrderedDict()
+        )
+        self._events: list[tuple[str, Mapping[str, Any], ServiceEvent]] = []
+        self._emitted: dict[str, tuple[ServiceEvent, ...]] = {}
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
+        self._thread.start()
+
+    def apply(self, plan: ControllerPlan, observed: Mapping[str, Mapping[str, Any]]) -> None:
+        """Queue what differs from what is observed; newer desires replace older ones."""
+        with self._lock:
+            for key, service in plan.services.items():
+                obj = observed.get(key)
+                if obj is None:
+                    continue
+                wanted = ingress(service.ips)
+                if [{"ip": e.get("ip")} for e in observed_ingress(obj)] != wanted:
+                    version = (obj.get("metadata") or {}).get("resourceVersion")
+                    self._pending[key] = (wanted, version)
+                    self._pending.move_to_end(key)
+                else:
+                    self._pending.pop(key, None)
+                if service.events != self._emitted.get(key, ()):
+                    fresh = [e for e in service.events if e not in self._emitted.get(key, ())]
+                    self._emitted[key] = service.events
+                    self._events.extend((key, obj, event) for event in fresh)
+            self._lock.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until every queued write went out (tests, benchmarks, shutdown)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._pending and not self._events, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._lock.wait_for(
+                    lambda: self._pending or self._events or self._stop.is_set(), 1.0
+                )
+                if self._stop.is_set():
+                    return
+            delay = self.bucket.delay()
+            if delay:
+                self._stop.wait(delay)
+                continue
+            with self._lock:
+                if self._events:
+                    item = ("event", self._events.pop(0))
+                elif self._pending:
+                    item = ("status", self._pending.popitem(last=False))
+                else:
+                    continue
+            if item[0] == "status":
+                self._write_status(*item[1])  # type: ignore[misc]
+            else:
+                self._post_event(*item[1])  # type: ignore[misc]
+            with self._lock:
+                self._lock.notify_all()
+
+    def _write_status(self, key: str, desired: tuple[list, str | None]) -> None:
+        namespace, _, name = key.partition("/")
+        wanted, version = desired
+        body: dict[str, Any] = {"status": {"loadBalancer": {"ingress": wanted}}}
+        if version:
+            body["metadata"] = {"resourceVersion": version}
+        try:
+            self.api.patch_namespaced_service_status(name, namespace, body)
+            self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="ok")
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                # Gone, or changed since we looked: the watch brings the new version.
+                self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="conflict")
+                return
+            self._retry_later(key, desired, exc)
+        except (HTTPError, OSError) as exc:
+            self._retry_later(key, desired, exc)
+
+    def _retry_later(self, key: str, desired: tuple[list, str | None], exc: Exception) -> None:
+        log.warning("writing the status of %s: %s (retrying)", key, exc)
+        self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="error")
+        with self._lock:
+            self._pending.setdefault(key, desired)
+        self._stop.wait(0.5)
+
+    def _post_event(self, key: str, obj: Mapping[str, Any], event: ServiceEvent) -> None:
+        namespace, _, name = key.partition("/")
+        metadata = obj.get("metadata") or {}
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "namespace": namespace,
+                "name": name,
+                "uid": metadata.get("uid"),
+            },
+            "reason": event.reason,
+            "message": event.message,
+            "type": event.type,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.api.create_namespaced_event(namespace, body)
+        except (ApiException, HTTPError, OSError) as exc:
+            log.warning("posting an event on %s: %s", key, exc)

@@ -1,0 +1,76 @@
+"""``ironlb controller``: assign addresses to LoadBalancer Services in a cluster."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from .controller_runtime import ControllerRuntime
+from .events.errors import LbError
+from .runtime import install_signal_handlers
+
+DEFAULT_STORE = "/var/lib/ironlb/controller"
+
+
+def api_client(api_server: str | None, kubeconfig: str | None) -> k8s.ApiClient:
+    """``--api-server`` alone (kubectl proxy, tests), else kubeconfig, else in-cluster."""
+    if api_server and not kubeconfig:
+        configuration = k8s.Configuration()
+        configuration.host = api_server
+        return k8s.ApiClient(configuration)
+    configuration = k8s.Configuration()
+    try:
+        if kubeconfig:
+            k8s_config.load_kube_config(kubeconfig, client_configuration=configuration)
+        else:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise LbError(f"cannot configure the Kubernetes client: {exc}") from exc
+    if api_server:
+        configuration.host = api_server
+    return k8s.ApiClient(configuration)
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "controller",
+        help="assign addresses to LoadBalancer Services (in a cluster)",
+        description="Watch the cluster, record every event in the log, fold it and write "
+        "Service statuses and Events. Replicas elect a leader over a Lease; only the "
+        "leader writes.",
+    )
+    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
+    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    p.add_argument("--store", metavar="URL", default=DEFAULT_STORE, help="the controller's log")
+    p.add_argument("--namespace", default="metallb-system", metavar="NS")
+    p.add_argument("--lb-class", metavar="CLASS", help="serve Services of this class")
+    p.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--lease-duration", type=float, default=15.0, metavar="SECONDS")
+    p.add_argument("--qps", type=float, default=20.0, help="API writes per second (20)")
+    p.add_argument("--burst", type=int, default=30, help="API write burst (30)")
+    p.add_argument("--digest-interval", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--metrics-address", metavar="HOST:PORT", help="serve /metrics (off)")
+    p.set_defaults(handler=cmd_controller)
+
+
+def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
+    if args.lease_duration <= args.lease_interval:
+        raise LbError("--lease-duration must exceed --lease-interval")
+    runtime = ControllerRuntime(
+        api_client(args.api_server, args.kubeconfig),
+        store_url=args.store,
+        namespace=args.namespace,
+        lb_class=args.lb_class,
+        lease_interval=args.lease_interval,
+        lease_duration=args.lease_duration,
+        qps=args.qps,
+        burst=args.burst,
+        digest_interval=args.digest_interval,
+        metrics_address=args.metrics_address,
+    )
+    install_signal_handlers(runtime.stop)
+    runtime.run()
+    return 0

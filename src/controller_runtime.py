@@ -1,0 +1,180 @@
+"""``ironlb controller``: watches -> the log -> the controller fold -> Service statuses.
+
+Every replica watches and folds (a follower is ready to take over at once); only
+the one holding the ``ironlb-controller`` Lease writes. Sources (one watch per
+resource) put records on a queue; the main loop alone appends them to the log,
+folds what it appended, and hands the plan to the status writer when it leads.
+On start the fold is rebuilt from the log, then every watch relists between SYNC
+markers, so what changed while no controller ran is folded in, and Services keep
+the addresses their status holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from .announce.metrics import Counters
+from .announce.service_status import ServiceStatusWriter
+from .events.k8s_leases import K8sLeaseStore
+from .events.leader import LeaderElector
+from .events.record import EventType, Record
+from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
+from .metrics_server import MetricsServer
+from .reconcile.controller import ControllerFold
+from .reconcile.verify import digest_record
+from .runtime import next_batch
+from .store import Store, open_store
+
+log = logging.getLogger("ironlb.controller")
+IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
+
+
+class ControllerRuntime:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        store_url: str,
+        namespace: str = "metallb-system",
+        lb_class: str | None = None,
+        identity: str | None = None,
+        lease_interval: float = 2.0,
+        lease_duration: float = 15.0,
+        qps: float = 20.0,
+        burst: int = 30,
+        digest_interval: float = 30.0,
+        metrics_address: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.store_url = store_url
+        self.namespace = namespace
+        self.lb_class = lb_class
+        self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
+        self.clock = clock
+        self.stop = threading.Event()
+        self.incoming: queue.Queue[Record] = queue.Queue()
+        self.fold = ControllerFold()
+        self.counters = Counters()
+        self.elector = LeaderElector(
+            K8sLeaseStore(client, namespace),
+            self.identity,
+            interval=lease_interval,
+            duration=lease_duration,
+        )
+        self.qps, self.burst = qps, burst
+        self.digest_interval = digest_interval
+        self.metrics_address = metrics_address
+        self.ready = threading.Event()  # every watch has listed once
+        self._last_digest: str | None = None
+        self._digest_at = 0.0
+
+    def sources(self) -> list[WatchSource]:
+        resources = [
+            (r, self.namespace if r.group == "metallb.io" else None) for r in CONTROLLER_RESOURCES
+        ]
+        resources += [(SECRETS, self.namespace), (CONFIGMAPS, self.namespace)]
+        return [
+            WatchSource(
+                self.client,
+                resource,
+                self._put,
+                source="controller/watch",
+                stop=self.stop,
+                namespace=namespace,
+            )
+            for resource, namespace in resources
+        ]
+
+    def _put(self, records: list[Record]) -> None:
+        for record in records:
+            self.incoming.put(record)
+
+    def run(self) -> None:
+        with open_store(self.store_url) as store:
+            for record in store.read():
+                self.fold.apply(record)
+            self._append(store, self._identity_records())
+            sources = self.sources()
+            threads = [threading.Thread(target=s.run, daemon=True) for s in sources]
+            threads.append(threading.Thread(target=self.elector.run, args=(self.stop,)))
+            writer = ServiceStatusWriter(
+                self.client, qps=self.qps, burst=self.burst, counters=self.counters
+            )
+            metrics = (
+                MetricsServer(self.counters, self.metrics_address) if self.metrics_address else None
+            )
+            for thread in threads:
+                thread.start()
+            leading = False
+            try:
+                while not self.stop.is_set():
+                    batch = next_batch(self.incoming, timeout=0.5)
+                    if batch:
+                        self._append(store, batch)
+                    if not self.ready.is_set() and all(s.relists for s in sources):
+                        self.ready.set()
+                    now_leading = self.elector.leading
+                    if now_leading != leading:
+                        log.info("%s leadership", "took" if now_leading else "lost")
+                    if self.ready.is_set() and now_leading and (batch or not leading):
+                        plan = self.fold.plan()
+                        writer.apply(plan, self.fold.world.of_kind("", "Service"))
+                        self._digest(store, plan)
+                    leading = now_leading
+            finally:
+                self.stop.set()
+                writer.idle(timeout=10)
+                writer.close()
+                for thread in threads:
+                    thread.join(timeout=10)
+                if metrics is not None:
+                    metrics.close()
+
+    def _append(self, store: Store, batch: list[Record]) -> None:
+        if not batch:
+            return
+        seqs = store.append(batch)
+        started = time.perf_counter()
+        for record, seq in zip(batch, seqs, strict=True):
+            self.fold.apply(record.with_seq(seq))
+        self.counters.inc("ironlb_events_appended", len(batch))
+        self.counters.inc("ironlb_fold_microseconds", int((time.perf_counter() - started) * 1e6))
+
+    def _identity_records(self) -> list[Record]:
+        wanted = {"namespace": self.namespace, "loadBalancerClass": self.lb_class}
+        recorded = self.fold.world.get("ironlb.io", "ProcessIdentity", "controller")
+        if recorded == wanted:
+            return []
+        return [
+            Record(
+                0,
+                self.clock(),
+                "controller",
+                EventType.ADDED,
+                IDENTITY_KIND,
+                "controller",
+                None,
+                dict(wanted),
+            )
+        ]
+
+    def _digest(self, store: Store, plan: Any) -> None:
+        now = time.monotonic()
+        record = digest_record(plan, source="controller", observed_at=self.clock())
+        if record.object["digest"] == self._last_digest:
+            return
+        if now - self._digest_at < self.digest_interval and self._last_digest is not None:
+            return
+        self._last_digest, self._digest_at = record.object["digest"], now
+        seqs = store.append([record])
+        self.fold.apply(record.with_seq(seqs[0]))
