@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import __version__, cli_controller, cli_debug, cli_log, cli_plan, cli_speaker
+from . import (
+    __version__,
+    cli_controller,
+    cli_debug,
+    cli_log,
+    cli_plan,
+    cli_record,
+    cli_speaker,
+)
 from .events.errors import LbError
 
 EXIT_OK = 0
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_log.add_parsers(commands)
     cli_speaker.add_parsers(commands)
     cli_controller.add_parsers(commands)
+    cli_record.add_parsers(commands)
     cli_debug.add_parsers(commands)
     return parser
 

@@ -111,7 +111,9 @@ class ControllerRuntime:
                 self.client, qps=self.qps, burst=self.burst, counters=self.counters
             )
             metrics = (
-                MetricsServer(self.counters, self.metrics_address) if self.metrics_address else None
+                MetricsServer(self.counters, self.metrics_address, self.ready.is_set)
+                if self.metrics_address
+                else None
             )
             for thread in threads:
                 thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .announce.metrics import Counters
@@ -18,13 +19,27 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class MetricsServer:
-    def __init__(self, counters: Counters, address: str) -> None:
+    """``/metrics``, ``/healthz`` (the process serves) and ``/readyz`` (``ready()`` holds:
+    for the controller, every watch has listed once)."""
+
+    def __init__(
+        self, counters: Counters, address: str, ready: Callable[[], bool] = lambda: True
+    ) -> None:
         host, port = parse_address(address)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404, "only /metrics is served here")
+                path = self.path.split("?")[0]
+                if path in ("/healthz", "/readyz"):
+                    ok = path == "/healthz" or ready()
+                    self.send_response(200 if ok else 503)
+                    text = b"ok\n" if ok else b"not ready\n"
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
+                if path != "/metrics":
+                    self.send_error(404, "/metrics, /healthz and /readyz are served here")
                     return
                 body = counters.render().encode()
                 self.send_response(200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -187,3 +188,29 @@ def test_faults_lose_no_update(cluster, tmp_path):
         wait_for(server, lambda s: statuses(s) == expected)
     finally:
         assert controller.stop() == 0
+
+
+def test_record_captures_what_ironlb_reads_and_replays_to_the_same_plan(cluster, tmp_path):
+    server, core, custom = cluster
+    create_pool(custom, "lan", "192.0.2.0/29")
+    create_service(core, "a")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "pw"},
+        "data": {"password": "c2VjcmV0"},
+    }
+    core.create_namespaced_secret(NS, secret)
+    out = ironlb(
+        "record", "--api-server", server.url, "--to", tmp_path / "rec", "--duration", "1"
+    ).stdout
+    assert out.startswith("recorded ")
+    kinds = {
+        json.loads(line)["kind"]
+        for line in ironlb("log", "show", tmp_path / "rec", "-o", "json").stdout.splitlines()
+    }
+    assert {"v1/Service", "metallb.io/v1beta1/IPAddressPool", "v1/Secret"} <= kinds
+    shown = ironlb("log", "show", tmp_path / "rec", "-o", "json").stdout
+    assert "c2VjcmV0" not in shown
+    plan = json.loads(ironlb("plan", tmp_path / "rec", "-o", "json").stdout)
+    assert plan["services"]["default/a"]["ips"] == ["192.0.2.0"]

@@ -29,6 +29,23 @@ def test_serves_counters_in_the_prometheus_text_format():
         server.close()
 
 
+def test_health_and_readiness():
+    ready = {"now": False}
+    server = MetricsServer(Counters(), "127.0.0.1:0", lambda: ready["now"])
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=30) as r:
+            assert r.status == 200
+        with pytest.raises(urllib.error.HTTPError) as not_yet:
+            urllib.request.urlopen(f"{base}/readyz", timeout=30)
+        assert not_yet.value.code == 503
+        ready["now"] = True
+        with urllib.request.urlopen(f"{base}/readyz", timeout=30) as r:
+            assert r.status == 200
+    finally:
+        server.close()
+
+
 def test_addresses_are_checked():
     assert parse_address(":7472") == ("", 7472)
     assert parse_address("[::1]:9000") == ("::1", 9000)

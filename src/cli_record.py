@@ -1,0 +1,68 @@
+"""``ironlb record``: record what ironlb reads from a cluster into a log, for a bug report."""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import threading
+from typing import TextIO
+
+from .cli_controller import api_client
+from .events.record import Record
+from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
+from .runtime import install_signal_handlers, next_batch
+from .store import open_store
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "record",
+        help="record every object ironlb reads from a cluster, then its changes, into a log",
+        description="List every resource the controller and the speakers read (Secret values "
+        "replaced by keyed hashes), then keep recording their changes until interrupted or "
+        "--duration passes. The log replays with `ironlb replay` and attaches to bug reports.",
+    )
+    p.add_argument("--to", required=True, metavar="URL", help="the log to write")
+    p.add_argument("--kubeconfig", metavar="PATH")
+    p.add_argument("--api-server", metavar="URL")
+    p.add_argument("--namespace", default="metallb-system", metavar="NS")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    p.set_defaults(handler=cmd_record)
+
+
+def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
+    client = api_client(args.api_server, args.kubeconfig)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    incoming: queue.Queue[Record] = queue.Queue()
+
+    def put(records: list[Record]) -> None:
+        for record in records:
+            incoming.put(record)
+
+    resources = {
+        r: (args.namespace if r.group == "metallb.io" else None)
+        for r in (*CONTROLLER_RESOURCES, *SPEAKER_RESOURCES)
+    }
+    resources[SECRETS] = resources[CONFIGMAPS] = args.namespace
+    sources = [
+        WatchSource(client, r, put, source="record", stop=stop, namespace=ns)
+        for r, ns in resources.items()
+    ]
+    threads = [threading.Thread(target=s.run, daemon=True) for s in sources]
+    for thread in threads:
+        thread.start()
+    if args.duration is not None:
+        threading.Timer(args.duration, stop.set).start()
+    written = 0
+    with open_store(args.to) as store:
+        while not stop.is_set() or not incoming.empty():
+            batch = next_batch(incoming, timeout=0.2)
+            if batch:
+                store.append(batch)
+                written += len(batch)
+        for thread in threads:
+            thread.join(timeout=10)
+        last = store.last_seq
+    out.write(f"recorded {written} events into {args.to} (last seq {last})\n")
+    return 0
