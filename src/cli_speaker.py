@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from .cli_controller import api_client
 from .events.errors import LbError
+from .events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
 from .runtime import install_signal_handlers
 from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime
 
@@ -23,8 +25,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--events",
         metavar="URL",
-        help="follow this log for cluster events (a file store `ironlb log import` writes "
-        "to, or a controller's log)",
+        help="standalone mode: follow this log for cluster events (a file store `ironlb log "
+        "import` writes to, or a controller's log) instead of watching the API",
+    )
+    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
+    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    p.add_argument(
+        "--lease-interval",
+        type=float,
+        default=DEFAULT_RENEW_INTERVAL,
+        metavar="SECONDS",
+        help="renew this node's membership Lease this often (1); API load is nodes/interval",
+    )
+    p.add_argument(
+        "--lease-duration",
+        type=float,
+        default=DEFAULT_LEASE_DURATION,
+        metavar="SECONDS",
+        help="a speaker not renewing for this long is judged dead (2.5; docs/speaker.md)",
     )
     p.add_argument(
         "--store",
@@ -75,11 +93,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
+    client = None
     if not args.events:
-        raise LbError(
-            "watching the Kubernetes API is not in this version: run the speaker in "
-            "standalone mode with --events URL"
-        )
+        try:
+            client = api_client(args.api_server, args.kubeconfig)
+        except LbError as exc:
+            raise LbError(f"{exc} (or run standalone with --events URL)") from exc
     if args.links_netns and not args.no_layer2:
         raise LbError(
             "--links-netns records another namespace's links, but the layer-2 responder "
@@ -89,6 +108,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
     runtime = SpeakerRuntime(
         args.node,
         events_url=args.events,
+        client=client,
+        lease_interval=args.lease_interval,
+        lease_duration=args.lease_duration,
         store_url=args.store or f"{DEFAULT_STORE_ROOT}/speaker-{args.node}",
         namespace=args.namespace,
         lb_class=args.lb_class,

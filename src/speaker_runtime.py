@@ -25,12 +25,22 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
+from kubernetes.client import ApiClient
+
 from .announce.layer2 import Layer2Responder
 from .announce.layer2_core import Conflict
 from .announce.metrics import Counters
 from .events.errors import LbError
+from .events.k8s_leases import K8sLeaseStore
 from .events.links import LinkSource
+from .events.membership import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_RENEW_INTERVAL,
+    LeaseRenewer,
+    MembershipSource,
+)
 from .events.record import EventType, Record
+from .events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
@@ -59,7 +69,10 @@ class SpeakerRuntime:
         self,
         node: str,
         *,
-        events_url: str,
+        events_url: str | None = None,
+        client: ApiClient | None = None,
+        lease_interval: float = DEFAULT_RENEW_INTERVAL,
+        lease_duration: float = DEFAULT_LEASE_DURATION,
         store_url: str,
         namespace: str | None = None,
         lb_class: str | None = None,
@@ -76,6 +89,9 @@ class SpeakerRuntime:
     ) -> None:
         self.node = node
         self.events_url = events_url
+        self.client = client
+        self.lease_interval = lease_interval
+        self.lease_duration = lease_duration
         self.store_url = store_url
         self.identity = {
             "node": node,
@@ -117,7 +133,10 @@ class SpeakerRuntime:
                 metrics = MetricsServer(self.counters, self.metrics_address)
             self._resume(own)
             self._append(own, self._identity_records())
-            threads = [threading.Thread(target=self._follow_events, name="events", daemon=True)]
+            threads = [
+                threading.Thread(target=target, args=args, daemon=True)
+                for target, args in self._sources()
+            ]
             if self.links:
                 source = LinkSource(self.node, self.incoming.put, netns=self.links_netns)
                 source.open()  # subscribe before the first dump, and fail early if we cannot
@@ -145,6 +164,43 @@ class SpeakerRuntime:
                     effector.close()
                 if metrics is not None:
                     metrics.close()
+
+    def _sources(self) -> list[tuple[Callable[..., None], tuple]]:
+        """Threads that feed the queue: the followed log, or the cluster (watches, the
+        node's Lease and the membership verdicts)."""
+        if self.client is None:
+            return [(self._follow_events, ())]
+        namespace = self.identity["namespace"]
+        sources: list[tuple[Callable[..., None], tuple]] = []
+        for resource in (*SPEAKER_RESOURCES, SECRETS, CONFIGMAPS):
+            scoped = (
+                namespace
+                if resource.group == "metallb.io" or resource in (SECRETS, CONFIGMAPS)
+                else None
+            )
+            source = WatchSource(
+                self.client,
+                resource,
+                self._put,
+                source=f"speaker/{self.node}/watch",
+                stop=self.stop,
+                namespace=scoped,
+            )
+            sources.append((source.run, ()))
+        leases = K8sLeaseStore(self.client, namespace)
+        renewer = LeaseRenewer(
+            leases, self.node, interval=self.lease_interval, duration=self.lease_duration
+        )
+        members = MembershipSource(
+            leases, self.incoming.put, source=f"speaker/{self.node}/membership"
+        )
+        sources.append((renewer.run, (self.stop,)))
+        sources.append((members.run, (self.stop,)))
+        return sources
+
+    def _put(self, records: list[Record]) -> None:
+        for record in records:
+            self.incoming.put(record)
 
     def _resume(self, own: Store) -> None:
         """Fold what the own log already holds; find where copying the events stopped."""

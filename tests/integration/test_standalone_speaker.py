@@ -73,7 +73,7 @@ def test_follows_events_announces_and_replays_exactly(tmp_path):
     assert after == before and len(before) == 8
 
 
-def test_refuses_to_run_without_an_events_source(tmp_path):
+def test_without_events_or_a_cluster_it_says_what_to_give(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "ironlb", "speaker", "--node", "n1", "--store", tmp_path],
         capture_output=True,

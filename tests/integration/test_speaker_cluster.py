@@ -1,0 +1,123 @@
+"""``ironlb speaker`` against the test API server: watches, membership Leases, takeover."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+
+import pytest
+from kubernetes import client
+
+from tests.apiserver import ApiServer
+from tests.processes import Speaker
+
+NS = "metallb-system"
+VIP = "192.0.2.5"
+
+
+@pytest.fixture
+def cluster():
+    server = ApiServer(bookmark_every=0.2)
+    configuration = client.Configuration()
+    configuration.host = server.url
+    api = client.ApiClient(configuration)
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    for name in ("n1", "n2"):
+        core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    custom.create_namespaced_custom_object(
+        "metallb.io",
+        "v1beta1",
+        NS,
+        "ipaddresspools",
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "lan"},
+            "spec": {"addresses": ["192.0.2.0/28"]},
+        },
+    )
+    custom.create_namespaced_custom_object(
+        "metallb.io",
+        "v1beta1",
+        NS,
+        "l2advertisements",
+        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "l2"}},
+    )
+    core.create_namespaced_service(
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {
+                "type": "LoadBalancer",
+                "clusterIP": "10.96.0.1",
+                "clusterIPs": ["10.96.0.1"],
+                "ports": [{"port": 80}],
+            },
+        },
+    )
+    core.patch_namespaced_service_status(
+        "web", "default", {"status": {"loadBalancer": {"ingress": [{"ip": VIP}]}}}
+    )
+    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
+        "default",
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.244.0.5"], "nodeName": "n1"},
+                {"addresses": ["10.244.1.5"], "nodeName": "n2"},
+            ],
+        },
+    )
+    yield server
+    server.stop()
+
+
+def announces(plan: dict) -> bool:
+    return plan["l2"].get("default/web", {}).get(VIP, {}).get("node") == plan["node"]
+
+
+def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
+    server = cluster
+    speakers = {
+        node: Speaker(
+            "--node",
+            node,
+            "--api-server",
+            server.url,
+            "--store",
+            tmp_path / node,
+            "--no-layer2",
+            "--no-links",
+            "--lease-interval",
+            "0.1",
+            "--lease-duration",
+            "0.5",
+        )
+        for node in ("n1", "n2")
+    }
+    try:
+        winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
+        other = "n2" if winner == "n1" else "n1"
+        speakers[winner].next_plan(announces)
+        with server.state.lock:
+            assert server.state.lock.wait_for(
+                lambda: (
+                    {("metallb-system", f"ironlb-speaker-{n}") for n in ("n1", "n2")}
+                    <= set(server.state.objects["leases"])
+                ),
+                30,
+            )
+        speakers[winner].process.send_signal(signal.SIGTERM)
+        assert speakers[winner].terminate() == 0
+        assert ("metallb-system", f"ironlb-speaker-{winner}") not in server.objects("leases")
+        plan = speakers[other].next_plan(announces)  # the released Lease moves it at once
+        assert plan["l2"]["default/web"][VIP]["node"] == other
+    finally:
+        for speaker in speakers.values():
+            speaker.terminate()
