@@ -124,6 +124,7 @@ class ControllerRuntime:
                     if batch:
                         self._append(store, batch)
                     if not self.ready.is_set() and all(s.relists for s in sources):
+                        log.info("every watch has listed: ready")
                         self.ready.set()
                     now_leading = self.elector.leading
                     if now_leading != leading:

@@ -12,6 +12,7 @@ and restart the server on the same port with the same state.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import json
@@ -176,6 +177,14 @@ class ApiServer:
                 self.state.history[plural] = []
 
     # --- direct access for tests --------------------------------------------------
+
+    def create(self, plural: str, namespace: str | None, obj: dict) -> dict:
+        """Create as a client's POST would, without the HTTP round trip (bulk setup)."""
+        with self.state.lock:
+            code, result = self._apply("POST", plural, namespace, None, False, {}, obj, "")
+        if code != 201:
+            raise ValueError(result["message"])
+        return result
 
     def objects(self, plural: str) -> dict[tuple[str, str], dict]:
         with self.state.lock:
@@ -401,9 +410,11 @@ class ApiServer:
         last_bookmark = time.monotonic()
         while True:
             with self.state.lock:
+                history = self.state.history[plural]
+                start = bisect.bisect_right(history, since, key=lambda entry: entry[0])
                 pending = [
                     (rv, kind, obj)
-                    for rv, kind, obj in self.state.history[plural]
+                    for rv, kind, obj in history[start:]
                     if rv > since
                     and (namespace is None or obj["metadata"].get("namespace") == namespace)
                     and matches(query.get("labelSelector"), obj["metadata"].get("labels") or {})

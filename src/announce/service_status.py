@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
@@ -72,7 +72,7 @@ class ServiceStatusWriter:
         counters: Counters | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api = CoreV1Api(client)
+        self.client = client
         self.bucket = TokenBucket(qps, burst, monotonic)
         self.counters = counters or Counters()
         self._pending: collections.OrderedDict[str, tuple[list, str | None]] = (
@@ -80,6 +80,7 @@ class ServiceStatusWriter:
         )
         self._events: list[tuple[str, Mapping[str, Any], ServiceEvent]] = []
         self._emitted: dict[str, tuple[ServiceEvent, ...]] = {}
+        self._sent: dict[str, tuple[list, str | None]] = {}  # last write per Service
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="status", daemon=True)
@@ -93,12 +94,14 @@ class ServiceStatusWriter:
                 if obj is None:
                     continue
                 wanted = ingress(service.ips)
-                if [{"ip": e.get("ip")} for e in observed_ingress(obj)] != wanted:
-                    version = (obj.get("metadata") or {}).get("resourceVersion")
+                version = (obj.get("metadata") or {}).get("resourceVersion")
+                if [{"ip": e.get("ip")} for e in observed_ingress(obj)] == wanted:
+                    self._pending.pop(key, None)
+                elif self._sent.get(key) != (wanted, version):
+                    # Not yet written for this version of the object (a write in flight
+                    # is not repeated: it would only meet a 409).
                     self._pending[key] = (wanted, version)
                     self._pending.move_to_end(key)
-                else:
-                    self._pending.pop(key, None)
                 if service.events != self._emitted.get(key, ()):
                     fresh = [e for e in service.events if e not in self._emitted.get(key, ())]
                     self._emitted[key] = service.events
@@ -128,11 +131,12 @@ class ServiceStatusWriter:
             if delay:
                 self._stop.wait(delay)
                 continue
-            with self._lock:
-                if self._events:
-                    item = ("event", self._events.pop(0))
-                elif self._pending:
+            with self._lock:  # statuses first: they are what users wait for
+                if self._pending:
                     item = ("status", self._pending.popitem(last=False))
+                    self._sent[item[1][0]] = item[1][1]  # in flight: not queued again
+                elif self._events:
+                    item = ("event", self._events.pop(0))
                 else:
                     continue
             if item[0] == "status":
@@ -149,7 +153,12 @@ class ServiceStatusWriter:
         if version:
             body["metadata"] = {"resourceVersion": version}
         try:
-            self.api.patch_namespaced_service_status(name, namespace, body)
+            self._request(
+                "PATCH",
+                f"/api/v1/namespaces/{namespace}/services/{name}/status",
+                body,
+                "application/merge-patch+json",
+            )
             self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="ok")
         except ApiException as exc:
             if exc.status in (404, 409):
@@ -164,8 +173,27 @@ class ServiceStatusWriter:
         log.warning("writing the status of %s: %s (retrying)", key, exc)
         self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="error")
         with self._lock:
+            self._sent.pop(key, None)
             self._pending.setdefault(key, desired)
         self._stop.wait(0.5)
+
+    def _request(
+        self, method: str, path: str, body: Any, content_type: str = "application/json"
+    ) -> None:
+        """One call through the client's transport, the reply left unparsed: the typed
+        API's validation and model building cost more than the request itself."""
+        method, url, headers, payload, _post = self.client.param_serialize(
+            method,
+            path,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.client.call_api(
+            method, url, header_params=headers, body=payload, _request_timeout=30
+        ).response
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason)
 
     def _post_event(self, key: str, obj: Mapping[str, Any], event: ServiceEvent) -> None:
         namespace, _, name = key.partition("/")
@@ -192,6 +220,6 @@ class ServiceStatusWriter:
             "count": 1,
         }
         try:
-            self.api.create_namespaced_event(namespace, body)
+            self._request("POST", f"/api/v1/namespaces/{namespace}/events", body)
         except (ApiException, HTTPError, OSError) as exc:
             log.warning("posting an event on %s: %s", key, exc)
