@@ -36,6 +36,9 @@ from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
 IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
+# Compare the plan with what is observed at least this often, even when nothing
+# changed: a write that met a conflict is retried from the latest observed version.
+RESYNC_SECONDS = 5.0
 
 
 class ControllerRuntime:
@@ -118,6 +121,7 @@ class ControllerRuntime:
             for thread in threads:
                 thread.start()
             leading = False
+            applied_at = 0.0
             try:
                 while not self.stop.is_set():
                     batch = next_batch(self.incoming, timeout=0.5)
@@ -129,10 +133,12 @@ class ControllerRuntime:
                     now_leading = self.elector.leading
                     if now_leading != leading:
                         log.info("%s leadership", "took" if now_leading else "lost")
-                    if self.ready.is_set() and now_leading and (batch or not leading):
+                    resync = time.monotonic() - applied_at >= RESYNC_SECONDS
+                    if self.ready.is_set() and now_leading and (batch or not leading or resync):
                         plan = self.fold.plan()
                         writer.apply(plan, self.fold.world.of_kind("", "Service"))
                         self._digest(store, plan)
+                        applied_at = time.monotonic()
                     leading = now_leading
             finally:
                 self.stop.set()

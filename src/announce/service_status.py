@@ -162,7 +162,10 @@ class ServiceStatusWriter:
             self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="ok")
         except ApiException as exc:
             if exc.status in (404, 409):
-                # Gone, or changed since we looked: the watch brings the new version.
+                # Gone, or changed since we looked: the watch brings the new version, and
+                # the next plan (or the periodic resync) decides again from it.
+                with self._lock:
+                    self._sent.pop(key, None)
                 self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="conflict")
                 return
             self._retry_later(key, desired, exc)

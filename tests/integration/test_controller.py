@@ -44,6 +44,10 @@ class Controller:
             stderr=self.stderr,
         )
 
+    def log(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()[-5000:]
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -96,10 +100,13 @@ def statuses(server: ApiServer) -> dict[str, list[str]]:
     }
 
 
-def wait_for(server: ApiServer, predicate) -> None:
+def wait_for(server: ApiServer, predicate, *controllers: Controller) -> None:
     """Block on the server's change notifications until ``predicate`` holds."""
     with server.state.lock:
-        assert server.state.lock.wait_for(lambda: predicate(server), DEADLINE), statuses(server)
+        if server.state.lock.wait_for(lambda: predicate(server), DEADLINE):
+            return
+    logs = "\n".join(c.log() for c in controllers)
+    raise AssertionError(f"{statuses(server)}\n{logs}")
 
 
 def lease_holder(server: ApiServer) -> str | None:
@@ -113,9 +120,9 @@ def test_assigns_addresses_posts_events_and_replays_exactly(cluster, tmp_path):
     create_service(core, "a")
     controller = Controller(server, tmp_path / "log")
     try:
-        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"])
+        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"], controller)
         create_service(core, "b")
-        wait_for(server, lambda s: statuses(s).get("b") == ["192.0.2.1"])
+        wait_for(server, lambda s: statuses(s).get("b") == ["192.0.2.1"], controller)
         wait_for(
             server,
             lambda s: any(
