@@ -146,6 +146,14 @@ class ApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def client(self) -> Any:
+        """The official client's ApiClient, pointed at this server."""
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = self.url
+        return client.ApiClient(configuration)
+
     def stop(self) -> None:
         self.cut_watches()
         self.http.shutdown()

@@ -59,9 +59,7 @@ class Controller:
 @pytest.fixture
 def cluster():
     server = ApiServer(bookmark_every=0.2)
-    configuration = client.Configuration()
-    configuration.host = server.url
-    api = client.ApiClient(configuration)
+    api = server.client()
     yield server, client.CoreV1Api(api), client.CustomObjectsApi(api)
     server.stop()
 

@@ -18,9 +18,7 @@ VIP = "192.0.2.5"
 @pytest.fixture
 def cluster():
     server = ApiServer(bookmark_every=0.2)
-    configuration = client.Configuration()
-    configuration.host = server.url
-    api = client.ApiClient(configuration)
+    api = server.client()
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     for name in ("n1", "n2"):

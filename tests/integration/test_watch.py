@@ -52,9 +52,7 @@ def service(name: str) -> dict:
 @pytest.fixture
 def cluster():
     server = ApiServer(bookmark_every=0.05)
-    config = client.Configuration()
-    config.host = server.url
-    api = client.ApiClient(config)
+    api = server.client()
     holder = {"server": server}
     yield holder, client.CoreV1Api(api), api
     holder["server"].stop()
