@@ -24,7 +24,7 @@ returns. Rules (MetalLB's ``internal/layer2``, with the differences noted):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import attrs
@@ -225,12 +225,3 @@ class Layer2Core:
             return None
         self._reported[key] = now
         return Conflict(str(address), name, mac_text(mac), how)
-
-    def interfaces_needed(self) -> Iterable[tuple[str, bool, bool]]:
-        """(interface, needs ARP, needs NDP) for every interface with an address."""
-        for name, addresses in sorted(self.desired.items()):
-            yield (
-                name,
-                any(isinstance(a, IPv4Address) for a in addresses),
-                any(isinstance(a, IPv6Address) for a in addresses),
-            )

@@ -802,10 +802,3 @@ def _nobody(ips: Sequence[str], reason: Reason) -> dict[str, L2Announcement]:
 
 def _matches_service(ad: L2Advertisement | BGPAdvertisement, service: Service) -> bool:
     return not ad.service_selectors or any_matches(ad.service_selectors, service.labels)
-
-
-def fold_speakers(
-    records: Iterable[Record], overrides: SpeakerOverrides | None = None
-) -> SpeakerFold:
-    """Fold ``records`` from scratch (the pure entry point for tools and tests)."""
-    return SpeakerFold(overrides).apply_all(records)
