@@ -366,9 +366,12 @@ class SpeakerFold:
         if name == self.node:
             self._all_dirty = True
 
+    def _usable_now(self) -> set[str]:
+        return {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
+
     def _recompute_usable(self) -> None:
         """Every node again: membership appeared or went, or settings changed."""
-        usable = {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
+        usable = self._usable_now()
         changed = usable ^ self._usable
         self._usable = usable
         self._nodes_changed |= changed
@@ -391,7 +394,7 @@ class SpeakerFold:
             self._dirty.clear()
             self._reelect = keys
             self._derive_from_config()
-            self._recompute_usable_quietly()
+            self._usable = self._usable_now()  # everything is recomputed: no change to note
         else:
             if self._nodes_changed:
                 self._candidate_cache.clear()
@@ -403,9 +406,6 @@ class SpeakerFold:
         self._reelect = set()
         changed, self._changed = self._changed, set()
         return changed
-
-    def _recompute_usable_quietly(self) -> None:
-        self._usable = {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
 
     def _elections_after_node_changes(self, nodes: set[str]) -> None:
         """Re-run only the elections a joining or leaving node can change."""
