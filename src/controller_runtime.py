@@ -30,8 +30,7 @@ from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
-from .reconcile.verify import digest_record
-from .runtime import next_batch
+from .runtime import DigestSchedule, next_batch
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
@@ -75,11 +74,9 @@ class ControllerRuntime:
             duration=lease_duration,
         )
         self.qps, self.burst = qps, burst
-        self.digest_interval = digest_interval
         self.metrics_address = metrics_address
         self.ready = threading.Event()  # every watch has listed once
-        self._last_digest: str | None = None
-        self._digest_at = 0.0
+        self.digests = DigestSchedule(digest_interval)
 
     def sources(self) -> list[WatchSource]:
         resources = [
@@ -156,6 +153,7 @@ class ControllerRuntime:
         started = time.perf_counter()
         for record, seq in zip(batch, seqs, strict=True):
             self.fold.apply(record.with_seq(seq))
+        self.digests.note_change()
         self.counters.inc("ironlb_events_appended", len(batch))
         self.counters.inc("ironlb_fold_microseconds", int((time.perf_counter() - started) * 1e6))
 
@@ -178,12 +176,11 @@ class ControllerRuntime:
         ]
 
     def _digest(self, store: Store, plan: Any) -> None:
-        now = time.monotonic()
-        record = digest_record(plan, source="controller", observed_at=self.clock())
-        if record.object["digest"] == self._last_digest:
+        if not self.digests.due(time.monotonic()):
             return
-        if now - self._digest_at < self.digest_interval and self._last_digest is not None:
-            return
-        self._last_digest, self._digest_at = record.object["digest"], now
-        seqs = store.append([record])
-        self.fold.apply(record.with_seq(seqs[0]))
+        record = self.digests.take(
+            plan, source="controller", observed_at=self.clock(), now=time.monotonic()
+        )
+        if record is not None:
+            seqs = store.append([record])
+            self.fold.apply(record.with_seq(seqs[0]))

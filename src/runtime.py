@@ -6,8 +6,10 @@ import logging
 import queue
 import signal
 import threading
+from typing import Any
 
 from .events.record import Record
+from .reconcile.verify import digest_record
 
 log = logging.getLogger("ironlb")
 MAX_BATCH = 10_000
@@ -37,3 +39,34 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+class DigestSchedule:
+    """When a live process vouches for its plan with a digest record (DESIGN.md rule 4).
+
+    At most every ``interval`` seconds, only after something changed, and the digest
+    (canonical JSON of the whole plan) is computed only when one is due: it is not
+    work for every batch on the hot path.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.changed = False  # records arrived since the last digest
+        self._at = float("-inf")
+        self._last: str | None = None
+
+    def note_change(self) -> None:
+        self.changed = True
+
+    def due(self, now: float, *, force: bool = False) -> bool:
+        return (self.changed or force) and (force or now - self._at >= self.interval)
+
+    def take(self, plan: Any, *, source: str, observed_at: float, now: float) -> Record | None:
+        """The digest record to append now, or None when the plan is what was vouched for."""
+        self.changed = False
+        self._at = now
+        record = digest_record(plan, source=source, observed_at=observed_at)
+        if record.object["digest"] == self._last:
+            return None
+        self._last = record.object["digest"]
+        return record

@@ -45,8 +45,8 @@ from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
-from .reconcile.verify import digest_record, planned_statuses
-from .runtime import next_batch
+from .reconcile.verify import planned_statuses
+from .runtime import DigestSchedule, next_batch
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
@@ -102,7 +102,6 @@ class SpeakerRuntime:
         }
         self.links = links
         self.links_netns = links_netns
-        self.digest_interval = digest_interval
         self.effectors = list(effectors)
         self.layer2 = layer2
         self.metrics_address = metrics_address
@@ -115,9 +114,7 @@ class SpeakerRuntime:
         self.controller = ControllerFold()
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
-        self._last_digest: str | None = None
-        self._digest_at = 0.0
-        self._digest_owed = False
+        self.digests = DigestSchedule(digest_interval)
 
     # --- the main loop ----------------------------------------------------------
 
@@ -153,7 +150,7 @@ class SpeakerRuntime:
                     batch = next_batch(self.incoming, timeout=0.5)
                     if batch:
                         self._append(own, batch)
-                    if batch or self._digest_owed:
+                    if batch or self.digests.changed:
                         self._publish(own)
             finally:
                 self.stop.set()
@@ -237,6 +234,8 @@ class SpeakerRuntime:
         seqs = own.append(copied)
         for record, seq in zip(copied, seqs, strict=True):
             self._fold(record.with_seq(seq))
+        if copied:
+            self.digests.note_change()
 
     def _fold(self, record: Record) -> None:
         self.fold.apply(record)
@@ -267,14 +266,13 @@ class SpeakerRuntime:
                 self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
                 self.plans_out.flush()
         now = time.monotonic()
-        record = digest_record(plan, source=f"speaker/{self.node}", observed_at=self.clock())
-        digest = record.object["digest"]
-        due = force_digest or now - self._digest_at >= self.digest_interval
-        self._digest_owed = digest != self._last_digest and not due
-        if digest != self._last_digest and due:
-            self._last_digest, self._digest_at = digest, now
-            seqs = own.append([record])
-            self._fold(record.with_seq(seqs[0]))
+        if self.digests.due(now, force=force_digest):
+            record = self.digests.take(
+                plan, source=f"speaker/{self.node}", observed_at=self.clock(), now=now
+            )
+            if record is not None:
+                seqs = own.append([record])
+                self._fold(record.with_seq(seqs[0]))
 
     def _record_conflict(self, conflict: Conflict) -> None:
         """Another host claims an address we announce: into the log, for explain and status."""
