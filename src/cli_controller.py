@@ -15,13 +15,18 @@ from .runtime import install_signal_handlers
 DEFAULT_STORE = "/var/lib/ironlb/controller"
 
 
+CONNECTION_POOL_SIZE = 32
+
+
 def api_client(api_server: str | None, kubeconfig: str | None) -> k8s.ApiClient:
     """``--api-server`` alone (kubectl proxy, tests), else kubeconfig, else in-cluster."""
+    configuration = k8s.Configuration()
+    # One watch per resource holds a connection for as long as it streams; writers,
+    # Leases and lists need their own beside them (urllib3's default pool is 10).
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     if api_server and not kubeconfig:
-        configuration = k8s.Configuration()
         configuration.host = api_server
         return k8s.ApiClient(configuration)
-    configuration = k8s.Configuration()
     try:
         if kubeconfig:
             k8s_config.load_kube_config(kubeconfig, client_configuration=configuration)

@@ -24,13 +24,15 @@ from kubernetes.client import ApiClient
 
 from .announce.metrics import Counters
 from .announce.service_status import ServiceStatusWriter
+from .announce.status_content import controller_statuses
+from .announce.status_objects import StatusObjectWriter
 from .events.k8s_leases import K8sLeaseStore
 from .events.leader import LeaderElector
 from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
-from .runtime import DigestSchedule, next_batch
+from .runtime import DigestSchedule, all_listed, next_batch
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
@@ -110,6 +112,9 @@ class ControllerRuntime:
             writer = ServiceStatusWriter(
                 self.client, qps=self.qps, burst=self.burst, counters=self.counters
             )
+            objects = StatusObjectWriter(
+                self.client, qps=self.qps, burst=self.burst, counters=self.counters
+            )
             metrics = (
                 MetricsServer(self.counters, self.metrics_address, self.ready.is_set)
                 if self.metrics_address
@@ -124,7 +129,7 @@ class ControllerRuntime:
                     batch = next_batch(self.incoming, timeout=0.5)
                     if batch:
                         self._append(store, batch)
-                    if not self.ready.is_set() and all(s.relists for s in sources):
+                    if not self.ready.is_set() and all_listed(sources, self.incoming):
                         log.info("every watch has listed: ready")
                         self.ready.set()
                     now_leading = self.elector.leading
@@ -134,6 +139,7 @@ class ControllerRuntime:
                     if self.ready.is_set() and now_leading and (batch or not leading or resync):
                         plan = self.fold.plan()
                         writer.apply(plan, self.fold.world.of_kind("", "Service"))
+                        objects.converge("controller", controller_statuses(plan, self.namespace))
                         self._digest(store, plan)
                         applied_at = time.monotonic()
                     leading = now_leading
@@ -141,6 +147,8 @@ class ControllerRuntime:
                 self.stop.set()
                 writer.idle(timeout=10)
                 writer.close()
+                objects.idle(timeout=5)
+                objects.close()
                 for thread in threads:
                     thread.join(timeout=10)
                 if metrics is not None:

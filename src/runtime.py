@@ -6,9 +6,11 @@ import logging
 import queue
 import signal
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from .events.record import Record
+from .events.watch import WatchSource
 from .reconcile.verify import digest_record
 
 log = logging.getLogger("ironlb")
@@ -70,3 +72,10 @@ class DigestSchedule:
             return None
         self._last = record.object["digest"]
         return record
+
+
+def all_listed(watches: Iterable[WatchSource], incoming: queue.Queue) -> bool:
+    """Every watch listed once, and all it listed is folded: a source puts its list on
+    ``incoming`` before ``listed`` counts it, so an empty queue means the one
+    consumer (the main loop, which asks after appending its batch) took it all."""
+    return all(w.listed for w in watches) and incoming.empty()

@@ -30,6 +30,7 @@ from kubernetes.client import ApiClient
 from .announce.layer2 import Layer2Responder
 from .announce.layer2_core import Conflict
 from .announce.metrics import Counters
+from .announce.speaker_status import SpeakerStatusPublisher
 from .events.errors import LbError
 from .events.k8s_leases import K8sLeaseStore
 from .events.links import LinkSource
@@ -46,7 +47,7 @@ from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
 from .reconcile.verify import planned_statuses
-from .runtime import DigestSchedule, next_batch
+from .runtime import DigestSchedule, all_listed, next_batch
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
@@ -115,6 +116,13 @@ class SpeakerRuntime:
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
         self.digests = DigestSchedule(digest_interval)
+        self.watches: list[WatchSource] = []
+        self.listed_once = False
+        self.statuses: SpeakerStatusPublisher | None = None
+        if client is not None:
+            self.statuses = SpeakerStatusPublisher(
+                client, node, self.identity["namespace"], counters=self.counters
+            )
 
     # --- the main loop ----------------------------------------------------------
 
@@ -150,7 +158,7 @@ class SpeakerRuntime:
                     batch = next_batch(self.incoming, timeout=0.5)
                     if batch:
                         self._append(own, batch)
-                    if batch or self.digests.changed:
+                    if batch or self.digests.changed or self._statuses_pending():
                         self._publish(own)
             finally:
                 self.stop.set()
@@ -159,6 +167,9 @@ class SpeakerRuntime:
                 self._publish(own, force_digest=True)
                 for effector in self.effectors:
                     effector.close()
+                if self.statuses is not None:
+                    self.statuses.idle(timeout=5)
+                    self.statuses.close()
                 if metrics is not None:
                     metrics.close()
 
@@ -183,6 +194,7 @@ class SpeakerRuntime:
                 stop=self.stop,
                 namespace=scoped,
             )
+            self.watches.append(source)
             sources.append((source.run, ()))
         leases = K8sLeaseStore(self.client, namespace)
         renewer = LeaseRenewer(
@@ -240,6 +252,22 @@ class SpeakerRuntime:
     def _fold(self, record: Record) -> None:
         self.fold.apply(record)
         self.controller.apply(record)
+        mine = record.key.startswith(f"{self.node}/")
+        if record.kind == CONFLICT_KIND and mine and self.statuses is not None:
+            self.statuses.note_conflict(record.object or {}, record.observed_at)
+
+    def _statuses_pending(self) -> bool:
+        """Status objects wait for the first complete listing, then follow the plan."""
+        if self.statuses is None:
+            return False
+        return self.statuses.changed or (self._listed() and not self.statuses.published)
+
+    def _listed(self) -> bool:
+        """Every watch has listed once (and stays so: a relist after 410 is folded
+        between SYNC markers, so the plan never sees half of it)."""
+        if not self.listed_once:
+            self.listed_once = all_listed(self.watches, self.incoming)
+        return self.listed_once
 
     def _plan(self) -> NodePlan:
         if self.fold.assigns_addresses:
@@ -265,6 +293,8 @@ class SpeakerRuntime:
                 line = {"seq": own.last_seq, "node": self.node, **rendered}
                 self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
                 self.plans_out.flush()
+        if self.statuses is not None:
+            self.statuses.publish(plan, self.fold.config.errors, ready=self._listed())
         now = time.monotonic()
         if self.digests.due(now, force=force_digest):
             record = self.digests.take(

@@ -40,6 +40,9 @@ RESOURCES = {
     "communities": ("metallb.io", "v1beta1", "Community", True),
     "bfdprofiles": ("metallb.io", "v1beta1", "BFDProfile", True),
     "bgppeers": ("metallb.io", "v1beta2", "BGPPeer", True),
+    "servicel2statuses": ("metallb.io", "v1beta1", "ServiceL2Status", True),
+    "servicebgpstatuses": ("metallb.io", "v1beta1", "ServiceBGPStatus", True),
+    "configurationstates": ("metallb.io", "v1beta1", "ConfigurationState", True),
 }
 
 
@@ -193,6 +196,11 @@ class ApiServer:
         if code != 201:
             raise ValueError(result["message"])
         return result
+
+    def wait_for(self, predicate: Any, timeout: float = 60.0) -> bool:
+        """Block on the server's change notifications until ``predicate(self)`` holds."""
+        with self.state.lock:
+            return self.state.lock.wait_for(lambda: predicate(self), timeout)
 
     def objects(self, plural: str) -> dict[tuple[str, str], dict]:
         with self.state.lock:

@@ -30,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ..reconcile.plan import ControllerPlan, ServiceEvent
+from .k8s_requests import TokenBucket, api_request
 from .metrics import Counters
 
 log = logging.getLogger("ironlb.status")
@@ -43,23 +44,6 @@ def ingress(ips: tuple[str, ...]) -> list[dict[str, str]]:
 def observed_ingress(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     status = obj.get("status") or {}
     return list(((status.get("loadBalancer") or {}).get("ingress")) or [])
-
-
-class TokenBucket:
-    def __init__(self, qps: float, burst: int, monotonic: Callable[[], float]) -> None:
-        self.qps, self.burst, self.monotonic = qps, burst, monotonic
-        self.tokens = float(burst)
-        self.at = monotonic()
-
-    def delay(self) -> float:
-        """Seconds to wait before the next request may go (0 when it may go now)."""
-        now = self.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.qps)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.qps
 
 
 class ServiceStatusWriter:
@@ -153,7 +137,8 @@ class ServiceStatusWriter:
         if version:
             body["metadata"] = {"resourceVersion": version}
         try:
-            self._request(
+            api_request(
+                self.client,
                 "PATCH",
                 f"/api/v1/namespaces/{namespace}/services/{name}/status",
                 body,
@@ -180,24 +165,6 @@ class ServiceStatusWriter:
             self._pending.setdefault(key, desired)
         self._stop.wait(0.5)
 
-    def _request(
-        self, method: str, path: str, body: Any, content_type: str = "application/json"
-    ) -> None:
-        """One call through the client's transport, the reply left unparsed: the typed
-        API's validation and model building cost more than the request itself."""
-        method, url, headers, payload, _post = self.client.param_serialize(
-            method,
-            path,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.client.call_api(
-            method, url, header_params=headers, body=payload, _request_timeout=30
-        ).response
-        if not 200 <= response.status < 300:
-            raise ApiException(status=response.status, reason=response.reason)
-
     def _post_event(self, key: str, obj: Mapping[str, Any], event: ServiceEvent) -> None:
         namespace, _, name = key.partition("/")
         metadata = obj.get("metadata") or {}
@@ -223,6 +190,6 @@ class ServiceStatusWriter:
             "count": 1,
         }
         try:
-            self._request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+            api_request(self.client, "POST", f"/api/v1/namespaces/{namespace}/events", body)
         except (ApiException, HTTPError, OSError) as exc:
             log.warning("posting an event on %s: %s", key, exc)

@@ -113,7 +113,8 @@ class WatchSource:
         self.rng = rng or random.Random()
         self.clock = clock
         self.resource_version: str | None = None
-        self.relists = 0
+        self.relists = 0  # lists started
+        self.listed = 0  # lists completed and handed to ``append``
         self.errors = 0
         self.progressed = threading.Condition()  # notified whenever the version moves
         self._progress = 0
@@ -169,6 +170,7 @@ class WatchSource:
         records += [self._record(EventType.ADDED, obj, now) for obj in objects]
         records.append(Record(0, now, self.source, EventType.SYNC_END, kind, "", None, {}))
         self.append(records)
+        self.listed += 1
         self._advance((body.get("metadata") or {}).get("resourceVersion") or "0")
 
     # --- watch -----------------------------------------------------------------------

@@ -219,3 +219,36 @@ def test_record_captures_what_ironlb_reads_and_replays_to_the_same_plan(cluster,
     assert "c2VjcmV0" not in shown
     plan = json.loads(ironlb("plan", tmp_path / "rec", "-o", "json").stdout)
     assert plan["services"]["default/a"]["ips"] == ["192.0.2.0"]
+
+
+def test_pool_status_and_configuration_state_follow_the_configuration(cluster, tmp_path):
+    server, core, custom = cluster
+    create_pool(custom, "lan", "192.0.2.0/29", "2001:db8::/126")
+    create_service(core, "a")
+    controller = Controller(server, tmp_path / "log")
+
+    def pool_status(s: ApiServer) -> dict | None:
+        return s.state.objects["ipaddresspools"][(NS, "lan")].get("status")
+
+    def config_state(s: ApiServer) -> dict:
+        obj = s.state.objects["configurationstates"].get((NS, "controller")) or {}
+        return obj.get("status") or {}
+
+    try:
+        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"], controller)
+        counters = {"assignedIPv4": 1, "availableIPv4": 7, "assignedIPv6": 0, "availableIPv6": 4}
+        wait_for(server, lambda s: pool_status(s) == counters, controller)
+        wait_for(server, lambda s: config_state(s).get("result") == "Valid", controller)
+        labels = server.objects("configurationstates")[(NS, "controller")]["metadata"]["labels"]
+        assert labels == {"metallb.io/component-type": "controller"}
+
+        create_pool(custom, "overlap", "192.0.2.4/30")  # overlaps "lan": rejected
+        wait_for(server, lambda s: config_state(s).get("result") == "Invalid", controller)
+        summary = config_state(server)["errorSummary"]
+        assert "IPAddressPool/metallb-system/overlap" in summary and "spec.addresses" in summary
+        custom.delete_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "ipaddresspools", "overlap"
+        )
+        wait_for(server, lambda s: config_state(s).get("result") == "Valid", controller)
+    finally:
+        assert controller.stop() == 0

@@ -76,13 +76,18 @@ def cluster():
     server.stop()
 
 
-def announces(plan: dict) -> bool:
-    return plan["l2"].get("default/web", {}).get(VIP, {}).get("node") == plan["node"]
+def l2_statuses(server: ApiServer) -> dict[str, dict]:
+    """ServiceL2Status objects by the node that published them."""
+    found = {}
+    for obj in server.state.objects["servicel2statuses"].values():
+        assert obj["metadata"]["labels"]["metallb.io/service-name"] == "web"
+        if obj.get("status"):
+            found[obj["metadata"]["labels"]["metallb.io/node"]] = obj["status"]
+    return found
 
 
-def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
-    server = cluster
-    speakers = {
+def speakers_for(server: ApiServer, tmp_path) -> dict[str, Speaker]:
+    return {
         node: Speaker(
             "--node",
             node,
@@ -99,6 +104,15 @@ def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
         )
         for node in ("n1", "n2")
     }
+
+
+def announces(plan: dict) -> bool:
+    return plan["l2"].get("default/web", {}).get(VIP, {}).get("node") == plan["node"]
+
+
+def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
+    server = cluster
+    speakers = speakers_for(server, tmp_path)
     try:
         winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
         other = "n2" if winner == "n1" else "n1"
@@ -119,3 +133,69 @@ def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
     finally:
         for speaker in speakers.values():
             speaker.terminate()
+
+
+def test_the_announcing_node_publishes_its_status_objects(cluster, tmp_path):
+    server = cluster
+    speakers = speakers_for(server, tmp_path)
+    try:
+        winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
+        other = "n2" if winner == "n1" else "n1"
+        assert server.wait_for(lambda s: set(l2_statuses(s)) == {winner})
+        assert l2_statuses(server)[winner] == {
+            "node": winner,
+            "serviceName": "web",
+            "serviceNamespace": "default",
+            "interfaces": [],
+            "conflicts": [],
+        }
+        states = server.objects("configurationstates")
+        assert server.wait_for(
+            lambda s: (
+                {(NS, "speaker-n1"), (NS, "speaker-n2")}
+                <= set(s.state.objects["configurationstates"])
+            )
+        )
+        states = server.objects("configurationstates")
+        assert states[(NS, f"speaker-{winner}")]["status"]["result"] == "Valid"
+        assert states[(NS, f"speaker-{winner}")]["metadata"]["labels"] == {
+            "metallb.io/component-type": "speaker",
+            "metallb.io/node-name": winner,
+        }
+
+        # The winner dies without a word: the new holder deletes its stale status.
+        speakers[winner].process.send_signal(signal.SIGKILL)
+        speakers[winner].terminate()
+        speakers[other].next_plan(announces)
+        assert server.wait_for(lambda s: set(l2_statuses(s)) == {other})
+
+        # The Service goes: the holder withdraws its status.
+        client.CoreV1Api(server.client()).delete_namespaced_service("web", "default")
+        assert server.wait_for(lambda s: not s.state.objects["servicel2statuses"])
+    finally:
+        for speaker in speakers.values():
+            speaker.terminate()
+
+
+def test_a_restarted_speaker_deletes_what_it_left_behind(cluster, tmp_path):
+    server = cluster
+    stale = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-left-behind",
+            "labels": {
+                "metallb.io/node": "n1",
+                "metallb.io/service-name": "gone",
+                "metallb.io/service-namespace": "default",
+            },
+        },
+    }
+    server.create("servicel2statuses", NS, stale)
+    speaker = speakers_for(server, tmp_path)["n1"]
+    try:
+        assert server.wait_for(
+            lambda s: (NS, "l2-left-behind") not in s.state.objects["servicel2statuses"]
+        )
+    finally:
+        speaker.terminate()

@@ -1,0 +1,192 @@
+"""Status of custom objects (ServiceL2Status, ServiceBGPStatus, ConfigurationState,
+IPAddressPool): one coalescing writer for all of them.
+
+Callers say what every object's status should be; a thread writes the difference,
+paced by a token bucket. Only the newest desired status of an object is written,
+and an object whose desired status equals what was last written costs nothing, so
+a plan re-applied a thousand times writes once.
+
+Two kinds of object: ones ironlb *owns* (the status objects it publishes: it
+creates them when missing and deletes them when no longer wanted) and ones a user
+owns (IPAddressPool: only ``/status`` is patched, never created or deleted).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from .k8s_requests import TokenBucket, api_request
+from .metrics import Counters
+
+log = logging.getLogger("ironlb.status")
+RETRY_SECONDS = 0.5
+
+
+@attrs.frozen
+class ObjectRef:
+    api_version: str  # "metallb.io/v1beta1"
+    plural: str
+    namespace: str
+    name: str
+
+    def path(self, *, collection: bool = False) -> str:
+        base = f"/apis/{self.api_version}/namespaces/{self.namespace}/{self.plural}"
+        return base if collection else f"{base}/{self.name}"
+
+
+@attrs.frozen
+class WantedStatus:
+    kind: str
+    status: Mapping[str, Any]
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    owned: bool = True  # created when missing, deleted when no longer wanted
+
+
+class StatusObjectWriter:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        qps: float = 20.0,
+        burst: int = 30,
+        counters: Counters | None = None,
+    ) -> None:
+        self.client = client
+        self.bucket = TokenBucket(qps, burst)
+        self.counters = counters or Counters()
+        self._wanted: dict[ObjectRef, WantedStatus | None] = {}
+        self._written: dict[ObjectRef, WantedStatus | None] = {}
+        self._dirty: collections.OrderedDict[ObjectRef, None] = collections.OrderedDict()
+        self._scopes: dict[str, set[ObjectRef]] = {}
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status-objects", daemon=True)
+        self._thread.start()
+
+    def converge(self, scope: str, wanted: Mapping[ObjectRef, WantedStatus]) -> None:
+        """The whole desired set of ``scope``: objects it held before and holds no
+        more are deleted if owned, left alone if not."""
+        with self._lock:
+            before = self._scopes.get(scope, set())
+            for ref in before - wanted.keys():
+                previous = self._wanted.get(ref)
+                if previous is not None and previous.owned:
+                    self._want(ref, None)
+            for ref, status in wanted.items():
+                self._want(ref, status)
+            self._scopes[scope] = set(wanted)
+            self._lock.notify_all()
+
+    def forget_unknown(self, refs: Iterable[ObjectRef]) -> None:
+        """Objects found in the cluster (listed at start) that nobody wants: deleted,
+        so what a previous run left behind goes away."""
+        with self._lock:
+            for ref in refs:
+                if ref not in self._wanted:
+                    self._written[ref] = WantedStatus(kind="", status={})  # exists, unknown
+                    self._want(ref, None)
+            self._lock.notify_all()
+
+    def _want(self, ref: ObjectRef, status: WantedStatus | None) -> None:
+        self._wanted[ref] = status
+        if self._written.get(ref) != status:
+            self._dirty[ref] = None
+        else:
+            self._dirty.pop(ref, None)
+
+    def idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._dirty, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._lock.wait_for(lambda: self._dirty or self._stop.is_set(), 1.0)
+                if self._stop.is_set() or not self._dirty:
+                    continue
+            delay = self.bucket.delay()
+            if delay:
+                self._stop.wait(delay)
+                continue
+            with self._lock:
+                ref, _ = self._dirty.popitem(last=False)
+                status = self._wanted.get(ref)
+                written = self._written.get(ref)
+            try:
+                self._write(ref, status, written)
+            except (ApiException, HTTPError, OSError) as exc:
+                log.warning("writing %s/%s: %s (retrying)", ref.plural, ref.name, exc)
+                self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="error")
+                with self._lock:
+                    if self._wanted.get(ref) == status:
+                        self._dirty.setdefault(ref, None)
+                self._stop.wait(RETRY_SECONDS)
+                continue
+            with self._lock:
+                self._written[ref] = status
+                if self._wanted.get(ref) != status:
+                    self._dirty[ref] = None  # wanted changed while this write was in flight
+                elif status is None:
+                    del self._wanted[ref], self._written[ref]
+                self._lock.notify_all()
+            self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="ok")
+
+    def _write(
+        self, ref: ObjectRef, status: WantedStatus | None, written: WantedStatus | None
+    ) -> None:
+        if status is None:
+            try:
+                api_request(self.client, "DELETE", ref.path())
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            return
+        if status.owned and written is None:
+            body = {
+                "apiVersion": ref.api_version,
+                "kind": status.kind,
+                "metadata": {
+                    "name": ref.name,
+                    "namespace": ref.namespace,
+                    "labels": dict(status.labels),
+                },
+                "spec": {},
+            }
+            try:
+                api_request(self.client, "POST", ref.path(collection=True), body)
+            except ApiException as exc:
+                if exc.status != 409:  # already there (a restart): patch its status
+                    raise
+        patch: dict[str, Any] = dict(status.status)
+        for gone in (written.status if written else {}).keys() - patch.keys():
+            patch[gone] = None  # merge patch: null removes
+        try:
+            api_request(
+                self.client,
+                "PATCH",
+                ref.path() + "/status",
+                {"status": patch},
+                "application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 404 and not status.owned:
+                return  # the user deleted it: nothing to report on
+            if exc.status == 404:
+                with self._lock:
+                    self._written.pop(ref, None)  # deleted under us: create it again
+            raise
