@@ -17,6 +17,7 @@ import contextlib
 import copy
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -135,19 +136,34 @@ def json_patch(target: dict, operations: list) -> dict:
     return result
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that died mid-request (killed process, cut stream) is not news."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ApiServer:
-    def __init__(self, state: State | None = None, port: int = 0, bookmark_every: float = 1.0):
+    def __init__(
+        self,
+        state: State | None = None,
+        port: int = 0,
+        bookmark_every: float = 1.0,
+        host: str = "127.0.0.1",
+    ):
         self.state = state or State()
         self.bookmark_every = bookmark_every
-        self.http = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.http.daemon_threads = True
+        self.host = host
+        self.http = _Server((host, port), self._handler())
         self.port = self.http.server_address[1]
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def client(self) -> Any:
         """The official client's ApiClient, pointed at this server."""
@@ -166,7 +182,7 @@ class ApiServer:
     def restart(self) -> ApiServer:
         """Stop, then serve the same state on the same port (clients must reconnect)."""
         self.stop()
-        return ApiServer(self.state, self.port, self.bookmark_every)
+        return ApiServer(self.state, self.port, self.bookmark_every, self.host)
 
     # --- faults ----------------------------------------------------------------
 

@@ -1,0 +1,61 @@
+"""Layer 2 with speakers in cluster mode: Leases decide failover, ServiceL2Status
+reports who answers and which other host claims the address."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.e2e.cluster_lan import ClusterLan, announcing
+from tests.e2e.test_layer2 import NODES, VIP4, elected, pytestmark  # noqa: F401 - skip rules
+from tests.processes import DEADLINE
+
+
+@pytest.fixture
+def lan(tmp_path):
+    network = ClusterLan(tmp_path)
+    try:
+        network.build()
+        for node in NODES:
+            network.start(node)
+        yield network
+    finally:
+        network.destroy()
+
+
+def l2_status_of(lan: ClusterLan, node: str) -> dict | None:
+    for obj in lan.server.state.objects["servicel2statuses"].values():
+        if obj["metadata"]["labels"]["metallb.io/node"] == node:
+            return obj.get("status")
+    return None
+
+
+def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
+    winner = elected(VIP4, NODES)
+    other = next(n for n in NODES if n != winner)
+    lan.speakers[winner].next_plan(announcing(winner))
+    assert lan.arping(VIP4) == lan.mac(winner)
+    capture = lan.frames("capture-announcement", VIP4)
+    assert capture.stdout.readline().strip() == "ready"
+    lan.speakers[winner].process.send_signal(signal.SIGKILL)
+    assert capture.stdout.readline().strip() == lan.mac(other)
+    capture.wait(timeout=DEADLINE)
+    assert lan.arping(VIP4) == lan.mac(other)
+    assert lan.server.wait_for(
+        lambda s: l2_status_of(lan, other) is not None and l2_status_of(lan, winner) is None
+    )
+
+
+def test_a_host_claiming_the_address_shows_in_the_service_l2_status(lan):
+    winner = elected(VIP4, NODES)
+    lan.speakers[winner].next_plan(announcing(winner))
+    assert lan.server.wait_for(lambda s: l2_status_of(lan, winner) is not None)
+    claim = lan.frames("claim", VIP4)
+    assert claim.communicate(timeout=DEADLINE)[0].strip() == "sent"
+    assert lan.server.wait_for(lambda s: (l2_status_of(lan, winner) or {}).get("conflicts"))
+    (conflict,) = l2_status_of(lan, winner)["conflicts"]
+    assert conflict["ip"] == VIP4
+    assert conflict["mac"] == lan.mac("client")
+    assert conflict["how"] == "gratuitous arp"
+    assert conflict["interface"] == "eth0"
