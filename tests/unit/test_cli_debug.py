@@ -148,3 +148,36 @@ def test_a_failed_verification_says_what_differs_and_what_could_have_caused_it(t
     assert "pools differs" not in out  # same counts: only the Service's part is named
     assert f"{len(records) - 5} record(s) since the previous digest" in out
     assert "ADDED v1/Service default/web" in out
+
+
+def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
+    from ironlb.events.record import EventType, Record
+
+    log = tmp_path / "log"
+    conflict = {
+        "node": "worker1",
+        "ip": "192.0.2.1",
+        "interface": "eth0",
+        "mac": "02:00:00:00:00:09",
+        "how": "gratuitous arp",
+    }
+    with open_store(str(log)) as store:
+        store.append(read_inputs([str(EXAMPLE)]))
+        (seq,) = store.append(
+            [
+                Record(
+                    0,
+                    1.0,
+                    "speaker/worker1/layer2",
+                    EventType.ADDED,
+                    "ironlb.io/v1/AddressConflict",
+                    "worker1/192.0.2.1",
+                    None,
+                    conflict,
+                )
+            ]
+        )
+    _code, out = run("explain", log, "default/web", "-o", "json")
+    assert json.loads(out)["conflicts"] == [{"seq": seq, **conflict}]
+    _code, text = run("explain", log, "default/web")
+    assert "02:00:00:00:00:09" in text
