@@ -10,7 +10,7 @@ from kubernetes import config as k8s_config
 
 from .controller_runtime import ControllerRuntime
 from .events.errors import LbError
-from .runtime import install_signal_handlers
+from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
 
 DEFAULT_STORE = "/var/lib/ironlb/controller"
 
@@ -58,6 +58,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--burst", type=int, default=30, help="API write burst (30)")
     p.add_argument("--digest-interval", type=float, default=30.0, metavar="SECONDS")
     p.add_argument("--metrics-address", metavar="HOST:PORT", help="serve /metrics (off)")
+    add_log_options(p)
     p.set_defaults(handler=cmd_controller)
 
 
@@ -75,6 +76,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
         burst=args.burst,
         digest_interval=args.digest_interval,
         metrics_address=args.metrics_address,
+        snapshots=snapshot_policy_from(args),
     )
     install_signal_handlers(runtime.stop)
     runtime.run()

@@ -17,6 +17,7 @@ from .reconcile.plan import config_json
 from .reconcile.plan_diff import announcers
 from .reconcile.speaker import SpeakerFold, SpeakerOverrides
 from .reconcile.verify import verify_digests
+from .snapshots import snapshot_to_start_from
 from .store import open_store
 
 EXIT_OK, EXIT_INVALID = 0, 1
@@ -168,10 +169,22 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     with open_store(args.url, readonly=True) as store:
-        records: list[Record] = list(store.read(args.start, args.until))
+        # A log whose history retention dropped starts from its snapshot.
+        snapshot = snapshot_to_start_from(store) if args.start is None else None
+        start = snapshot.seq + 1 if snapshot else args.start
+        records: list[Record] = list(store.read(start, args.until))
     overrides = overrides_from(args)
+    planner = Planner(args)
+    if snapshot is not None:
+        assert snapshot.speaker is not None
+        planner.controller, planner.speakers = snapshot.controller, snapshot.speaker
     if args.verify:
-        report = verify_digests(records, overrides, speaker_overrides_from(args))
+        report = verify_digests(
+            records,
+            overrides,
+            speaker_overrides_from(args),
+            start=(planner.controller, planner.speakers),
+        )
         if report.mismatch is not None:
             out.write(report.describe() + "\n")
             return EXIT_INVALID
@@ -180,7 +193,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             f"{records[-1].seq if records else 0}\n"
         )
         return EXIT_OK
-    render_plan(Planner(args).apply_all(records).to_json(), args.output, out)
+    render_plan(planner.apply_all(records).to_json(), args.output, out)
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ from typing import TextIO
 from .cli_controller import api_client
 from .events.errors import LbError
 from .events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
-from .runtime import install_signal_handlers
+from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
 from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime
 
 
@@ -89,6 +89,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "off by default",
     )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
+    add_log_options(p)
     p.set_defaults(handler=cmd_speaker)
 
 
@@ -122,6 +123,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         plans_out=None if args.quiet else out,
         layer2=not args.no_layer2,
         metrics_address=args.metrics_address,
+        snapshots=snapshot_policy_from(args),
     )
     install_signal_handlers(runtime.stop)
     runtime.run()

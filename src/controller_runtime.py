@@ -32,7 +32,8 @@ from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
-from .runtime import DigestSchedule, all_listed, next_batch
+from .runtime import DigestSchedule, SnapshotPolicy, all_listed, next_batch
+from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
@@ -57,6 +58,7 @@ class ControllerRuntime:
         burst: int = 30,
         digest_interval: float = 30.0,
         metrics_address: str | None = None,
+        snapshots: SnapshotPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -79,6 +81,7 @@ class ControllerRuntime:
         self.metrics_address = metrics_address
         self.ready = threading.Event()  # every watch has listed once
         self.digests = DigestSchedule(digest_interval)
+        self.snapshots = snapshots or SnapshotPolicy()
 
     def sources(self) -> list[WatchSource]:
         resources = [
@@ -103,7 +106,10 @@ class ControllerRuntime:
 
     def run(self) -> None:
         with open_store(self.store_url) as store:
-            for record in store.read():
+            restored = self.snapshots.restore(store)
+            if restored is not None:
+                self.fold = restored.controller
+            for record in store.read(restored.seq + 1 if restored else None):
                 self.fold.apply(record)
             self._append(store, self._identity_records())
             sources = self.sources()
@@ -129,6 +135,9 @@ class ControllerRuntime:
                     batch = next_batch(self.incoming, timeout=0.5)
                     if batch:
                         self._append(store, batch)
+                    if self.snapshots.due(store, time.monotonic()):
+                        snapshot = FoldSnapshot(store.last_seq, self.fold)
+                        self.snapshots.take(store, snapshot, time.monotonic())
                     if not self.ready.is_set() and all_listed(sources, self.incoming):
                         log.info("every watch has listed: ready")
                         self.ready.set()

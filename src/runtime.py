@@ -1,7 +1,9 @@
-"""Pieces both long-running processes share: batching their sources' queue, signals."""
+"""Pieces both long-running processes share: batching their sources' queue, signals,
+digest and snapshot schedules."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import queue
 import signal
@@ -9,9 +11,12 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from .events.errors import LbError
 from .events.record import Record
 from .events.watch import WatchSource
 from .reconcile.verify import digest_record
+from .snapshots import FoldSnapshot, SnapshotUnusable, decode_snapshot, encode_snapshot
+from .store import Snapshot, Store
 
 log = logging.getLogger("ironlb")
 MAX_BATCH = 10_000
@@ -79,3 +84,105 @@ def all_listed(watches: Iterable[WatchSource], incoming: queue.Queue) -> bool:
     ``incoming`` before ``listed`` counts it, so an empty queue means the one
     consumer (the main loop, which asks after appending its batch) took it all."""
     return all(w.listed for w in watches) and incoming.empty()
+
+
+DEFAULT_SNAPSHOT_INTERVAL = 300.0
+DEFAULT_MAX_LOG_MB = 256
+
+
+class SnapshotPolicy:
+    """When a process snapshots its folds, and how much history its log keeps.
+
+    A snapshot is taken at most every ``interval`` seconds and only after at least
+    ``min_records`` new records: restarting then replays at most that much. History
+    is kept whole while the log is under ``max_log_bytes``; above it, everything
+    behind the newest snapshot is dropped (the log keeps the snapshot and the tail,
+    which replay together), so a node's disk holds at most about the cap plus one
+    segment. ``max_log_bytes=None`` keeps all history.
+    """
+
+    def __init__(
+        self,
+        interval: float = DEFAULT_SNAPSHOT_INTERVAL,
+        *,
+        min_records: int = 1000,
+        max_log_bytes: int | None = DEFAULT_MAX_LOG_MB * 2**20,
+        size_check_every: float = 10.0,
+    ) -> None:
+        self.interval = interval
+        self.min_records = min_records
+        self.max_log_bytes = max_log_bytes
+        self.size_check_every = size_check_every
+        self.seq = 0  # the newest snapshot's seq
+        self._at = float("-inf")
+        self._size_checked_at = float("-inf")
+        self._over_cap = False
+
+    def restore(self, store: Store) -> FoldSnapshot | None:
+        """The newest usable snapshot, or None (then the log is read from its start)."""
+        saved = store.load_snapshot()
+        if saved is None:
+            if store.first_seq > 1:
+                log.warning(
+                    "%s: history before seq %d was dropped and there is no snapshot; "
+                    "folding from there (the relist brings the cluster's current state)",
+                    store.url,
+                    store.first_seq,
+                )
+            return None
+        try:
+            snapshot = decode_snapshot(saved.data)
+        except SnapshotUnusable as exc:
+            log.warning("%s: snapshot at seq %d not used: %s", store.url, saved.seq, exc)
+            return None
+        self.seq = snapshot.seq
+        log.info("restored the folds from the snapshot at seq %d", snapshot.seq)
+        return snapshot
+
+    def due(self, store: Store, now: float) -> bool:
+        if store.last_seq <= self.seq:
+            return False
+        if self.max_log_bytes is not None and now - self._size_checked_at >= self.size_check_every:
+            self._size_checked_at = now
+            size = store.stats().bytes
+            self._over_cap = size is not None and size > self.max_log_bytes
+        if self._over_cap:
+            return True
+        return store.last_seq - self.seq >= self.min_records and now - self._at >= self.interval
+
+    def take(self, store: Store, snapshot: FoldSnapshot, now: float) -> None:
+        """Save ``snapshot`` (folds applied up to ``snapshot.seq``) and keep the cap."""
+        store.save_snapshot(Snapshot(snapshot.seq, encode_snapshot(snapshot)))
+        self.seq, self._at = snapshot.seq, now
+        if self._over_cap:
+            first = store.drop_history(snapshot.seq + 1)
+            log.info("log over its cap: history before seq %d dropped", first)
+            self._over_cap = False
+            self._size_checked_at = float("-inf")  # look again at the next chance
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a long-running process's own log: snapshots and the disk cap."""
+    parser.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=DEFAULT_SNAPSHOT_INTERVAL,
+        metavar="SECONDS",
+        help="snapshot the folds at most this often, after 1000 new records or more "
+        f"(default {DEFAULT_SNAPSHOT_INTERVAL:g}); a restart replays only what follows",
+    )
+    parser.add_argument(
+        "--max-log-mb",
+        type=float,
+        default=DEFAULT_MAX_LOG_MB,
+        metavar="MB",
+        help="above this size the log drops the history behind its newest snapshot "
+        f"(default {DEFAULT_MAX_LOG_MB}; 0 keeps all history)",
+    )
+
+
+def snapshot_policy_from(args: argparse.Namespace) -> SnapshotPolicy:
+    if args.snapshot_interval < 0 or args.max_log_mb < 0:
+        raise LbError("--snapshot-interval and --max-log-mb must be zero or more")
+    cap = int(args.max_log_mb * 2**20) if args.max_log_mb else None
+    return SnapshotPolicy(args.snapshot_interval, max_log_bytes=cap)

@@ -47,7 +47,8 @@ from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
 from .reconcile.verify import planned_statuses
-from .runtime import DigestSchedule, all_listed, next_batch
+from .runtime import DigestSchedule, SnapshotPolicy, all_listed, next_batch
+from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
@@ -85,6 +86,7 @@ class SpeakerRuntime:
         layer2: bool = False,
         metrics_address: str | None = None,
         effectors: Sequence[Effector] = (),
+        snapshots: SnapshotPolicy | None = None,
         plans_out: TextIO | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -116,6 +118,7 @@ class SpeakerRuntime:
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
         self.digests = DigestSchedule(digest_interval)
+        self.snapshots = snapshots or SnapshotPolicy()
         self.watches: list[WatchSource] = []
         self.listed_once = False
         self.statuses: SpeakerStatusPublisher | None = None
@@ -160,6 +163,9 @@ class SpeakerRuntime:
                         self._append(own, batch)
                     if batch or self.digests.changed or self._statuses_pending():
                         self._publish(own)
+                    if self.snapshots.due(own, time.monotonic()):
+                        snapshot = FoldSnapshot(own.last_seq, self.controller, self.fold)
+                        self.snapshots.take(own, snapshot, time.monotonic())
             finally:
                 self.stop.set()
                 for thread in threads:
@@ -213,7 +219,14 @@ class SpeakerRuntime:
 
     def _resume(self, own: Store) -> None:
         """Fold what the own log already holds; find where copying the events stopped."""
-        for record in own.read():
+        restored = self.snapshots.restore(own)
+        start = None
+        if restored is not None and restored.speaker is not None:
+            self.controller, self.fold = restored.controller, restored.speaker
+            cursor = self.fold.world.get("ironlb.io", "FollowCursor", "events") or {}
+            self.cursor = int(cursor.get("seq", 0))
+            start = restored.seq + 1
+        for record in own.read(start):
             self._fold(record)
             if record.kind == CURSOR_KIND and record.key == "events":
                 self.cursor = int(record.object.get("seq", 0))

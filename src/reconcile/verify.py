@@ -112,10 +112,15 @@ def verify_digests(
     records: Iterable[Record],
     overrides: Overrides | None = None,
     speaker_overrides: SpeakerOverrides | None = None,
+    *,
+    start: tuple[ControllerFold, SpeakerFold] | None = None,
 ) -> VerifyReport:
-    """Fold ``records`` and recompute every digest (controller and speaker scopes)."""
-    controller = ControllerFold(overrides)
-    speakers = SpeakerFold(speaker_overrides)
+    """Fold ``records`` and recompute every digest (controller and speaker scopes);
+    ``start``: folds that already hold what precedes the records (a snapshot)."""
+    if start is not None:
+        controller, speakers = start
+    else:
+        controller, speakers = ControllerFold(overrides), SpeakerFold(speaker_overrides)
     checked = skipped = 0
     seen: list[Record] = []  # every record but digests, in order
     previous: dict[str, int] = {}  # scope -> len(seen) at its previous digest

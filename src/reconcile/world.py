@@ -39,6 +39,17 @@ class World:
         """Whether some source is between SYNC_START and SYNC_END of this kind."""
         return any(g == group and k == kind for _source, g, k in self._relisting)
 
+    def as_records(self) -> list[Record]:
+        """Every object as an ADDED record (seq 0): folding them into a fresh fold
+        rebuilds state that is a function of the observed world alone."""
+        records = []
+        for (group, kind), objects in sorted(self.objects.items()):
+            for key, obj in sorted(objects.items()):
+                version = str(obj.get("apiVersion") or "v1").rpartition("/")[2]
+                full = f"{group}/{version}/{kind}" if group else f"{version}/{kind}"
+                records.append(Record(0, 0.0, "snapshot", EventType.ADDED, full, key, None, obj))
+        return records
+
     def of_kind(self, group: str, kind: str) -> dict[str, Mapping[str, Any]]:
         return self.objects.get((group, kind), {})
 

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.addresses import is_buggy
 from ironlb.reconcile.controller import ControllerFold
+from ironlb.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from tests.k8s import key_of, kind_of, namespace, pool, service
 
 # Address blocks pools are built from; picking two overlapping blocks makes an
@@ -114,11 +115,14 @@ class ControllerMachine(RuleBasedStateMachine):
         self.objects: dict[tuple[str, str], dict] = {}
         self.previous: dict[str, tuple[str, ...]] = {}
         self.touched: set[str] | None = None  # Services an event may legitimately move
+        self.restored: ControllerFold | None = None  # from a snapshot, fed what followed
 
     def emit(self, obj, event=EventType.ADDED):
         record = Record(len(self.log) + 1, 0.0, "test", event, kind_of(obj), key_of(obj), None, obj)
         self.log.append(record)
         self.fold.apply(record)
+        if self.restored is not None:
+            self.restored.apply(record)
         if event is EventType.DELETED:
             self.objects.pop((kind_of(obj), key_of(obj)), None)
         else:
@@ -139,7 +143,7 @@ class ControllerMachine(RuleBasedStateMachine):
             ["service"] * 6
             + ["delete_service"] * 2
             + ["status"] * 2
-            + ["pool", "delete_pool", "namespace"]
+            + ["pool", "delete_pool", "namespace", "snapshot"]
         ),
         data=st.data(),
     )
@@ -157,6 +161,9 @@ class ControllerMachine(RuleBasedStateMachine):
                 self.emit(obj, EventType.DELETED)
         elif action == "status":
             self.statuses_are_written()
+        elif action == "snapshot":
+            saved = encode_snapshot(FoldSnapshot(len(self.log), self.fold))
+            self.restored = decode_snapshot(saved).controller
         elif action == "pool":
             self.touched = None
             self.emit(data.draw(pools_strategy))
@@ -191,6 +198,11 @@ class ControllerMachine(RuleBasedStateMachine):
                 self.emit(updated, EventType.MODIFIED)
 
     # --- invariants -----------------------------------------------------------
+
+    @invariant()
+    def a_fold_restored_from_a_snapshot_continues_exactly(self):
+        if self.restored is not None:
+            assert self.restored.plan().to_json() == self.fold.plan().to_json()
 
     @invariant()
     def no_address_is_held_twice_unless_sharing_allows(self):

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ironlb.events.record import EventType, Record
+from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from tests.k8s import (
     bgp,
     endpoints,
@@ -60,6 +62,7 @@ class SpeakerMachine(RuleBasedStateMachine):
         self.records: list[Record] = []
         self.objects: dict[tuple[str, str], dict] = {}  # the cluster as the oracle sees it
         self.live = SpeakerFold(node="n0")  # incremental, like a speaker process on n0
+        self.restored: SpeakerFold | None = None  # from a snapshot, fed what followed
         self.emit(pool("p", "192.0.2.0/28"))
 
     def emit(self, obj: dict, event: EventType = EventType.ADDED) -> None:
@@ -72,6 +75,8 @@ class SpeakerMachine(RuleBasedStateMachine):
             self.objects[(obj["kind"], key)] = obj
         self.live.apply(record)
         self.live.refresh()
+        if self.restored is not None:
+            self.restored.apply(record)
 
     def of_kind(self, kind: str) -> dict[str, dict]:
         return {key: obj for (k, key), obj in self.objects.items() if k == kind}
@@ -244,6 +249,19 @@ class SpeakerMachine(RuleBasedStateMachine):
             if winner is not None and svc["spec"]["externalTrafficPolicy"] == "Local":
                 slice_ = self.objects[("EndpointSlice", f"{key}-slice")]
                 assert winner in {e["nodeName"] for e in slice_["endpoints"]}
+
+    @rule()
+    def snapshot(self):
+        saved = encode_snapshot(FoldSnapshot(len(self.records), ControllerFold(), self.live))
+        self.restored = decode_snapshot(saved).speaker
+
+    @invariant()
+    def a_fold_restored_from_a_snapshot_continues_exactly(self):
+        if self.restored is not None:
+            for name in NODES:
+                ours, theirs = self.live.node_plan(name), self.restored.node_plan(name)
+                assert ours.to_json() == theirs.to_json()
+                assert ours.not_announced == theirs.not_announced
 
     @invariant()
     def incremental_equals_from_scratch_and_every_node_agrees(self):
