@@ -8,7 +8,6 @@ reports on purpose (``LbError``) print one line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -23,6 +22,7 @@ from . import (
     cli_speaker,
 )
 from .events.errors import LbError
+from .logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="diagnostics on stderr (default: warning)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="diagnostics as plain lines or as JSON lines for log collectors (default: text)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_plan.add_parsers(commands)
     cli_log.add_parsers(commands)
@@ -57,7 +63,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="ironlb: %(levelname)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     try:
         return int(args.handler(args, out))
     except LbError as exc:

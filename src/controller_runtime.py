@@ -32,7 +32,8 @@ from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
-from .runtime import DigestSchedule, SnapshotPolicy, all_listed, next_batch
+from .reconcile.plan import ControllerPlan
+from .runtime import DigestSchedule, LogMetrics, SnapshotPolicy, all_listed, next_batch
 from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
@@ -71,6 +72,7 @@ class ControllerRuntime:
         self.incoming: queue.Queue[Record] = queue.Queue()
         self.fold = ControllerFold()
         self.counters = Counters()
+        self.log_metrics = LogMetrics(self.counters, clock)
         self.elector = LeaderElector(
             K8sLeaseStore(client, namespace),
             self.identity,
@@ -144,11 +146,13 @@ class ControllerRuntime:
                     now_leading = self.elector.leading
                     if now_leading != leading:
                         log.info("%s leadership", "took" if now_leading else "lost")
+                        self.counters.set("ironlb_leader", int(now_leading))
                     resync = time.monotonic() - applied_at >= RESYNC_SECONDS
                     if self.ready.is_set() and now_leading and (batch or not leading or resync):
                         plan = self.fold.plan()
                         writer.apply(plan, self.fold.world.of_kind("", "Service"))
                         objects.converge("controller", controller_statuses(plan, self.namespace))
+                        self._plan_metrics(plan)
                         self._digest(store, plan)
                         applied_at = time.monotonic()
                     leading = now_leading
@@ -171,8 +175,20 @@ class ControllerRuntime:
         for record, seq in zip(batch, seqs, strict=True):
             self.fold.apply(record.with_seq(seq))
         self.digests.note_change()
-        self.counters.inc("ironlb_events_appended", len(batch))
-        self.counters.inc("ironlb_fold_microseconds", int((time.perf_counter() - started) * 1e6))
+        self.log_metrics.appended(batch, time.perf_counter() - started, self.incoming.qsize())
+
+    def _plan_metrics(self, plan: ControllerPlan) -> None:
+        in_use, total = {}, {}
+        for name, pool in plan.pools.items():
+            labels = (("pool", name),)
+            in_use[labels] = pool.assigned_v4 + pool.assigned_v6
+            total[labels] = in_use[labels] + pool.available_v4 + pool.available_v6
+        self.counters.replace_gauge("metallb_allocator_addresses_in_use_total", in_use)
+        self.counters.replace_gauge("metallb_allocator_addresses_total", total)
+        self.log_metrics.configuration(
+            loaded=bool(self.fold.active.pools) or not plan.config_errors,
+            stale=bool(plan.config_errors),
+        )
 
     def _identity_records(self) -> list[Record]:
         wanted = {"namespace": self.namespace, "loadBalancerClass": self.lb_class}

@@ -8,9 +8,10 @@ import logging
 import queue
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .announce.metrics import Counters
 from .events.errors import LbError
 from .events.record import Record
 from .events.watch import WatchSource
@@ -186,3 +187,30 @@ def snapshot_policy_from(args: argparse.Namespace) -> SnapshotPolicy:
         raise LbError("--snapshot-interval and --max-log-mb must be zero or more")
     cap = int(args.max_log_mb * 2**20) if args.max_log_mb else None
     return SnapshotPolicy(args.snapshot_interval, max_log_bytes=cap)
+
+
+class LogMetrics:
+    """What every process reports about its log and fold (``ironlb_*``)."""
+
+    def __init__(self, counters: Counters, clock: Callable[[], float]) -> None:
+        self.counters = counters
+        self.clock = clock
+        self.fold_seconds = counters.histogram(
+            "ironlb_fold_seconds",
+            "time to fold one appended batch",
+            (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+        )
+
+    def appended(self, batch: Sequence[Record], fold_seconds: float, waiting: int) -> None:
+        self.counters.inc("ironlb_events_appended", len(batch))
+        self.fold_seconds.observe(fold_seconds)
+        self.counters.set("ironlb_log_queue_records", waiting)
+        if batch:
+            lag = max(0.0, self.clock() - min(r.observed_at for r in batch))
+            self.counters.set("ironlb_log_lag_seconds", lag)
+
+    def configuration(self, loaded: bool, stale: bool) -> None:
+        """MetalLB's configuration gauges: a valid configuration was loaded; the newest
+        one is invalid and the last valid one is in force."""
+        self.counters.set("metallb_k8s_client_config_loaded_bool", int(loaded))
+        self.counters.set("metallb_k8s_client_config_stale_bool", int(stale))

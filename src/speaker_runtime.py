@@ -47,7 +47,7 @@ from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import NodePlan
 from .reconcile.verify import planned_statuses
-from .runtime import DigestSchedule, SnapshotPolicy, all_listed, next_batch
+from .runtime import DigestSchedule, LogMetrics, SnapshotPolicy, all_listed, next_batch
 from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
@@ -109,6 +109,7 @@ class SpeakerRuntime:
         self.layer2 = layer2
         self.metrics_address = metrics_address
         self.counters = Counters()
+        self.log_metrics = LogMetrics(self.counters, clock)
         self.plans_out = plans_out
         self.clock = clock
         self.stop = threading.Event()
@@ -257,10 +258,13 @@ class SpeakerRuntime:
         if batch and batch[-1].kind == CURSOR_KIND:
             copied.append(batch[-1])  # only the newest cursor of a batch matters
         seqs = own.append(copied)
+        started = time.perf_counter()
         for record, seq in zip(copied, seqs, strict=True):
             self._fold(record.with_seq(seq))
         if copied:
             self.digests.note_change()
+            waiting = self.incoming.qsize()
+            self.log_metrics.appended(copied, time.perf_counter() - started, waiting)
 
     def _fold(self, record: Record) -> None:
         self.fold.apply(record)
@@ -297,6 +301,7 @@ class SpeakerRuntime:
         }
         if rendered != self.last_plan:
             self.last_plan = rendered
+            self._plan_metrics(plan)
             for effector in self.effectors:
                 try:
                     effector.apply(plan)
@@ -316,6 +321,23 @@ class SpeakerRuntime:
             if record is not None:
                 seqs = own.append([record])
                 self._fold(record.with_seq(seqs[0]))
+
+    def _plan_metrics(self, plan: NodePlan) -> None:
+        announced: dict[tuple[tuple[str, str], ...], float] = {}
+        for service, by_ip in plan.l2.items():
+            for ip in by_ip:
+                labels = (("service", service), ("protocol", "layer2"), ("node", self.node))
+                announced[(*labels, ("ip", ip))] = 1
+        for service in plan.bgp_status:
+            known = self.fold.services.get(service)
+            for ip in known.status_ips if known else ():
+                labels = (("service", service), ("protocol", "bgp"), ("node", self.node))
+                announced[(*labels, ("ip", ip))] = 1
+        self.counters.replace_gauge("metallb_speaker_announced", announced)
+        errors = bool(self.fold.config.errors)
+        self.log_metrics.configuration(
+            loaded=not errors or bool(self.fold.active.pools), stale=errors
+        )
 
     def _record_conflict(self, conflict: Conflict) -> None:
         """Another host claims an address we announce: into the log, for explain and status."""

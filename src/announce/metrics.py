@@ -1,14 +1,29 @@
-"""Counters with labels, rendered in the Prometheus text format.
+"""Metrics: counters and gauges with labels, exposed through prometheus_client.
 
-Small on purpose: effectors count from their own threads, the metrics endpoint
-renders. MetalLB's metric names are kept where ironlb counts the same thing, so
-dashboards carry over.
+Effectors count from their own threads with ``inc``/``set``; processes observe
+latencies on histograms registered on the same registry; ``/metrics`` renders the
+registry. MetalLB's metric names are kept exactly where ironlb measures the same
+thing, so dashboards and alerts carry over: MetalLB's Go client exposes counters
+without a ``_total`` suffix, which the Python client would add, so those counters
+are exposed untyped under their exact names. ironlb's own counters follow the
+Python convention (``ironlb_events_appended_total``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+
+# ``*_created`` series double every histogram for a timestamp nobody graphs.
+disable_created_metrics()
 
 HELP = {
     "metallb_layer2_requests_received": "ARP requests and neighbor solicitations received for "
@@ -18,44 +33,77 @@ HELP = {
     "ironlb_layer2_address_conflicts": "frames in which another host claimed an address this "
     "node announces",
     "ironlb_layer2_frames_dropped": "frames the responder could not parse, by reason",
+    "metallb_allocator_addresses_in_use_total": "addresses assigned from the pool",
+    "metallb_allocator_addresses_total": "usable addresses in the pool",
+    "metallb_k8s_client_config_loaded_bool": "1 once a configuration was loaded",
+    "metallb_k8s_client_config_stale_bool": "1 while the newest configuration is invalid "
+    "and the last valid one is in force",
+    "metallb_speaker_announced": "1 for each address this node announces, by protocol",
+    "ironlb_events_appended": "records appended to the process's log",
+    "ironlb_log_lag_seconds": "age of the oldest record of the newest batch when it was "
+    "appended (observation to log)",
+    "ironlb_log_queue_records": "records observed and not yet appended",
+    "ironlb_leader": "1 while this controller replica holds the leader Lease",
+    "ironlb_k8s_writes": "writes to the Kubernetes API, by kind and result",
 }
+
+Labels = tuple[tuple[str, str], ...]
 
 
 class Counters:
-    def __init__(self) -> None:
-        self._values: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-        self._lock = threading.Lock()
+    """Thread-safe labelled counters and gauges, and the registry they render from."""
 
-    def inc(self, name: str, amount: int = 1, **labels: str) -> None:
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, Labels], float] = {}
+        self._gauges: dict[tuple[str, Labels], float] = {}
+        self._lock = threading.Lock()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         key = (name, tuple(sorted(labels.items())))
         with self._lock:
             self._values[key] = self._values.get(key, 0) + amount
 
-    def get(self, name: str, **labels: str) -> int:
+    def set(self, name: str, value: float, **labels: str) -> None:
         with self._lock:
-            return self._values.get((name, tuple(sorted(labels.items()))), 0)
+            self._gauges[(name, tuple(sorted(labels.items())))] = value
 
-    def total(self, name: str) -> int:
+    def replace_gauge(self, name: str, series: Mapping[Labels, float]) -> None:
+        """Every series of gauge ``name`` at once: series not given disappear."""
+        with self._lock:
+            for key in [k for k in self._gauges if k[0] == name]:
+                del self._gauges[key]
+            for labels, value in series.items():
+                self._gauges[(name, tuple(sorted(labels)))] = value
+
+    def histogram(self, name: str, documentation: str, buckets: Sequence[float]) -> Histogram:
+        return Histogram(name, documentation, buckets=buckets, registry=self.registry)
+
+    def get(self, name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            return self._values.get(key, self._gauges.get(key, 0))
+
+    def total(self, name: str) -> float:
         with self._lock:
             return sum(v for (n, _labels), v in self._values.items() if n == name)
 
-    def snapshot(self) -> Mapping[tuple[str, tuple[tuple[str, str], ...]], int]:
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client's collector protocol."""
         with self._lock:
-            return dict(self._values)
+            series = [("counter", self._values.items()), ("gauge", self._gauges.items())]
+            grouped: dict[tuple[str, str], list[tuple[Labels, float]]] = {}
+            for kind, items in series:
+                for (name, labels), value in items:
+                    grouped.setdefault((name, kind), []).append((labels, value))
+        for (name, kind), samples in sorted(grouped.items()):
+            exact = kind == "counter" and name.startswith("metallb_")
+            metric = Metric(name, HELP.get(name, name), "unknown" if exact else kind)
+            sample_name = f"{name}_total" if kind == "counter" and not exact else name
+            for labels, value in sorted(samples):
+                metric.add_sample(sample_name, dict(labels), value)
+            yield metric
 
     def render(self) -> str:
-        lines = []
-        by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], int]]] = {}
-        for (name, labels), value in sorted(self.snapshot().items()):
-            by_name.setdefault(name, []).append((labels, value))
-        for name, series in by_name.items():
-            lines.append(f"# HELP {name} {HELP.get(name, name)}")
-            lines.append(f"# TYPE {name} counter")
-            for labels, value in series:
-                text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                lines.append(f"{name}{{{text}}} {value}" if text else f"{name} {value}")
-        return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return generate_latest(self.registry).decode()

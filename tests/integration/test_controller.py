@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 import pytest
 from kubernetes import client
@@ -105,6 +107,12 @@ def wait_for(server: ApiServer, predicate, *controllers: Controller) -> None:
             return
     logs = "\n".join(c.log() for c in controllers)
     raise AssertionError(f"{statuses(server)}\n{logs}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def lease_holder(server: ApiServer) -> str | None:
@@ -225,7 +233,8 @@ def test_pool_status_and_configuration_state_follow_the_configuration(cluster, t
     server, core, custom = cluster
     create_pool(custom, "lan", "192.0.2.0/29", "2001:db8::/126")
     create_service(core, "a")
-    controller = Controller(server, tmp_path / "log")
+    port = free_port()
+    controller = Controller(server, tmp_path / "log", "--metrics-address", f"127.0.0.1:{port}")
 
     def pool_status(s: ApiServer) -> dict | None:
         return s.state.objects["ipaddresspools"][(NS, "lan")].get("status")
@@ -241,6 +250,13 @@ def test_pool_status_and_configuration_state_follow_the_configuration(cluster, t
         wait_for(server, lambda s: config_state(s).get("result") == "Valid", controller)
         labels = server.objects("configurationstates")[(NS, "controller")]["metadata"]["labels"]
         assert labels == {"metallb.io/component-type": "controller"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
+            metrics = reply.read().decode()
+        assert 'metallb_allocator_addresses_in_use_total{pool="lan"} 1.0' in metrics
+        assert 'metallb_allocator_addresses_total{pool="lan"} 12.0' in metrics
+        assert "ironlb_leader 1.0" in metrics
+        assert "metallb_k8s_client_config_stale_bool 0.0" in metrics
+        assert "ironlb_fold_seconds_count" in metrics and "ironlb_events_appended_total" in metrics
 
         create_pool(custom, "overlap", "192.0.2.4/30")  # overlaps "lan": rejected
         wait_for(server, lambda s: config_state(s).get("result") == "Invalid", controller)
