@@ -18,7 +18,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kubernetes.client import ApiClient
 
@@ -39,9 +38,12 @@ from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
 IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
-# Compare the plan with what is observed at least this often, even when nothing
+# Compare the whole plan with what is observed at least this often, even when nothing
 # changed: a write that met a conflict is retried from the latest observed version.
+# Between resyncs only the Services a batch touched are compared.
 RESYNC_SECONDS = 5.0
+# Pool status, ConfigurationState and the allocator gauges follow at most this often.
+OBJECTS_SECONDS = 1.0
 
 
 class ControllerRuntime:
@@ -131,7 +133,7 @@ class ControllerRuntime:
             for thread in threads:
                 thread.start()
             leading = False
-            applied_at = 0.0
+            applied_at = objects_at = 0.0
             try:
                 while not self.stop.is_set():
                     batch = next_batch(self.incoming, timeout=0.5)
@@ -147,14 +149,28 @@ class ControllerRuntime:
                     if now_leading != leading:
                         log.info("%s leadership", "took" if now_leading else "lost")
                         self.counters.set("ironlb_leader", int(now_leading))
-                    resync = time.monotonic() - applied_at >= RESYNC_SECONDS
-                    if self.ready.is_set() and now_leading and (batch or not leading or resync):
-                        plan = self.fold.plan()
-                        writer.apply(plan, self.fold.world.of_kind("", "Service"))
-                        objects.converge("controller", controller_statuses(plan, self.namespace))
-                        self._plan_metrics(plan)
-                        self._digest(store, plan)
-                        applied_at = time.monotonic()
+                    touched = self.fold.take_touched()
+                    if self.ready.is_set() and now_leading:
+                        now = time.monotonic()
+                        observed = self.fold.world.of_kind("", "Service")
+                        if not leading or now - applied_at >= RESYNC_SECONDS:
+                            # Everything: on taking over, and now and then, so a write
+                            # that met a conflict is retried from the newest version.
+                            writer.apply(self.fold.plan(), observed)
+                            applied_at = now
+                        elif touched:  # only what this batch changed
+                            services = self.fold.plan_services(touched)
+                            writer.apply(ControllerPlan(services, {}, ()), observed)
+                        if not leading or now - objects_at >= OBJECTS_SECONDS:
+                            summary = ControllerPlan(
+                                {}, self.fold.pool_counters(), self.fold.config.errors
+                            )
+                            objects.converge(
+                                "controller", controller_statuses(summary, self.namespace)
+                            )
+                            self._plan_metrics(summary)
+                            objects_at = now
+                        self._digest(store)
                     leading = now_leading
             finally:
                 self.stop.set()
@@ -208,11 +224,11 @@ class ControllerRuntime:
             )
         ]
 
-    def _digest(self, store: Store, plan: Any) -> None:
+    def _digest(self, store: Store) -> None:
         if not self.digests.due(time.monotonic()):
             return
         record = self.digests.take(
-            plan, source="controller", observed_at=self.clock(), now=time.monotonic()
+            self.fold.plan(), source="controller", observed_at=self.clock(), now=time.monotonic()
         )
         if record is not None:
             seqs = store.append([record])

@@ -28,6 +28,8 @@ class MetricsServer:
         host, port = parse_address(address)
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes
+
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 if path in ("/healthz", "/readyz"):

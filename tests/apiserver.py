@@ -227,6 +227,10 @@ class ApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm the body
+            # waits for the client's delayed ACK (40 ms). Go's servers, the real API
+            # server among them, set TCP_NODELAY too.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 return

@@ -94,6 +94,7 @@ class ControllerFold:
         self.settings = self.overrides.apply({})
         self.services: dict[str, Service] = {}
         self.decisions: dict[str, Decision] = {}
+        self.touched: set[str] = set()  # see take_touched
         self.pending: dict[str, int] = {}  # Service key -> seq at which it first asked
         self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
         self.active: Config = EMPTY_CONFIG  # the pools in force: the last valid parse
@@ -124,6 +125,7 @@ class ControllerFold:
 
     def _on_change(self, change: Change) -> None:
         if change.group == "" and change.kind == "Service":
+            self.touched.add(change.key)
             if change.after is None:
                 self.services.pop(change.key, None)
                 self._addressed.discard(change.key)
@@ -596,6 +598,7 @@ class ControllerFold:
 
     def _decide(self, key: str, decision: Decision, *, pending: bool) -> None:
         self.decisions[key] = decision
+        self.touched.add(key)
         if decision.addresses:
             self._addressed.add(key)
         if pending:
@@ -606,10 +609,22 @@ class ControllerFold:
     # --- the plan -----------------------------------------------------------
 
     def plan(self) -> ControllerPlan:
+        return ControllerPlan(
+            self.plan_services(self.decisions), self.pool_counters(), self.config.errors
+        )
+
+    def take_touched(self) -> set[str]:
+        """Services whose decision or observed object changed since the last call:
+        a live process re-plans only those (the plan of the others is unchanged)."""
+        touched, self.touched = self.touched, set()
+        return touched
+
+    def plan_services(self, keys: Iterable[str]) -> dict[str, ServicePlan]:
         services = {}
-        for key, decision in self.decisions.items():
+        for key in keys:
+            decision = self.decisions.get(key)
             service = self.services.get(key)
-            if service is None or not self._handles(service):
+            if decision is None or service is None or not self._handles(service):
                 continue
             services[key] = ServicePlan(
                 decision.ips,
@@ -619,13 +634,16 @@ class ControllerFold:
                 decision.warnings,
                 decision.events,
             )
+        return services
+
+    def pool_counters(self) -> dict[str, PoolCounters]:
         pools = {}
         for pool in self.active.pools:
             used4, used6 = self.index.used(pool.name, 4), self.index.used(pool.name, 6)
             pools[pool.name] = PoolCounters(
                 used4, pool.capacity(4) - used4, used6, pool.capacity(6) - used6
             )
-        return ControllerPlan(services, pools, self.config.errors)
+        return pools
 
 
 def fold_controller(

@@ -192,10 +192,11 @@ def test_a_restarted_speaker_deletes_what_it_left_behind(cluster, tmp_path):
         },
     }
     server.create("servicel2statuses", NS, stale)
-    speaker = speakers_for(server, tmp_path)["n1"]
+    speakers = speakers_for(server, tmp_path)
     try:
         assert server.wait_for(
             lambda s: (NS, "l2-left-behind") not in s.state.objects["servicel2statuses"]
         )
     finally:
-        speaker.terminate()
+        for speaker in speakers.values():
+            speaker.terminate()
