@@ -1,0 +1,402 @@
+"""One BGP session as a sans-IO state machine (RFC 4271 section 8), with its
+Adj-RIB-Out.
+
+The driver feeds it what happened (a connection made or lost, bytes received,
+time passing) with the current time, and performs the actions it returns: open a
+connection, send bytes, close. It never reads a clock or touches a socket, so the
+whole protocol is tested back to back and fuzzed without either.
+
+ironlb only dials out (as MetalLB's native speaker) and never imports routes: what
+peers announce is parsed (errors are protocol errors) and dropped.
+
+Routes are kept as desired (``set_routes``) and as advertised; once Established,
+the difference goes out in batched UPDATEs (one per set of identical attributes,
+filled up to the 4096-byte limit). Changing what is advertised never resets the
+session. After a reconnect everything desired is advertised again.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Iterable
+
+import attrs
+
+from ...reconcile.speaker_plan import BGPRoute
+from .messages import (
+    AFI_IPV4,
+    AFI_IPV6,
+    BAD_PEER_AS,
+    MAX_SIZE,
+    SAFI_UNICAST,
+    UNACCEPTABLE_HOLD_TIME,
+    BgpError,
+    Capabilities,
+    Keepalive,
+    MpReach,
+    MpUnreach,
+    Notification,
+    Open,
+    PathAttributes,
+    RouteRefresh,
+    Update,
+    decode,
+    encode,
+    split_messages,
+)
+
+BACKOFF_FIRST, BACKOFF_CAP = 1.0, 120.0  # MetalLB's: 1 s doubling to 2 min
+OPEN_HOLD_TIME = 240.0  # RFC 4271: a large hold time until OPENs are exchanged
+GRACEFUL_RESTART_TIME = 120
+
+
+class State(enum.StrEnum):
+    IDLE = "Idle"
+    CONNECT = "Connect"
+    ACTIVE = "Active"
+    OPEN_SENT = "OpenSent"
+    OPEN_CONFIRM = "OpenConfirm"
+    ESTABLISHED = "Established"
+
+
+@attrs.frozen
+class SessionConfig:
+    my_asn: int
+    peer_asn: int  # 0 with dynamic_asn
+    router_id: str | None = None  # None: the driver's fallback, given on connection_made
+    hold_time: int = 90
+    keepalive_time: int | None = None  # None: a third of the negotiated hold time
+    connect_time: float | None = None  # fixed retry interval; None: exponential backoff
+    dynamic_asn: str | None = None  # "internal" / "external"
+    graceful_restart: bool = False
+
+
+@attrs.frozen
+class Route:
+    """What one prefix is announced with on this session (the plan's BGPRoute)."""
+
+    prefix: str
+    local_pref: int | None = None
+    communities: tuple[int, ...] = ()
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+
+
+# --- actions the driver performs --------------------------------------------------------
+
+
+@attrs.frozen
+class Connect:
+    pass
+
+
+@attrs.frozen
+class Send:
+    data: bytes
+
+
+@attrs.frozen
+class Close:
+    reason: str
+
+
+@attrs.frozen
+class StateChanged:
+    old: State
+    new: State
+    reason: str
+
+
+Action = Connect | Send | Close | StateChanged
+
+
+class Session:
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.state = State.IDLE
+        self.desired: dict[str, Route] = {}
+        self.advertised: dict[str, Route] = {}
+        self.peer: Open | None = None
+        self.hold_time = 0.0  # negotiated; 0 means no keepalives and no hold timer
+        self.keepalive_interval = 0.0
+        self.local_address: str | None = None
+        self.link_local: str | None = None
+        self.last_error = ""
+        self.updates_sent = 0
+        self.four_octet = True
+        self._buffer = b""
+        self._retry_at: float | None = None
+        self._backoff = 0.0
+        self._hold_deadline: float | None = None
+        self._keepalive_at: float | None = None
+        self._stopped = True
+        self._fallback_router_id = "0.0.0.1"
+
+    # --- inputs ------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        self._stopped = False
+        if self.state is State.IDLE:
+            self._retry_at = now
+        return self.poll(now)
+
+    def stop(self, now: float, reason: str = "administrative shutdown") -> list[Action]:
+        """Close for good (the peer left the plan, or the process stops)."""
+        self._stopped = True
+        self._retry_at = self._hold_deadline = self._keepalive_at = None
+        actions: list[Action] = []
+        if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
+            actions.append(Send(encode(Notification(6, 2))))  # Cease/Administrative Shutdown
+        if self.state is not State.IDLE:
+            actions.append(Close(reason))
+        return actions + self._move(State.IDLE, reason)
+
+    def connection_made(
+        self,
+        now: float,
+        local_address: str,
+        link_local: str | None = None,
+        router_id: str = "0.0.0.1",
+    ) -> list[Action]:
+        """Connected; ``router_id`` serves when the configuration names none."""
+        self.local_address, self.link_local = local_address, link_local
+        self._fallback_router_id = router_id
+        self._buffer = b""
+        self.peer = None
+        self.advertised.clear()  # a new connection starts with an empty Adj-RIB-Out
+        self._hold_deadline = now + OPEN_HOLD_TIME
+        self._keepalive_at = None
+        return [Send(encode(self._open())), *self._move(State.OPEN_SENT, "connected")]
+
+    def connection_failed(self, now: float, reason: str) -> list[Action]:
+        """The connection could not be made, or was lost."""
+        if self.state is State.ESTABLISHED:
+            self._backoff = 0.0  # as MetalLB: a session that was up retries at once
+        return self._down(now, reason)
+
+    def data_received(self, now: float, data: bytes) -> list[Action]:
+        try:
+            frames, self._buffer = split_messages(self._buffer + data)
+            actions: list[Action] = []
+            for frame in frames:
+                actions += self._message(now, decode(frame, four_octet_as=self.four_octet))
+                if self.state in (State.IDLE, State.ACTIVE):
+                    break
+            return actions
+        except BgpError as error:
+            return self._error(now, error)
+
+    def poll(self, now: float) -> list[Action]:
+        """Timers: connect retry, keepalive, hold. Call at ``next_deadline()``."""
+        actions: list[Action] = []
+        waiting = self.state in (State.IDLE, State.ACTIVE) and not self._stopped
+        if waiting and self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            actions += [Connect(), *self._move(State.CONNECT, "connecting")]
+        if self._hold_deadline is not None and now >= self._hold_deadline:
+            error = BgpError(4, 0, "hold timer expired")
+            return actions + self._error(now, error)
+        if self._keepalive_at is not None and now >= self._keepalive_at:
+            actions.append(Send(encode(Keepalive())))
+            self._keepalive_at = now + self.keepalive_interval
+        return actions
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self._retry_at, self._hold_deadline, self._keepalive_at) if t]
+        return min(times) if times else None
+
+    def set_routes(self, routes: Iterable[Route]) -> list[Action]:
+        """What this session should advertise; the difference goes out if Established."""
+        self.desired = {r.prefix: r for r in routes}
+        return self._sync()
+
+    # --- internals ----------------------------------------------------------------
+
+    def _open(self) -> Open:
+        families = ((AFI_IPV4, SAFI_UNICAST), (AFI_IPV6, SAFI_UNICAST))
+        graceful = None
+        if self.config.graceful_restart:
+            # Forwarding survives a speaker restart (kube-proxy keeps serving), so
+            # the F bit is set for each family.
+            graceful = (0, GRACEFUL_RESTART_TIME, tuple((a, s, 0x80) for a, s in families))
+        capabilities = Capabilities(families, True, self.config.my_asn, graceful)
+        router_id = self.config.router_id or self._fallback_router_id
+        return Open(self.config.my_asn, self.config.hold_time, router_id, capabilities)
+
+    def _message(self, now: float, message: object) -> list[Action]:
+        if isinstance(message, Notification):
+            return self._down(now, f"peer sent NOTIFICATION {message.describe()}")
+        if self.state is State.OPEN_SENT:
+            if not isinstance(message, Open):
+                raise BgpError(5, 1, f"{type(message).__name__} in OpenSent")
+            return self._open_received(now, message)
+        if self.state is State.OPEN_CONFIRM:
+            if isinstance(message, Keepalive):
+                self._restart_hold(now)
+                return self._move(State.ESTABLISHED, "established") + self._sync(initial=True)
+            raise BgpError(5, 2, f"{type(message).__name__} in OpenConfirm")
+        if self.state is State.ESTABLISHED:
+            self._restart_hold(now)
+            if isinstance(message, Open):
+                raise BgpError(5, 3, "OPEN in Established")
+            if isinstance(message, RouteRefresh):
+                return self._resend()
+            return []  # KEEPALIVE, or an UPDATE: ironlb imports nothing
+        return []
+
+    def _open_received(self, now: float, peer: Open) -> list[Action]:
+        expected = self.config.peer_asn
+        if self.config.dynamic_asn == "internal":
+            expected = self.config.my_asn
+        if self.config.dynamic_asn == "external":
+            if peer.asn == self.config.my_asn:
+                raise BgpError(2, BAD_PEER_AS, f"peer AS {peer.asn} is ours; expected external")
+        elif peer.asn != expected:
+            raise BgpError(2, BAD_PEER_AS, f"peer AS {peer.asn}, expected {expected}")
+        if peer.hold_time in (1, 2):
+            raise BgpError(2, UNACCEPTABLE_HOLD_TIME, f"hold time {peer.hold_time}")
+        self.peer = peer
+        self.four_octet = peer.capabilities.four_octet_as is not None
+        self.hold_time = float(min(self.config.hold_time, peer.hold_time))
+        keepalive = self.config.keepalive_time
+        if self.hold_time == 0:
+            self.keepalive_interval = 0.0
+        elif keepalive:
+            self.keepalive_interval = float(min(keepalive, self.hold_time / 3))
+        else:
+            self.keepalive_interval = self.hold_time / 3
+        self._restart_hold(now)
+        self._keepalive_at = now + self.keepalive_interval if self.keepalive_interval else None
+        return [Send(encode(Keepalive())), *self._move(State.OPEN_CONFIRM, "OPEN received")]
+
+    def _restart_hold(self, now: float) -> None:
+        self._hold_deadline = now + self.hold_time if self.hold_time else None
+
+    def _error(self, now: float, error: BgpError) -> list[Action]:
+        self.last_error = str(error)
+        actions: list[Action] = []
+        if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
+            actions.append(Send(encode(error.notification())))
+        return actions + self._down(now, str(error))
+
+    def _down(self, now: float, reason: str) -> list[Action]:
+        self.last_error = reason
+        self._hold_deadline = self._keepalive_at = None
+        self._buffer = b""
+        actions: list[Action] = []
+        if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
+            actions.append(Close(reason))
+        if self._stopped:
+            return actions + self._move(State.IDLE, reason)
+        if self.config.connect_time:
+            delay = self.config.connect_time
+        else:
+            delay = self._backoff
+            self._backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, self._backoff * 2))
+        self._retry_at = now + delay
+        return actions + self._move(State.ACTIVE, reason)
+
+    def _move(self, state: State, reason: str) -> list[Action]:
+        if state is self.state:
+            return []
+        old, self.state = self.state, state
+        if state is State.ESTABLISHED:
+            self._backoff = 0.0
+        return [StateChanged(old, state, reason)]
+
+    # --- the Adj-RIB-Out --------------------------------------------------------------
+
+    @property
+    def ibgp(self) -> bool:
+        if self.config.dynamic_asn:
+            return self.config.dynamic_asn == "internal"
+        return self.config.my_asn == self.config.peer_asn
+
+    def _resend(self) -> list[Action]:
+        self.advertised.clear()
+        return self._sync()
+
+    def _sync(self, *, initial: bool = False) -> list[Action]:
+        if self.state is not State.ESTABLISHED:
+            return []
+        withdrawn = [p for p in self.advertised if p not in self.desired]
+        changed = [r for p, r in self.desired.items() if self.advertised.get(p) != r]
+        messages = list(self._withdrawals(withdrawn)) + list(self._announcements(changed))
+        for prefix in withdrawn:
+            del self.advertised[prefix]
+        for route in changed:
+            self.advertised[route.prefix] = route
+        if initial and self.peer is not None and self.peer.capabilities.graceful_restart:
+            messages += [Update(), Update(mp_unreach=MpUnreach(AFI_IPV6, SAFI_UNICAST, ()))]
+        self.updates_sent += len(messages)
+        if not messages:
+            return []
+        return [Send(b"".join(encode(m, four_octet_as=self.four_octet) for m in messages))]
+
+    def _withdrawals(self, prefixes: list[str]) -> Iterable[Update]:
+        v4 = [p for p in prefixes if ipaddress.ip_network(p).version == 4]
+        v6 = [p for p in prefixes if ipaddress.ip_network(p).version == 6]
+        room = MAX_SIZE - 64  # the header, the lengths and MP_UNREACH's own header
+        for chunk in _chunks(v4, room // 5):  # a /32 takes 5 octets
+            yield Update(withdrawn=tuple(chunk))
+        for chunk in _chunks(v6, room // 17):  # a /128 takes 17
+            yield Update(mp_unreach=MpUnreach(AFI_IPV6, SAFI_UNICAST, tuple(chunk)))
+
+    def _announcements(self, routes: list[Route]) -> Iterable[Update]:
+        groups: dict[tuple, list[str]] = {}
+        for route in routes:
+            version = ipaddress.ip_network(route.prefix).version
+            key = (version, route.local_pref, route.communities, route.large_communities)
+            groups.setdefault(key, []).append(route.prefix)
+        for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
+            if version == 6 and not self._ipv6_next_hops():
+                continue  # no IPv6 next hop on an IPv4 session: nothing to announce with
+            attributes = PathAttributes(
+                origin=0,
+                as_path=() if self.ibgp else ((2, (self.config.my_asn,)),),
+                next_hop=self.local_address if version == 4 else None,
+                local_pref=local_pref if self.ibgp else None,
+                communities=communities,
+                large_communities=large,
+            )
+            room = MAX_SIZE - len(encode(Update(attributes=attributes), four_octet_as=True)) - 64
+            per_prefix = 5 if version == 4 else 17
+            for chunk in _chunks(prefixes, max(1, room // per_prefix)):
+                if version == 4:
+                    yield Update(attributes=attributes, nlri=tuple(chunk))
+                else:
+                    reach = MpReach(AFI_IPV6, SAFI_UNICAST, self._ipv6_next_hops(), tuple(chunk))
+                    yield Update(attributes=attributes, mp_reach=reach)
+
+    def _ipv6_next_hops(self) -> tuple[str, ...]:
+        if self.local_address is None or ipaddress.ip_address(self.local_address).version != 6:
+            return ()
+        return (self.local_address, self.link_local) if self.link_local else (self.local_address,)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def routes_from_plan(plan_routes: Iterable[BGPRoute]) -> list[Route]:
+    """The plan's BGPRoute values as session routes (communities as numbers)."""
+    return [
+        Route(
+            r.prefix,
+            r.local_pref,
+            tuple(sorted(_community(c) for c in r.communities)),
+            tuple(sorted(_large(c) for c in r.large_communities)),
+        )
+        for r in plan_routes
+    ]
+
+
+def _community(text: str) -> int:
+    high, _, low = text.partition(":")
+    return (int(high) << 16) | int(low)
+
+
+def _large(text: str) -> tuple[int, int, int]:
+    a, b, c = text.split(":")
+    return int(a), int(b), int(c)

@@ -1,0 +1,303 @@
+"""The native BGP speaker: an effector holding one session per BGPPeer of the node's
+plan, on an asyncio loop of its own.
+
+``apply(plan)`` converges: peers that left the plan are shut down (Cease), new
+ones are dialled, and every session is told its routes, which it announces or
+withdraws in batched UPDATEs without a reset. A peer whose connection parameters
+changed (address, ASNs, timers, password, ...) is re-dialled: those cannot change
+on a live session.
+
+Sockets carry what BGPPeer asks for: the source address, TCP MD5 signatures
+(RFC 2385, ``TCP_MD5SIG``), TTL 255 for ``ebgpMultiHop`` and 1 for other eBGP
+sessions (directly connected peers), the peer's port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+
+import attrs
+
+from ...reconcile.speaker_plan import BGPSessionPlan, NodePlan
+from ..metrics import Counters
+from .session import (
+    Close,
+    Connect,
+    Route,
+    Send,
+    Session,
+    SessionConfig,
+    State,
+    StateChanged,
+    routes_from_plan,
+)
+
+log = logging.getLogger("ironlb.bgp")
+TCP_MD5SIG = 14
+TCP_MD5SIG_MAXKEYLEN = 80
+CONNECT_TIMEOUT = 10.0  # as MetalLB: dial and OPEN exchange
+
+StateCallback = Callable[[str, State, State, str], None]
+
+
+def md5sig_option(peer: str, password: str) -> bytes:
+    """``struct tcp_md5sig`` for ``setsockopt(IPPROTO_TCP, TCP_MD5SIG)``."""
+    key = password.encode()
+    if len(key) > TCP_MD5SIG_MAXKEYLEN:
+        raise ValueError(f"TCP MD5 passwords are at most {TCP_MD5SIG_MAXKEYLEN} bytes")
+    address = ipaddress.ip_address(peer)
+    if address.version == 4:
+        sockaddr = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s", 0, address.packed)
+    else:
+        sockaddr = struct.pack("=H", socket.AF_INET6) + struct.pack(
+            "!HI16sI", 0, 0, address.packed, 0
+        )
+    sockaddr = sockaddr.ljust(128, b"\0")  # struct sockaddr_storage
+    return (
+        sockaddr + struct.pack("=BBHI", 0, 0, len(key), 0) + key.ljust(TCP_MD5SIG_MAXKEYLEN, b"\0")
+    )
+
+
+def fallback_router_id(local_address: str, node: str) -> str:
+    """MetalLB's choice without ``routerID``: the connection's IPv4 address, else
+    CRC32 of the node name (little-endian)."""
+    if ipaddress.ip_address(local_address).version == 4:
+        return local_address
+    return str(ipaddress.IPv4Address(struct.pack("<I", zlib.crc32(node.encode()))))
+
+
+@attrs.frozen
+class Dial:
+    """What a connection is made with: a change means a new connection."""
+
+    address: str
+    port: int
+    source_address: str | None
+    password: str | None
+    ttl: int | None
+    config: SessionConfig
+
+
+def dial_for(plan: BGPSessionPlan, password: str | None) -> Dial:
+    if plan.ebgp_multihop:
+        ttl: int | None = 255
+    elif plan.ibgp:
+        ttl = None  # the system default: iBGP peers are often several hops away
+    else:
+        ttl = 1
+    keepalive = int(plan.keepalive_time) if plan.keepalive_time else None
+    config = SessionConfig(
+        my_asn=plan.my_asn,
+        peer_asn=plan.peer_asn,
+        router_id=plan.router_id,
+        hold_time=int(plan.hold_time),
+        keepalive_time=keepalive,
+        connect_time=plan.connect_time,
+        dynamic_asn=plan.dynamic_asn,
+        graceful_restart=plan.graceful_restart,
+    )
+    return Dial(str(plan.address), plan.port, plan.source_address, password, ttl, config)
+
+
+class _Peer:
+    """One session's driver: its connection, its timers, its reader."""
+
+    def __init__(self, name: str, dial: Dial, owner: BgpSpeaker) -> None:
+        self.name, self.dial, self.owner = name, dial, owner
+        self.session = Session(dial.config)
+        self.label = f"{dial.address}:{dial.port}"
+        self.writer: asyncio.StreamWriter | None = None
+        self.tasks: set[asyncio.Task] = set()
+        self.wake = asyncio.Event()
+        self.timer = asyncio.get_running_loop().create_task(self._timers())
+        self.perform(self.session.start(self.owner.now()))
+
+    def set_routes(self, routes: list[Route]) -> None:
+        self.perform(self.session.set_routes(routes))
+        self.owner.counters.set("metallb_bgp_pending_prefixes_total", len(routes), peer=self.label)
+
+    def perform(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Send) and self.writer is not None:
+                self.writer.write(action.data)
+            elif isinstance(action, Close):
+                self._drop_connection()
+            elif isinstance(action, Connect):
+                self._spawn(self._connect())
+            elif isinstance(action, StateChanged):
+                self._state_changed(action)
+        announced = len(self.session.advertised)
+        self.owner.counters.set("metallb_bgp_announced_prefixes_total", announced, peer=self.label)
+        self.owner.counters.set(
+            "metallb_bgp_updates_total", self.session.updates_sent, peer=self.label
+        )
+        self.wake.set()
+
+    def _state_changed(self, change: StateChanged) -> None:
+        log.info(
+            "peer %s (%s): %s -> %s (%s)",
+            self.name,
+            self.label,
+            change.old,
+            change.new,
+            change.reason,
+        )
+        up = int(change.new is State.ESTABLISHED)
+        self.owner.counters.set("metallb_bgp_session_up", up, peer=self.label)
+        self.owner.on_state(self.name, change.old, change.new, change.reason)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _drop_connection(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    async def _connect(self) -> None:
+        dial = self.dial
+        try:
+            reader, writer = await asyncio.wait_for(self._open(dial), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            self.perform(self.session.connection_failed(self.owner.now(), f"connect: {exc}"))
+            return
+        self.writer = writer
+        local = writer.get_extra_info("sockname")[0].split("%")[0]
+        router_id = fallback_router_id(local, self.owner.node)
+        link_local = self.owner.link_local_of(local)
+        self.perform(self.session.connection_made(self.owner.now(), local, link_local, router_id))
+        self._spawn(self._read(reader, writer))
+
+    @staticmethod
+    async def _open(dial: Dial) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        version = ipaddress.ip_address(dial.address).version
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if dial.password:
+                sock.setsockopt(
+                    socket.IPPROTO_TCP, TCP_MD5SIG, md5sig_option(dial.address, dial.password)
+                )
+            if dial.ttl is not None:
+                if version == 4:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, dial.ttl)
+                else:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, dial.ttl)
+            if dial.source_address:
+                sock.bind((dial.source_address, 0))
+            await asyncio.get_running_loop().sock_connect(sock, (dial.address, dial.port))
+            return await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while self.writer is writer:
+            try:
+                data = await reader.read(65536)
+            except OSError as exc:
+                data, reason = b"", f"read: {exc}"
+            else:
+                reason = "the peer closed the connection"
+            if self.writer is not writer:
+                return  # the session closed this connection itself
+            if not data:
+                self._drop_connection()
+                self.perform(self.session.connection_failed(self.owner.now(), reason))
+                return
+            self.perform(self.session.data_received(self.owner.now(), data))
+
+    async def _timers(self) -> None:
+        while True:
+            self.wake.clear()
+            deadline = self.session.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.owner.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            self.perform(self.session.poll(self.owner.now()))
+
+    async def stop(self) -> None:
+        self.perform(self.session.stop(self.owner.now()))
+        self.timer.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        self.owner.counters.set("metallb_bgp_session_up", 0, peer=self.label)
+
+
+class BgpSpeaker:
+    """The effector. ``password_of`` reads a peer's password (inline, or the live
+    value of its Secret); ``on_state`` hears every session state change."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        counters: Counters | None = None,
+        on_state: StateCallback | None = None,
+        password_of: Callable[[BGPSessionPlan], str | None] = lambda plan: plan.password,
+        link_local_of: Callable[[str], str | None] = lambda address: None,
+    ) -> None:
+        self.node = node
+        self.counters = counters or Counters()
+        self.on_state = on_state or (lambda peer, old, new, reason: None)
+        self.password_of = password_of
+        self.link_local_of = link_local_of
+        self.now = time.monotonic
+        self.peers: dict[str, _Peer] = {}
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="bgp", daemon=True)
+        self._thread.start()
+
+    def apply(self, plan: NodePlan) -> None:
+        self.loop.call_soon_threadsafe(self._converge, plan)
+
+    def sessions(self) -> dict[str, State]:
+        """Each peer's state (tests, ``explain``): read on the loop, so consistent."""
+        future = asyncio.run_coroutine_threadsafe(self._states(), self.loop)
+        return future.result(timeout=10)
+
+    async def _states(self) -> dict[str, State]:
+        return {name: peer.session.state for name, peer in self.peers.items()}
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _shutdown(self) -> None:
+        for peer in self.peers.values():
+            await peer.stop()
+        self.peers.clear()
+        await asyncio.sleep(0)  # let the transports flush the Cease they were handed
+
+    def _converge(self, plan: NodePlan) -> None:
+        wanted: dict[str, Dial] = {}
+        for name, session in plan.sessions.items():
+            if session.address is None or session.vrf or session.interface:
+                log.warning(
+                    "peer %s: %s",
+                    name,
+                    "; ".join(session.conditions) or "unsupported by the native speaker",
+                )
+                continue
+            wanted[name] = dial_for(session, self.password_of(session))
+        for name in [n for n, p in self.peers.items() if wanted.get(n) != p.dial]:
+            peer = self.peers.pop(name)
+            self.loop.create_task(peer.stop())
+        for name, dial in wanted.items():
+            if name not in self.peers:
+                self.peers[name] = _Peer(name, dial, self)
+            self.peers[name].set_routes(routes_from_plan(plan.bgp.get(name, ())))
