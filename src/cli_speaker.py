@@ -88,6 +88,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (MetalLB uses :7472); "
         "off by default",
     )
+    p.add_argument(
+        "--no-bgp",
+        action="store_true",
+        help="do not hold BGP sessions (the plan is still computed, recorded and printed)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
     add_log_options(p)
     p.set_defaults(handler=cmd_speaker)
@@ -122,6 +127,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         digest_interval=args.digest_interval,
         plans_out=None if args.quiet else out,
         layer2=not args.no_layer2,
+        bgp=not args.no_bgp,
         metrics_address=args.metrics_address,
         snapshots=snapshot_policy_from(args),
     )

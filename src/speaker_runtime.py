@@ -27,6 +27,8 @@ from typing import Any, Protocol, TextIO
 
 from kubernetes.client import ApiClient
 
+from .announce.bgp.session import State
+from .announce.bgp.speaker import BgpSpeaker
 from .announce.layer2 import Layer2Responder
 from .announce.layer2_core import Conflict
 from .announce.metrics import Counters
@@ -41,11 +43,12 @@ from .events.membership import (
     MembershipSource,
 )
 from .events.record import EventType, Record
+from .events.secrets import LiveSecrets
 from .events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
-from .reconcile.speaker_plan import NodePlan
+from .reconcile.speaker_plan import BGPSessionPlan, NodePlan
 from .reconcile.verify import planned_statuses
 from .runtime import DigestSchedule, LogMetrics, SnapshotPolicy, all_listed, next_batch
 from .snapshots import FoldSnapshot
@@ -55,6 +58,7 @@ log = logging.getLogger("ironlb.speaker")
 IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
 CURSOR_KIND = "ironlb.io/v1/FollowCursor"
 CONFLICT_KIND = "ironlb.io/v1/AddressConflict"
+SESSION_KIND = "ironlb.io/v1/BGPSessionState"
 DEFAULT_STORE_ROOT = "/var/lib/ironlb"
 
 
@@ -84,6 +88,7 @@ class SpeakerRuntime:
         links_netns: str | None = None,
         digest_interval: float = 10.0,
         layer2: bool = False,
+        bgp: bool = True,
         metrics_address: str | None = None,
         effectors: Sequence[Effector] = (),
         snapshots: SnapshotPolicy | None = None,
@@ -107,6 +112,8 @@ class SpeakerRuntime:
         self.links_netns = links_netns
         self.effectors = list(effectors)
         self.layer2 = layer2
+        self.bgp = bgp
+        self.live_secrets = LiveSecrets()
         self.metrics_address = metrics_address
         self.counters = Counters()
         self.log_metrics = LogMetrics(self.counters, clock)
@@ -137,6 +144,14 @@ class SpeakerRuntime:
                     on_conflict=self._record_conflict, counters=self.counters
                 )
                 self.effectors.append(responder)
+            if self.bgp:
+                speaker = BgpSpeaker(
+                    self.node,
+                    counters=self.counters,
+                    on_state=self._record_session_state,
+                    password_of=self._bgp_password,
+                )
+                self.effectors.append(speaker)
             metrics = None
             if self.metrics_address:
                 metrics = MetricsServer(self.counters, self.metrics_address)
@@ -200,6 +215,7 @@ class SpeakerRuntime:
                 source=f"speaker/{self.node}/watch",
                 stop=self.stop,
                 namespace=scoped,
+                live_secrets=self.live_secrets if resource is SECRETS else None,
             )
             self.watches.append(source)
             sources.append((source.run, ()))
@@ -337,6 +353,34 @@ class SpeakerRuntime:
         errors = bool(self.fold.config.errors)
         self.log_metrics.configuration(
             loaded=not errors or bool(self.fold.active.pools), stale=errors
+        )
+
+    def _bgp_password(self, session: BGPSessionPlan) -> str | None:
+        """The inline password, or the live value of the peer's basic-auth Secret (the
+        log holds only its hash)."""
+        if session.password or not session.password_secret:
+            return session.password
+        key = f"{self.identity['namespace']}/{session.password_secret}"
+        value = self.live_secrets.value(key, "password")
+        if value is None:
+            log.warning("BGP password Secret %s has no password yet", key)
+        return value
+
+    def _record_session_state(self, peer: str, old: State, new: State, reason: str) -> None:
+        """A BGP session changed state: into the log, for explain, status and metrics."""
+        self.incoming.put(
+            self._record(
+                SESSION_KIND,
+                f"{self.node}/{peer}",
+                {
+                    "node": self.node,
+                    "peer": peer,
+                    "state": str(new),
+                    "previous": str(old),
+                    "reason": reason,
+                },
+                "/bgp",
+            )
         )
 
     def _record_conflict(self, conflict: Conflict) -> None:

@@ -455,10 +455,12 @@ class ApiServer:
                     and (namespace is None or obj["metadata"].get("namespace") == namespace)
                     and matches(query.get("labelSelector"), obj["metadata"].get("labels") or {})
                 ]
+                # Read before waiting: what arrives during the wait is not in
+                # ``pending``, so a bookmark must not claim it was sent.
+                current_rv = self.state.rv
                 if not pending:
                     self.state.lock.wait(0.2)
                 cut = self.state.watch_generation != generation
-                current_rv = self.state.rv
             for rv, kind, obj in pending:
                 if not chunk({"type": kind, "object": obj}):
                     return

@@ -10,6 +10,7 @@ leader that has not noticed yet fails instead of overwriting (DESIGN.md).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from urllib3.exceptions import HTTPError
 
 from .errors import LbError
 from .membership import Lease, LeaseConflict, LeaseStore
+
+log = logging.getLogger("ironlb.leader")
 
 CONTROLLER_LEASE = "ironlb-controller"
 
@@ -81,10 +84,14 @@ class LeaderElector:
         """Give the Lease up on shutdown, so a follower takes over at once."""
         if not self.leading:
             return
-        current = self.store.get(self.name)
-        if current is not None and current.holder == self.identity:
-            with contextlib.suppress(LeaseConflict):
-                self.store.update(attrs.evolve(current, holder="", renew_time=self.clock()))
+        try:
+            current = self.store.get(self.name)
+            if current is not None and current.holder == self.identity:
+                with contextlib.suppress(LeaseConflict):
+                    self.store.update(attrs.evolve(current, holder="", renew_time=self.clock()))
+        except (ApiException, HTTPError, OSError, LbError) as exc:
+            # Not released: the followers take over when it expires instead.
+            log.warning("could not release the leader Lease: %s", exc)
         with self.changed:
             self.leading = False
             self.changed.notify_all()

@@ -10,9 +10,12 @@ text, so it is hashed too.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,3 +42,30 @@ def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
     if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
         annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(annotations[_LAST_APPLIED]))
     return redacted
+
+
+class LiveSecrets:
+    """Secret values as last watched, in memory only: for effectors that must use a
+    value (a BGP peer's TCP MD5 password), never for the fold, which sees hashes."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, key: str, obj: Mapping[str, Any] | None) -> None:
+        """The Secret ``namespace/name`` as watched; None when it was deleted."""
+        with self._lock:
+            if obj is None:
+                self._values.pop(key, None)
+                return
+            values = {}
+            for name, value in (obj.get("data") or {}).items():
+                with contextlib.suppress(ValueError, TypeError):
+                    values[name] = base64.b64decode(str(value)).decode()
+            for name, value in (obj.get("stringData") or {}).items():
+                values[name] = str(value)
+            self._values[key] = values
+
+    def value(self, key: str, field: str) -> str | None:
+        with self._lock:
+            return self._values.get(key, {}).get(field)

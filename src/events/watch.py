@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from .record import EventType, Record
-from .secrets import redact_secret
+from .secrets import LiveSecrets, redact_secret
 
 log = logging.getLogger("ironlb.watch")
 
@@ -94,6 +94,7 @@ class WatchSource:
         stop: threading.Event,
         namespace: str | None = None,
         secret_key: bytes | None = None,
+        live_secrets: LiveSecrets | None = None,
         page: int = 500,
         watch_timeout: int = 300,
         backoff_cap: float = 30.0,
@@ -107,6 +108,7 @@ class WatchSource:
         self.stop = stop
         self.namespace = namespace
         self.secret_key = secret_key or random.randbytes(32)
+        self.live_secrets = live_secrets
         self.page = page
         self.watch_timeout = watch_timeout
         self.backoff_cap = backoff_cap
@@ -234,10 +236,12 @@ class WatchSource:
         obj = {**obj, "metadata": metadata}
         obj.setdefault("kind", self.resource.kind)
         obj.setdefault("apiVersion", self.resource.api_version)
-        if self.resource.kind == "Secret":
-            obj = redact_secret(obj, self.secret_key)
         name = metadata.get("name", "")
         key = f"{metadata['namespace']}/{name}" if metadata.get("namespace") else name
+        if self.resource.kind == "Secret":
+            if self.live_secrets is not None:
+                self.live_secrets.observe(key, None if kind is EventType.DELETED else obj)
+            obj = redact_secret(obj, self.secret_key)
         return Record(
             0,
             now,

@@ -272,8 +272,9 @@ def test_survives_a_flood_of_malformed_frames_and_reports_a_duplicate(lan):
     assert conflict.object["how"] == "gratuitous arp"
 
 
-def wait_for_record(store_path: Path, kind: str):
-    """Block on the log until a record of ``kind`` is in it (no polling sleep)."""
+def wait_for_record(store_path: Path, kind: str, matching=lambda record: True):
+    """Block on the log until a record of ``kind`` that ``matching`` accepts is in it
+    (no polling sleep: the store wakes the reader when records arrive)."""
     import time
 
     deadline = time.monotonic() + DEADLINE
@@ -282,7 +283,7 @@ def wait_for_record(store_path: Path, kind: str):
         while time.monotonic() < deadline:
             for record in store.read(seen + 1):
                 seen = record.seq
-                if record.kind == kind:
+                if record.kind == kind and matching(record):
                     return record
             store.wait(seen, 1.0)
-    raise AssertionError(f"no {kind} record before the deadline")
+    raise AssertionError(f"no such {kind} record before the deadline")

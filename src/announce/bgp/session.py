@@ -319,19 +319,30 @@ class Session:
     def _sync(self, *, initial: bool = False) -> list[Action]:
         if self.state is not State.ESTABLISHED:
             return []
-        withdrawn = [p for p in self.advertised if p not in self.desired]
-        changed = [r for p, r in self.desired.items() if self.advertised.get(p) != r]
+        sendable = {p: r for p, r in self.desired.items() if self._can_send(p)}
+        withdrawn = [p for p in self.advertised if p not in sendable]
+        changed = [r for p, r in sendable.items() if self.advertised.get(p) != r]
         messages = list(self._withdrawals(withdrawn)) + list(self._announcements(changed))
         for prefix in withdrawn:
             del self.advertised[prefix]
         for route in changed:
             self.advertised[route.prefix] = route
         if initial and self.peer is not None and self.peer.capabilities.graceful_restart:
-            messages += [Update(), Update(mp_unreach=MpUnreach(AFI_IPV6, SAFI_UNICAST, ()))]
+            messages += self._end_of_rib()
         self.updates_sent += len(messages)
         if not messages:
             return []
         return [Send(b"".join(encode(m, four_octet_as=self.four_octet) for m in messages))]
+
+    def _end_of_rib(self) -> list[Update]:
+        """RFC 4724: one marker per family both sides use."""
+        offered = self.peer.capabilities.multiprotocol if self.peer else ()
+        markers = []
+        if (AFI_IPV4, SAFI_UNICAST) in offered or not offered:
+            markers.append(Update())
+        if (AFI_IPV6, SAFI_UNICAST) in offered:
+            markers.append(Update(mp_unreach=MpUnreach(AFI_IPV6, SAFI_UNICAST, ())))
+        return markers
 
     def _withdrawals(self, prefixes: list[str]) -> Iterable[Update]:
         v4 = [p for p in prefixes if ipaddress.ip_network(p).version == 4]
@@ -349,8 +360,6 @@ class Session:
             key = (version, route.local_pref, route.communities, route.large_communities)
             groups.setdefault(key, []).append(route.prefix)
         for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
-            if version == 6 and not self._ipv6_next_hops():
-                continue  # no IPv6 next hop on an IPv4 session: nothing to announce with
             attributes = PathAttributes(
                 origin=0,
                 as_path=() if self.ibgp else ((2, (self.config.my_asn,)),),
@@ -367,6 +376,18 @@ class Session:
                 else:
                     reach = MpReach(AFI_IPV6, SAFI_UNICAST, self._ipv6_next_hops(), tuple(chunk))
                     yield Update(attributes=attributes, mp_reach=reach)
+
+    def _can_send(self, prefix: str) -> bool:
+        """Only families both sides negotiated (RFC 4760: no capability, IPv4 alone),
+        and only with a next hop of the prefix's family on this session."""
+        version = ipaddress.ip_network(prefix).version
+        afi = AFI_IPV4 if version == 4 else AFI_IPV6
+        offered = self.peer.capabilities.multiprotocol if self.peer else ()
+        if (afi, SAFI_UNICAST) not in offered and (offered or version == 6):
+            return False
+        if self.local_address is None:
+            return False
+        return ipaddress.ip_address(self.local_address).version == version
 
     def _ipv6_next_hops(self) -> tuple[str, ...]:
         if self.local_address is None or ipaddress.ip_address(self.local_address).version != 6:

@@ -118,6 +118,7 @@ class _Peer:
         self.writer: asyncio.StreamWriter | None = None
         self.tasks: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
+        self.stopped = False
         self.timer = asyncio.get_running_loop().create_task(self._timers())
         self.perform(self.session.start(self.owner.now()))
 
@@ -169,13 +170,22 @@ class _Peer:
         dial = self.dial
         try:
             reader, writer = await asyncio.wait_for(self._open(dial), CONNECT_TIMEOUT)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except TimeoutError:
+            reason = f"connect: no answer within {CONNECT_TIMEOUT:g} s"
+            self.perform(self.session.connection_failed(self.owner.now(), reason))
+            return
+        except (OSError, ValueError) as exc:
             self.perform(self.session.connection_failed(self.owner.now(), f"connect: {exc}"))
             return
         self.writer = writer
         local = writer.get_extra_info("sockname")[0].split("%")[0]
         router_id = fallback_router_id(local, self.owner.node)
-        link_local = self.owner.link_local_of(local)
+        try:  # pyroute2 runs an event loop of its own: not on this one
+            loop = asyncio.get_running_loop()
+            link_local = await loop.run_in_executor(None, self.owner.link_local_of, local)
+        except Exception as exc:  # an IPv6 next hop without its link-local still works
+            log.warning("peer %s: no link-local address for %s: %s", self.name, local, exc)
+            link_local = None
         self.perform(self.session.connection_made(self.owner.now(), local, link_local, router_id))
         self._spawn(self._read(reader, writer))
 
@@ -221,19 +231,23 @@ class _Peer:
             self.perform(self.session.data_received(self.owner.now(), data))
 
     async def _timers(self) -> None:
-        while True:
+        while not self.stopped:
             self.wake.clear()
             deadline = self.session.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.owner.now())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            self.perform(self.session.poll(self.owner.now()))
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
+            if not self.stopped:
+                self.perform(self.session.poll(self.owner.now()))
 
     async def stop(self) -> None:
+        self.stopped = True  # the timer loop ends even if a wake-up races the cancel
         self.perform(self.session.stop(self.owner.now()))
-        self.timer.cancel()
-        for task in list(self.tasks):
+        pending = [self.timer, *self.tasks]
+        for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         self.owner.counters.set("metallb_bgp_session_up", 0, peer=self.label)
 
 
@@ -248,13 +262,13 @@ class BgpSpeaker:
         counters: Counters | None = None,
         on_state: StateCallback | None = None,
         password_of: Callable[[BGPSessionPlan], str | None] = lambda plan: plan.password,
-        link_local_of: Callable[[str], str | None] = lambda address: None,
+        link_local_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.node = node
         self.counters = counters or Counters()
         self.on_state = on_state or (lambda peer, old, new, reason: None)
         self.password_of = password_of
-        self.link_local_of = link_local_of
+        self.link_local_of = link_local_of or interface_link_local
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
         self.loop = asyncio.new_event_loop()
@@ -301,3 +315,28 @@ class BgpSpeaker:
             if name not in self.peers:
                 self.peers[name] = _Peer(name, dial, self)
             self.peers[name].set_routes(routes_from_plan(plan.bgp.get(name, ())))
+
+
+def interface_link_local(address: str) -> str | None:
+    """The link-local address of the interface that holds ``address`` (IPv6 next hops
+    carry both, RFC 2545), read through netlink."""
+    if ipaddress.ip_address(address).version != 6:
+        return None
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        index = next(
+            (
+                a["index"]
+                for a in ipr.get_addr(family=socket.AF_INET6)
+                if a.get_attr("IFA_ADDRESS") == address
+            ),
+            None,
+        )
+        if index is None:
+            return None
+        for entry in ipr.get_addr(family=socket.AF_INET6, index=index):
+            candidate = entry.get_attr("IFA_ADDRESS") or ""
+            if candidate.lower().startswith("fe80:"):
+                return candidate
+    return None

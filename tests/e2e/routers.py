@@ -1,0 +1,410 @@
+"""Real routing daemons in a network namespace, as BGP peers of ironlb's speaker.
+
+BIRD 2, FRR's bgpd and GoBGP, each configured passive (only ironlb dials, as its
+speaker never listens) from one description of its neighbours, and each read back
+through its own CLI (``birdc``, ``vtysh``, ``gobgp``) into one shape: prefix ->
+``Seen`` (next hop, LOCAL_PREF, communities), so tests compare meaning across
+daemons whose output formats differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+
+DEADLINE = 60.0
+
+
+@attrs.frozen
+class Neighbor:
+    """One session from the router's side."""
+
+    address: str  # ironlb's
+    local_address: str  # the router's
+    asn: int  # ironlb's
+    local_asn: int  # the router's
+    password: str | None = None
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.address else 4
+
+
+@attrs.frozen
+class Seen:
+    """A route as the router holds it."""
+
+    next_hop: str
+    local_pref: int | None
+    communities: frozenset[str]
+    large_communities: frozenset[str]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=check)
+
+
+class Router:
+    name = ""
+
+    def __init__(self, netns: str, directory: Path, router_id: str) -> None:
+        self.netns, self.dir, self.router_id = netns, directory, router_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.neighbors: list[Neighbor] = []
+        self.process: subprocess.Popen | None = None
+
+    def exec(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run("ip", "netns", "exec", self.netns, *args, check=check)
+
+    def start(self, neighbors: list[Neighbor]) -> None:
+        self.neighbors = neighbors
+        self._launch()
+        deadline = time.monotonic() + DEADLINE
+        while ":179 " not in self.exec("ss", "-ltnH").stdout:  # listening: ready for ironlb
+            exited = self.process is not None and self.process.poll() is not None
+            assert not exited and time.monotonic() < deadline, (
+                f"{self.name} did not start: {self.log()}"
+            )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid and Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + DEADLINE
+            while Path(f"/proc/{pid}").exists() and not _zombie(pid):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        if self.process is not None:
+            self.process.wait(timeout=DEADLINE)
+            self.process = None
+
+    def pause(self) -> None:
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid(), signal.SIGCONT)
+
+    def wait_for_routes(self, version: int, until, what: str) -> dict[str, Seen]:
+        """Poll the router's table until ``until(routes)`` holds (routers have no change
+        notification a test can block on)."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            routes = self.routes(version)
+            if until(routes):
+                return routes
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: {what}; table: {routes}\n{self.log()}")
+            time.sleep(0.1)
+
+    # --- per daemon ------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def pid(self) -> int:
+        raise NotImplementedError
+
+    def routes(self, version: int) -> dict[str, Seen]:
+        raise NotImplementedError
+
+    def log(self) -> str:
+        path = self.dir / "daemon.log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Bird(Router):
+    name = "bird"
+
+    def _launch(self) -> None:
+        lines = [f"router id {self.router_id};", "log stderr all;", "protocol device {}"]
+        for i, n in enumerate(self.neighbors):
+            channel = "ipv6" if n.version == 6 else "ipv4"
+            password = f'password "{n.password}";' if n.password else ""
+            lines.append(
+                f"protocol bgp peer{i} {{ local {n.local_address} as {n.local_asn}; "
+                f"neighbor {n.address} as {n.asn}; passive on; direct; {password} "
+                f"{channel} {{ import all; export none; gateway direct; }}; }}"
+            )
+        (self.dir / "bird.conf").write_text("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "bird",
+                "-f",
+                "-c",
+                str(self.dir / "bird.conf"),
+                "-s",
+                str(self.dir / "bird.ctl"),
+                "-P",
+                str(self.dir / "bird.pid"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
+        )
+
+    def pid(self) -> int:
+        path = self.dir / "bird.pid"
+        return int(path.read_text()) if path.exists() else 0
+
+    def routes(self, version: int) -> dict[str, Seen]:
+        table = "master6" if version == 6 else "master4"
+        out = self.exec(
+            "birdc",
+            "-s",
+            str(self.dir / "bird.ctl"),
+            "show",
+            "route",
+            "all",
+            "table",
+            table,
+            check=False,
+        ).stdout
+        routes: dict[str, Seen] = {}
+        prefix, fields = None, {}
+        for line in [*out.splitlines(), "END"]:
+            start = re.match(r"^([0-9a-fA-F:.]+/\d+)\s", line)
+            if start or line == "END":
+                if prefix:
+                    routes[prefix] = _bird_seen(fields)
+                prefix, fields = (start.group(1), {}) if start else (None, {})
+            elif "BGP." in line:
+                key, _, value = line.strip().partition(": ")
+                fields[key] = value
+        return routes
+
+
+def _bird_seen(fields: dict[str, str]) -> Seen:
+    communities = re.findall(r"\((\d+),(\d+)\)", fields.get("BGP.community", ""))
+    large = re.findall(r"\((\d+), (\d+), (\d+)\)", fields.get("BGP.large_community", ""))
+    local_pref = fields.get("BGP.local_pref")
+    return Seen(
+        fields.get("BGP.next_hop", "").split()[0] if fields.get("BGP.next_hop") else "",
+        int(local_pref) if local_pref else None,
+        frozenset(":".join(c) for c in communities),
+        frozenset(":".join(c) for c in large),
+    )
+
+
+class Frr(Router):
+    name = "frr"
+
+    def _launch(self) -> None:
+        lines = [
+            "frr defaults traditional",
+            "hostname router",
+            "log stdout debugging",
+            f"router bgp {self.neighbors[0].local_asn}",
+            f" bgp router-id {self.router_id}",
+            " no bgp ebgp-requires-policy",
+            " no bgp network import-check",
+        ]
+        for n in self.neighbors:
+            lines += [f" neighbor {n.address} remote-as {n.asn}", f" neighbor {n.address} passive"]
+            if n.password:
+                lines.append(f" neighbor {n.address} password {n.password}")
+        for version in (4, 6):
+            lines.append(f" address-family ipv{version} unicast")
+            lines += [
+                f"  neighbor {n.address} activate" for n in self.neighbors if n.version == version
+            ]
+            lines.append(" exit-address-family")
+        (self.dir / "bgpd.conf").write_text("\n".join(lines) + "\n")
+        # zebra (which bgpd needs to resolve next hops, link-local ones among them)
+        # runs as the frr user, so its sockets live in a directory that user owns.
+        self.zebra_dir = Path(tempfile.mkdtemp(prefix="ironlb-zebra-"))
+        shutil.chown(self.zebra_dir, "frr", "frr")
+        self.zebra = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "/usr/lib/frr/zebra",
+                "-u",
+                "frr",
+                "-g",
+                "frr",
+                "-z",
+                str(self.zebra_dir / "zserv.api"),
+                "-i",
+                str(self.zebra_dir / "zebra.pid"),
+                "--vty_socket",
+                str(self.zebra_dir),
+                "-A",
+                "127.0.0.1",
+                "-P",
+                "0",
+            ],
+            stdout=open(self.dir / "zebra.log", "a"),  # noqa: SIM115 - the daemon holds it
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + DEADLINE
+        while not (self.zebra_dir / "zserv.api").exists():
+            assert self.zebra.poll() is None and time.monotonic() < deadline, "zebra failed"
+            time.sleep(0.05)
+        self.process = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "/usr/lib/frr/bgpd",
+                "-S",
+                "-f",
+                str(self.dir / "bgpd.conf"),
+                "-i",
+                str(self.dir / "bgpd.pid"),
+                "-z",
+                str(self.zebra_dir / "zserv.api"),
+                "--vty_socket",
+                str(self.dir),
+                "-A",
+                "127.0.0.1",
+                "-P",
+                "0",
+            ],
+            stdout=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        super().stop()
+        zebra = getattr(self, "zebra", None)
+        if zebra is not None and zebra.poll() is None:
+            zebra.terminate()
+            zebra.wait(timeout=DEADLINE)
+        if getattr(self, "zebra_dir", None) is not None:
+            shutil.rmtree(self.zebra_dir, ignore_errors=True)
+
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    def vtysh(self, command: str) -> dict:
+        out = self.exec("vtysh", "--vty_socket", str(self.dir), "-c", command, check=False)
+        try:
+            return json.loads(out.stdout or "{}")
+        except json.JSONDecodeError:
+            return {}
+
+    def routes(self, version: int) -> dict[str, Seen]:
+        family = f"ipv{version}"
+        routes = {}
+        for prefix in self.vtysh(f"show bgp {family} unicast json").get("routes", {}):
+            detail = self.vtysh(f"show bgp {family} unicast {prefix} json")
+            for path in detail.get("paths", []):
+                hops = [h["ip"] for h in path.get("nexthops", []) if h.get("scope") != "link-local"]
+                routes[prefix] = Seen(
+                    hops[0] if hops else "",
+                    path.get("locPrf") if path.get("peer", {}).get("type") == "internal" else None,
+                    frozenset(path.get("community", {}).get("list", [])),
+                    frozenset(path.get("largeCommunity", {}).get("list", [])),
+                )
+        return routes
+
+
+class GoBgp(Router):
+    name = "gobgp"
+    API = "127.0.0.1:50051"
+
+    def _launch(self) -> None:
+        lines = [
+            "[global.config]",
+            f"  as = {self.neighbors[0].local_asn}",
+            f'  router-id = "{self.router_id}"',
+            "  port = 179",
+        ]
+        for n in self.neighbors:
+            lines += [
+                "[[neighbors]]",
+                "  [neighbors.config]",
+                f'    neighbor-address = "{n.address}"',
+                f"    peer-as = {n.asn}",
+            ]
+            if n.password:
+                lines.append(f'    auth-password = "{n.password}"')
+            lines += [
+                "  [neighbors.transport.config]",
+                "    passive-mode = true",
+                f'    local-address = "{n.local_address}"',
+                "  [[neighbors.afi-safis]]",
+                "    [neighbors.afi-safis.config]",
+                f'      afi-safi-name = "ipv{n.version}-unicast"',
+            ]
+        (self.dir / "gobgp.toml").write_text("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "gobgpd",
+                "-f",
+                str(self.dir / "gobgp.toml"),
+                "--api-hosts",
+                self.API,
+                "-l",
+                "info",
+            ],
+            stdout=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
+            stderr=subprocess.STDOUT,
+        )
+
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    def routes(self, version: int) -> dict[str, Seen]:
+        host, port = self.API.split(":")
+        out = self.exec(
+            "gobgp",
+            "-u",
+            host,
+            "-p",
+            port,
+            "global",
+            "rib",
+            "-a",
+            f"ipv{version}",
+            "-j",
+            check=False,
+        ).stdout
+        try:
+            table = json.loads(out or "{}")
+        except json.JSONDecodeError:
+            return {}
+        routes = {}
+        for prefix, paths in (table or {}).items():
+            attributes = {a["type"]: a for a in paths[0].get("attrs", [])}
+            hop = attributes.get(3, {}).get("nexthop") or attributes.get(14, {}).get("nexthop", "")
+            communities = attributes.get(8, {}).get("communities", [])
+            large = attributes.get(32, {}).get("value", [])
+            routes[prefix] = Seen(
+                hop,
+                attributes[5]["value"] if 5 in attributes else None,
+                frozenset(f"{c >> 16}:{c & 0xFFFF}" for c in communities),
+                frozenset(f"{c['ASN']}:{c['LocalData1']}:{c['LocalData2']}" for c in large),
+            )
+        return routes
+
+
+DAEMONS = {"bird": Bird, "frr": Frr, "gobgp": GoBgp}

@@ -1,0 +1,274 @@
+"""The native BGP speaker against BIRD 2, FRR (bgpd) and GoBGP in network namespaces.
+
+Topology per test: namespace ``node`` runs ``ironlb speaker`` standalone (a shared
+events log, ``--assign-addresses``), namespace ``router`` runs the daemon, passive,
+on one veth: node 10.30.0.1 (and .4) / fd00:30::1, router 10.30.0.2 (and .3) /
+fd00:30::2.
+What arrived is read from the daemon's own CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import pytest
+
+from tests.e2e.routers import DAEMONS, Neighbor, Router, run
+from tests.e2e.test_layer2 import pytestmark as layer2_requirements
+from tests.e2e.test_layer2 import wait_for_record
+from tests.processes import Speaker, ironlb
+
+pytestmark = [
+    layer2_requirements,
+    pytest.mark.skipif(
+        not all(shutil.which(t) for t in ("bird", "birdc", "gobgpd", "gobgp", "vtysh")),
+        reason="needs bird2, frr and gobgpd (apt install bird2 frr gobgpd)",
+    ),
+]
+
+NODE4, NODE4_OTHER, ROUTER4, ROUTER4_OTHER = "10.30.0.1", "10.30.0.4", "10.30.0.2", "10.30.0.3"
+NODE6, ROUTER6 = "fd00:30::1", "fd00:30::2"
+VIP4, VIP6 = "198.51.100.10", "fd00:99::10"
+SESSION_KIND = "ironlb.io/v1/BGPSessionState"
+
+
+def manifests(peers: list[dict], local_pref: int | None = None) -> str:
+    advertisement = {"communities": ["64512:100", "large:64512:1:2"]}
+    if local_pref is not None:
+        advertisement["localPref"] = local_pref
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        },
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "bgp", "namespace": "metallb-system"},
+            "spec": {"addresses": ["198.51.100.0/24", "fd00:99::/120"]},
+        },
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "BGPAdvertisement",
+            "metadata": {"name": "all", "namespace": "metallb-system"},
+            "spec": advertisement,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "web",
+                "namespace": "default",
+                "annotations": {"metallb.io/loadBalancerIPs": f"{VIP4},{VIP6}"},
+            },
+            "spec": {
+                "type": "LoadBalancer",
+                "ipFamilyPolicy": "RequireDualStack",
+                "clusterIPs": ["10.96.0.10", "fd00:96::10"],
+                "ports": [{"port": 80}],
+            },
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.244.0.5"], "nodeName": "node1", "conditions": {"ready": True}}
+            ],
+        },
+    ]
+    for spec in peers:
+        name = spec.pop("name")
+        objects.append(
+            {
+                "apiVersion": "metallb.io/v1beta2",
+                "kind": "BGPPeer",
+                "metadata": {"name": name, "namespace": "metallb-system"},
+                "spec": spec,
+            }
+        )
+    return "".join(json.dumps(o) + "\n" for o in objects)
+
+
+class Lab:
+    def __init__(self, tmp, daemon: str) -> None:
+        suffix = uuid.uuid4().hex[:6]
+        self.node_ns, self.router_ns = f"ilb-n-{suffix}", f"ilb-r-{suffix}"
+        self.tmp = tmp
+        self.events = tmp / "events"
+        self.own = tmp / "own"
+        self.router: Router = DAEMONS[daemon](self.router_ns, tmp / daemon, ROUTER4)
+        self.speaker: Speaker | None = None
+
+    def build(self) -> None:
+        for ns in (self.node_ns, self.router_ns):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run(
+            "ip",
+            "-n",
+            self.node_ns,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            self.router_ns,
+        )
+        for ns, v4, v6 in (
+            (self.node_ns, (NODE4, NODE4_OTHER), NODE6),
+            (self.router_ns, (ROUTER4, ROUTER4_OTHER), ROUTER6),
+        ):
+            for address in v4:
+                run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
+            run("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+            run("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def destroy(self) -> None:
+        if self.speaker is not None:
+            self.speaker.terminate()
+        self.router.stop()
+        for ns in (self.node_ns, self.router_ns):
+            run("ip", "netns", "del", ns, check=False)
+
+    def publish(self, text: str) -> None:
+        ironlb("log", "import", "-", "--to", self.events, stdin=text)
+
+    def start_speaker(self) -> Speaker:
+        self.speaker = Speaker(
+            "--node",
+            "node1",
+            "--events",
+            self.events,
+            "--store",
+            self.own,
+            "--assign-addresses",
+            "--no-layer2",
+            "--no-links",
+            prefix=("ip", "netns", "exec", self.node_ns),
+        )
+        self.speaker.next_plan(lambda plan: True)  # printed once its own log is open
+        return self.speaker
+
+    def session_record(self, peer: str, state: str | None = None, reason: str = ""):
+        def matching(record) -> bool:
+            o = record.object
+            return o["peer"] == peer and state in (None, o["state"]) and reason in o["reason"]
+
+        return wait_for_record(self.own, SESSION_KIND, matching)
+
+
+@pytest.fixture(params=sorted(DAEMONS))
+def lab(request, tmp_path):
+    laboratory = Lab(tmp_path, request.param)
+    try:
+        laboratory.build()
+        yield laboratory
+    finally:
+        laboratory.destroy()
+
+
+def peer(name: str, address: str, my: int, their: int, **extra) -> dict:
+    return {"name": name, "myASN": my, "peerASN": their, "peerAddress": address, **extra}
+
+
+@pytest.mark.parametrize("mode", ["ebgp", "ibgp"])
+def test_routes_arrive_with_their_attributes_and_leave_with_the_service(lab, mode):
+    their = 64513 if mode == "ebgp" else 64512
+    lab.router.start(
+        [Neighbor(NODE4, ROUTER4, 64512, their), Neighbor(NODE6, ROUTER6, 64512, their)]
+    )
+    peers = [peer("r4", ROUTER4, 64512, their), peer("r6", ROUTER6, 64512, their)]
+    lab.publish(manifests(peers, local_pref=250 if mode == "ibgp" else None))
+    lab.start_speaker()
+
+    v4 = lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "IPv4 route")
+    v6 = lab.router.wait_for_routes(6, lambda r: f"{VIP6}/128" in r, "IPv6 route")
+    for seen, hop in ((v4[f"{VIP4}/32"], NODE4), (v6[f"{VIP6}/128"], NODE6)):
+        assert seen.next_hop == hop
+        assert seen.communities == {"64512:100"}
+        assert seen.large_communities == {"64512:1:2"}
+        if mode == "ibgp":
+            assert seen.local_pref == 250
+
+    gone = {
+        "type": "DELETED",
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default"},
+        },
+    }
+    lab.publish(json.dumps(gone) + "\n")
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" not in r, "IPv4 withdrawal")
+    lab.router.wait_for_routes(6, lambda r: f"{VIP6}/128" not in r, "IPv6 withdrawal")
+
+
+def test_md5_sessions_need_the_right_password(lab):
+    lab.router.start(
+        [
+            Neighbor(NODE4, ROUTER4, 64512, 64513, password="s3cret"),
+            Neighbor(NODE4_OTHER, ROUTER4_OTHER, 64512, 64513, password="s3cret"),
+        ]
+    )
+    peers = [
+        peer("good", ROUTER4, 64512, 64513, password="s3cret"),
+        peer("bad", ROUTER4_OTHER, 64512, 64513, password="wrong", sourceAddress=NODE4_OTHER),
+    ]
+    lab.publish(manifests(peers))
+    lab.start_speaker()
+    routes = lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "route over MD5")
+    assert routes[f"{VIP4}/32"].next_hop == NODE4
+    # The router's kernel drops segments signed with the wrong key: the dial times out.
+    lab.session_record("bad", state="Active", reason="no answer")
+    assert "Established" not in session_states(lab, "bad")
+    assert "Established" in session_states(lab, "good")
+
+
+def session_states(lab: Lab, peer: str) -> list[str]:
+    """Every state the speaker recorded for ``peer`` so far."""
+    from ironlb.store import open_store
+
+    with open_store(str(lab.own), readonly=True) as store:
+        return [
+            r.object["state"]
+            for r in store.read()
+            if r.kind == SESSION_KIND and r.object["peer"] == peer
+        ]
+
+
+def test_a_restarted_peer_gets_the_session_and_the_routes_back(lab):
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513)])
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513)]))
+    lab.start_speaker()
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "route")
+    lab.router.stop()
+    lab.session_record("r4", state="Active")  # the speaker saw the session go
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513)])
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "route after the restart")
+
+
+def test_a_silent_peer_is_detected_by_the_hold_timer(lab):
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513)])
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513, holdTime="3s")]))
+    lab.start_speaker()
+    lab.session_record("r4", state="Established")
+    lab.router.pause()
+    try:
+        record = lab.session_record("r4", reason="hold timer expired")
+        assert record.object["previous"] == "Established"
+    finally:
+        lab.router.resume()
