@@ -53,6 +53,21 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=check)
 
 
+def no_dad(netns: str) -> None:
+    """Addresses (link-local ones too) usable at once: FRR will not open an IPv6
+    session while its interface's link-local address is still tentative."""
+    run(
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+    )
+
+
 class Router:
     name = ""
 
@@ -61,6 +76,11 @@ class Router:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.neighbors: list[Neighbor] = []
         self.process: subprocess.Popen | None = None
+        # What the router itself announces (tests/e2e/capture_bgp.py): version -> prefix,
+        # with community 65000:100 and large community 65000:1:2; BIRD needs the
+        # static protocol in ``extra_config``.
+        self.exports: dict[int, str] = {}
+        self.extra_config: list[str] = []
 
     def exec(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run("ip", "netns", "exec", self.netns, *args, check=check)
@@ -141,8 +161,10 @@ class Bird(Router):
             lines.append(
                 f"protocol bgp peer{i} {{ local {n.local_address} as {n.local_asn}; "
                 f"neighbor {n.address} as {n.asn}; passive on; direct; {password} "
-                f"{channel} {{ import all; export none; gateway direct; }}; }}"
+                f"{channel} {{ import all; export {'all' if self.exports else 'none'}; "
+                "gateway direct; }; }"
             )
+        lines += self.extra_config
         (self.dir / "bird.conf").write_text("\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             [
@@ -228,7 +250,15 @@ class Frr(Router):
             lines += [
                 f"  neighbor {n.address} activate" for n in self.neighbors if n.version == version
             ]
+            if version in self.exports:
+                lines.append(f"  network {self.exports[version]} route-map TAG")
             lines.append(" exit-address-family")
+        if self.exports:
+            lines += [
+                "route-map TAG permit 10",
+                " set community 65000:100",
+                " set large-community 65000:1:2",
+            ]
         (self.dir / "bgpd.conf").write_text("\n".join(lines) + "\n")
         # zebra (which bgpd needs to resolve next hops, link-local ones among them)
         # runs as the frr user, so its sockets live in a directory that user owns.
@@ -369,6 +399,28 @@ class GoBgp(Router):
             stdout=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
             stderr=subprocess.STDOUT,
         )
+
+    def start(self, neighbors: list[Neighbor]) -> None:
+        super().start(neighbors)
+        host, port = self.API.split(":")
+        for version, prefix in self.exports.items():
+            self.exec(
+                "gobgp",
+                "-u",
+                host,
+                "-p",
+                port,
+                "global",
+                "rib",
+                "add",
+                "-a",
+                f"ipv{version}",
+                prefix,
+                "community",
+                "65000:100",
+                "large-community",
+                "65000:1:2",
+            )
 
     def pid(self) -> int:
         return self.process.pid if self.process is not None else 0

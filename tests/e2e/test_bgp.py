@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.routers import DAEMONS, Neighbor, Router, run
+from tests.e2e.routers import DAEMONS, Neighbor, Router, no_dad, run
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
 from tests.e2e.test_layer2 import wait_for_record
 from tests.processes import Speaker, ironlb
@@ -113,6 +113,7 @@ class Lab:
         for ns in (self.node_ns, self.router_ns):
             run("ip", "netns", "add", ns)
             run("ip", "-n", ns, "link", "set", "lo", "up")
+            no_dad(ns)
         run(
             "ip",
             "-n",
