@@ -103,6 +103,11 @@ def render_explanation(report: dict, out: TextIO) -> None:
                 f"  bgp from {node}: {', '.join(entry['prefixes'])} to "
                 f"{', '.join(entry['peers'])}\n"
             )
+            for peer, session in entry.get("sessions", {}).items():
+                out.write(
+                    f"    session {peer}: {session['state']} since seq {session['seq']} "
+                    f"({session['reason']})\n"
+                )
     for conflict in report["conflicts"]:
         out.write(
             f"  conflict at seq {conflict['seq']}: {conflict['ip']} claimed by "

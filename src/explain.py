@@ -18,6 +18,7 @@ from .reconcile.objects import Service
 from .reconcile.speaker import SpeakerFold
 
 CONFLICT_KIND = "ironlb.io/v1/AddressConflict"
+SESSION_KIND = "ironlb.io/v1/BGPSessionState"
 
 
 def explain(
@@ -33,11 +34,20 @@ def explain(
     last_announcers: dict[str, str | None] | None = None
     retained = False
     conflicts = []
+    sessions: dict[tuple[str, str], dict[str, Any]] = {}  # (node, peer) -> the last state
     for record in records:
         controller.apply(record)
         speakers.apply(record)
         if record.kind == CONFLICT_KIND and isinstance(record.object, dict):
             conflicts.append({"seq": record.seq, **record.object})
+        if record.kind == SESSION_KIND and isinstance(record.object, dict):
+            state = record.object
+            key_ = (str(state.get("node")), str(state.get("peer")))
+            sessions[key_] = {
+                "state": state.get("state"),
+                "reason": state.get("reason"),
+                "seq": record.seq,
+            }
         decision = controller.decisions.get(key)
         addresses = (decision.ips, decision.pool, decision.error) if decision else None
         if addresses != last_addresses:
@@ -93,7 +103,11 @@ def explain(
                     if _covers(r.prefix, decision.ips)
                 }
             )
-            result["bgp"][name] = {"peers": list(plan.bgp_status[key]), "prefixes": prefixes}
+            peers = list(plan.bgp_status[key])
+            result["bgp"][name] = {"peers": peers, "prefixes": prefixes}
+            seen = {p: sessions[(name, p)] for p in peers if (name, p) in sessions}
+            if seen:  # what the node's speaker recorded about those sessions
+                result["bgp"][name]["sessions"] = seen
         elif node and key in plan.not_announced:
             result["bgp"][name] = {"not_announced": str(plan.not_announced[key])}
     return result

@@ -181,3 +181,37 @@ def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
     assert json.loads(out)["conflicts"] == [{"seq": seq, **conflict}]
     _code, text = run("explain", log, "default/web")
     assert "02:00:00:00:00:09" in text
+
+
+def test_explain_shows_what_the_speaker_recorded_about_its_bgp_sessions(tmp_path):
+    from ironlb.events.record import EventType, Record
+
+    log = tmp_path / "log"
+    state = {
+        "node": "worker2",
+        "peer": "tor-r2",
+        "state": "Active",
+        "previous": "Established",
+        "reason": "hold timer expired",
+    }
+    with open_store(str(log)) as store:
+        store.append(read_inputs([str(EXAMPLE)]))
+        (seq,) = store.append(
+            [
+                Record(
+                    0,
+                    1.0,
+                    "speaker/worker2/bgp",
+                    EventType.ADDED,
+                    "ironlb.io/v1/BGPSessionState",
+                    "worker2/tor-r2",
+                    None,
+                    state,
+                )
+            ]
+        )
+    _code, out = run("explain", log, "shop/checkout", "--node", "worker2", "-o", "json")
+    sessions = json.loads(out)["bgp"]["worker2"]["sessions"]
+    assert sessions == {"tor-r2": {"state": "Active", "reason": "hold timer expired", "seq": seq}}
+    _code, text = run("explain", log, "shop/checkout", "--node", "worker2")
+    assert f"session tor-r2: Active since seq {seq} (hold timer expired)" in text

@@ -1,0 +1,219 @@
+"""The native BGP speaker against BIRD 2 in network namespaces.
+
+    sudo python benchmarks/bgp_bench.py [--prefixes 10000] [--changes 100]
+
+* latency: a plan gaining one prefix, applied to the speaker effector, until BIRD
+  has installed the route (seen on the router namespace's netlink, which BIRD's
+  kernel protocol feeds as soon as the route is in its table); p50 and p99;
+* bulk: a plan with ``--prefixes`` /32s applied at once, until BIRD counts them all;
+* idle: the CPU the speaker process uses over 10 s holding that session.
+
+The speaker runs in its own process in the node namespace (``drive``), so its CPU
+is its own; BIRD runs passive in the router namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from ipaddress import IPv4Address
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from ironlb.announce.bgp.session import State
+from ironlb.announce.bgp.speaker import BgpSpeaker
+from ironlb.reconcile.speaker_plan import BGPRoute, BGPSessionPlan, NodePlan
+
+NODE, ROUTER = "10.50.0.1", "10.50.0.2"
+BASE = int(IPv4Address("100.64.0.0"))
+
+
+def plan(count: int) -> NodePlan:
+    session = BGPSessionPlan(
+        peer="bird",
+        my_asn=64512,
+        peer_asn=64513,
+        dynamic_asn=None,
+        address=ROUTER,
+        interface=None,
+        port=179,
+        source_address=None,
+        router_id=None,
+        hold_time=90,
+        keepalive_time=30,
+        connect_time=None,
+        password=None,
+        password_secret=None,
+        password_version=None,
+        ebgp_multihop=False,
+        graceful_restart=False,
+        bfd_profile=None,
+        vrf="",
+        ibgp=False,
+        conditions=(),
+    )
+    routes = tuple(BGPRoute(f"{IPv4Address(BASE + i)}/32", None, (), ()) for i in range(count))
+    return NodePlan("node1", {}, {"bird": routes}, {"bird": session}, {4: (), 6: ()}, {}, {})
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def drive() -> None:
+    """In the node namespace: take commands on stdin, report on stdout."""
+    states: list[State] = []
+    speaker = BgpSpeaker("node1", on_state=lambda peer, old, new, why: states.append(new))
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "apply":
+            at = time.time()
+            speaker.apply(plan(int(argument)))
+            print(json.dumps({"applied_at": at}), flush=True)
+        elif command == "idle":
+            before = cpu_seconds()
+            time.sleep(float(argument))
+            print(json.dumps({"cpu": cpu_seconds() - before}), flush=True)
+    speaker.close()
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=True, timeout=60)
+
+
+def bird_count(netns: str, control: Path) -> int:
+    out = run(
+        "ip", "netns", "exec", netns, "birdc", "-s", str(control), "show", "route", "count"
+    ).stdout
+    for line in out.splitlines():
+        if "routes" in line and "of" in line:
+            return int(line.split()[0])
+    return 0
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "drive":
+        drive()
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefixes", type=int, default=10_000)
+    parser.add_argument("--changes", type=int, default=100)
+    args = parser.parse_args()
+    suffix = uuid.uuid4().hex[:6]
+    node, router = f"bgpb-n-{suffix}", f"bgpb-r-{suffix}"
+    work = Path(tempfile.mkdtemp(prefix="ironlb-bgp-bench-"))
+    bird = monitor = driver = None
+    try:
+        for ns in (node, router):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run(
+            "ip",
+            "-n",
+            node,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            router,
+        )
+        for ns, address in ((node, NODE), (router, ROUTER)):
+            run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
+            run("ip", "-n", ns, "link", "set", "eth0", "up")
+        (work / "bird.conf").write_text(
+            f"router id {ROUTER};\nprotocol device {{}}\n"
+            "protocol kernel { ipv4 { export all; }; }\n"
+            f"protocol bgp ironlb {{ local {ROUTER} as 64513; neighbor {NODE} as 64512; "
+            "passive on; ipv4 { import all; export none; }; }\n"
+        )
+        control = work / "bird.ctl"
+        bird = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                router,
+                "bird",
+                "-f",
+                "-c",
+                str(work / "bird.conf"),
+                "-s",
+                str(control),
+            ]
+        )
+        while not control.exists():
+            time.sleep(0.05)
+        monitor = subprocess.Popen(
+            ["ip", "-n", router, "-ts", "monitor", "route"], stdout=subprocess.PIPE, text=True
+        )
+        driver = subprocess.Popen(
+            ["ip", "netns", "exec", node, sys.executable, __file__, "drive"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+        def send(line: str) -> dict:
+            driver.stdin.write(line + "\n")
+            driver.stdin.flush()
+            return json.loads(driver.stdout.readline())
+
+        def installed(prefix: str) -> float:
+            """The wall-clock time the router's kernel got ``prefix`` (ip -ts)."""
+            for line in monitor.stdout:
+                if f" {prefix} " in f" {line}" and "Deleted" not in line:
+                    stamp = line[1 : line.index("]")]
+                    return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(
+                        "0" + stamp[19:]
+                    )
+            raise SystemExit("the monitor ended")
+
+        send("apply 1")
+        installed(f"{IPv4Address(BASE)}")  # the session is up and the first route in
+        latencies = []
+        for count in range(2, args.changes + 2):
+            applied_at = send(f"apply {count}")["applied_at"]
+            latencies.append(installed(str(IPv4Address(BASE + count - 1))) - applied_at)
+        latencies.sort()
+        print(
+            f"plan change -> route in BIRD (kernel-installed), {args.changes} changes: "
+            f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
+            f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+        )
+        monitor.terminate()
+
+        began = time.monotonic()
+        send(f"apply {args.prefixes}")
+        while bird_count(router, control) < args.prefixes:
+            time.sleep(0.02)
+        print(
+            f"{args.prefixes:,} prefixes to one peer: in BIRD's table "
+            f"{time.monotonic() - began:.2f} s after the plan was applied"
+        )
+        cpu = send("idle 10")["cpu"]
+        print(f"idle with {args.prefixes:,} prefixes: {cpu / 10 * 100:.2f}% of one core over 10 s")
+    finally:
+        for process in (driver, monitor, bird):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+        for ns in (node, router):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The BGP effector over real TCP against a peer built on the same sans-IO session:
+it converges to each plan (announce, withdraw, change routes without a reset, drop
+a peer with a Cease) and reports MetalLB's metrics."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import attrs
+
+from ironlb.announce.bgp.messages import Notification, Update, decode, split_messages
+from ironlb.announce.bgp.session import Send, Session, SessionConfig
+from ironlb.announce.bgp.speaker import BgpSpeaker
+from ironlb.announce.metrics import Counters
+from ironlb.reconcile.speaker_plan import BGPRoute, BGPSessionPlan, NodePlan
+
+DEADLINE = 30.0
+
+
+class Router:
+    """A passive BGP peer on 127.0.0.1: what it holds, and every connection it took."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.ribs: list[set[str]] = []  # per connection, newest last
+        self.notifications: list[Notification] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.changed:
+                self.ribs.append(set())
+                rib = self.ribs[-1]
+            threading.Thread(target=self._serve, args=(conn, rib), daemon=True).start()
+
+    @property
+    def connections(self) -> int:
+        return len(self.ribs)
+
+    @property
+    def rib(self) -> set[str]:
+        """What the newest connection holds."""
+        return self.ribs[-1] if self.ribs else set()
+
+    def _serve(self, conn: socket.socket, rib: set[str]) -> None:
+        session = Session(SessionConfig(my_asn=64513, peer_asn=64512, router_id="10.0.0.2"))
+        session.start(0)
+        self._send(conn, session.connection_made(0, "127.0.0.1"))
+        pending = b""
+        while data := conn.recv(65536):
+            frames, pending = split_messages(pending + data)
+            with self.changed:
+                for frame in frames:
+                    message = decode(frame)
+                    if isinstance(message, Update):
+                        rib.difference_update(message.withdrawn)
+                        rib.update(message.nlri)
+                    elif isinstance(message, Notification):
+                        self.notifications.append(message)
+                self.changed.notify_all()
+            self._send(conn, session.data_received(0, data))
+        with self.changed:
+            rib.clear()  # a closed session holds nothing
+            self.changed.notify_all()
+
+    @staticmethod
+    def _send(conn: socket.socket, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                conn.sendall(action.data)
+
+    def wait_for(self, predicate) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self), DEADLINE), self.rib
+
+
+def plan(port: int, prefixes: list[str], peers: int = 1) -> NodePlan:
+    session = BGPSessionPlan(
+        peer="r",
+        my_asn=64512,
+        peer_asn=64513,
+        dynamic_asn=None,
+        address="127.0.0.1",
+        interface=None,
+        port=port,
+        source_address=None,
+        router_id="10.0.0.1",
+        hold_time=90,
+        keepalive_time=30,
+        connect_time=None,
+        password=None,
+        password_secret=None,
+        password_version=None,
+        ebgp_multihop=True,
+        graceful_restart=False,
+        bfd_profile=None,
+        vrf="",
+        ibgp=False,
+        conditions=(),
+    )
+    routes = tuple(BGPRoute(p, None, ("64512:7",), ()) for p in prefixes)
+    sessions = {"r": session} if peers else {}
+    return NodePlan("n1", {}, {"r": routes} if peers else {}, sessions, {}, {}, {})
+
+
+def test_the_speaker_converges_to_each_plan_without_resetting_the_session():
+    router, counters = Router(), Counters()
+    speaker = BgpSpeaker("n1", counters=counters)
+    label = f"127.0.0.1:{router.port}"
+    try:
+        speaker.apply(plan(router.port, ["192.0.2.1/32", "192.0.2.2/32"]))
+        router.wait_for(lambda r: r.rib == {"192.0.2.1/32", "192.0.2.2/32"})
+        speaker.apply(plan(router.port, ["192.0.2.2/32", "192.0.2.3/32"]))
+        router.wait_for(lambda r: r.rib == {"192.0.2.2/32", "192.0.2.3/32"})
+        assert router.connections == 1  # changed routes, same session
+        assert speaker.sessions() == {"r": "Established"}
+        assert counters.get("metallb_bgp_session_up", peer=label) == 1
+        assert counters.get("metallb_bgp_announced_prefixes_total", peer=label) == 2
+        assert counters.get("metallb_bgp_updates_total", peer=label) >= 3
+
+        speaker.apply(plan(router.port, [], peers=0))  # the peer left the plan
+        router.wait_for(lambda r: Notification(6, 2) in r.notifications and not r.rib)
+        assert speaker.sessions() == {}
+    finally:
+        speaker.close()
+        router.listener.close()
+
+
+def test_a_changed_connection_parameter_redials():
+    router = Router()
+    speaker = BgpSpeaker("n1")
+    try:
+        first = plan(router.port, ["192.0.2.1/32"])
+        speaker.apply(first)
+        router.wait_for(lambda r: r.rib == {"192.0.2.1/32"})
+        session = attrs.evolve(first.sessions["r"], hold_time=30)
+        speaker.apply(attrs.evolve(first, sessions={"r": session}))
+        router.wait_for(lambda r: r.connections == 2 and r.rib == {"192.0.2.1/32"})
+    finally:
+        speaker.close()
+        router.listener.close()
