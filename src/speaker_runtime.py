@@ -154,7 +154,7 @@ class SpeakerRuntime:
                 self.effectors.append(speaker)
             metrics = None
             if self.metrics_address:
-                metrics = MetricsServer(self.counters, self.metrics_address)
+                metrics = MetricsServer(self.counters, self.metrics_address, self._ready)
             self._resume(own)
             self._append(own, self._identity_records())
             threads = [
@@ -294,6 +294,11 @@ class SpeakerRuntime:
         if self.statuses is None:
             return False
         return self.statuses.changed or (self._listed() and not self.statuses.published)
+
+    def _ready(self) -> bool:
+        """/readyz: in a cluster once every watch has listed; standalone at once (the
+        followed log is read from where it stands)."""
+        return self.client is None or self.listed_once
 
     def _listed(self) -> bool:
         """Every watch has listed once (and stays so: a relist after 410 is folded

@@ -57,6 +57,9 @@ class State:
         self.history: dict[str, list[tuple[int, str, dict]]] = {p: [] for p in RESOURCES}
         self.compacted = 0  # watches from a resourceVersion below this get 410
         self.faults: list[int] = []  # status codes for the next requests
+        # (verb, group, resource or resource/subresource, namespace) of every request,
+        # in RBAC's terms: what the RBAC test compares with the manifests.
+        self.access: set[tuple[str, str, str, str | None]] = set()
         self.watch_generation = 0  # bumping it ends every open watch stream
 
     def record(self, plural: str, kind: str, obj: dict) -> None:
@@ -298,6 +301,7 @@ class ApiServer:
             self._send(handler, 404, status(404, "NotFound", f"no route {url.path}"))
             return
         plural, namespace, name, subresource = route
+        self._note_access(method, plural, namespace, name, subresource, query)
         if method == "GET" and name is None and query.get("watch") in ("1", "true"):
             self._watch(handler, plural, namespace, query)
             return
@@ -313,6 +317,15 @@ class ApiServer:
                 handler.headers.get("Content-Type", ""),
             )
         self._send(handler, code, result)
+
+    def _note_access(self, method, plural, namespace, name, subresource, query) -> None:
+        if method == "GET":
+            verb = "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
+        resource = f"{plural}/status" if subresource else plural
+        with self.state.lock:
+            self.state.access.add((verb, RESOURCES[plural][0], resource, namespace))
 
     def _apply(self, method, plural, namespace, name, subresource, query, body, content_type):
         group, version, kind, namespaced = RESOURCES[plural]

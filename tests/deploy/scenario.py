@@ -1,0 +1,109 @@
+"""Both processes through a life in the test API server, touching every kind of
+object they read or write: what the RBAC test compares with the manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client
+
+from tests.apiserver import ApiServer
+from tests.integration.test_controller import Controller
+from tests.processes import Speaker
+
+NS = "metallb-system"
+
+
+def populate(server: ApiServer) -> None:
+    api = server.client()
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+
+    def metallb(plural: str, kind: str, spec: dict, version: str = "v1beta1") -> None:
+        body = {
+            "apiVersion": f"metallb.io/{version}",
+            "kind": kind,
+            "metadata": {"name": plural[:6]},
+            "spec": spec,
+        }
+        custom.create_namespaced_custom_object("metallb.io", version, NS, plural, body)
+
+    metallb("ipaddresspools", "IPAddressPool", {"addresses": ["192.0.2.0/28"]})
+    metallb("l2advertisements", "L2Advertisement", {})
+    metallb("bgpadvertisements", "BGPAdvertisement", {})
+    peer = {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.254"}
+    metallb("bgppeers", "BGPPeer", peer, "v1beta2")
+    spec = {
+        "type": "LoadBalancer",
+        "clusterIP": "10.96.0.1",
+        "clusterIPs": ["10.96.0.1"],
+        "ports": [{"port": 80}],
+    }
+    core.create_namespaced_service(
+        "default",
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec},
+    )
+    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
+        "default",
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.244.0.5"], "nodeName": "n1"}],
+        },
+    )
+
+
+def has(server: ApiServer, plural: str) -> bool:
+    return any(o.get("status") for o in server.state.objects[plural].values())
+
+
+def _access(server: ApiServer) -> set[tuple[str, str, str, str | None]]:
+    with server.state.lock:
+        return set(server.state.access)
+
+
+def controller_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str | None]]:
+    """A controller assigns, reports and hands its Lease back: the API access it made."""
+    populate(server)
+    server.state.access.clear()
+    controller = Controller(server, tmp / "controller")
+    try:
+        assert server.wait_for(lambda s: has(s, "services") and has(s, "ipaddresspools"))
+        assert server.wait_for(lambda s: has(s, "configurationstates"))
+        assert server.wait_for(lambda s: s.state.objects["events"])
+    finally:
+        assert controller.stop() == 0
+    return _access(server)
+
+
+def speaker_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str | None]]:
+    """A speaker announces a Service in both modes, reports, and withdraws on SIGTERM."""
+    populate(server)
+    ingress = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}
+    client.CoreV1Api(server.client()).patch_namespaced_service_status("web", "default", ingress)
+    server.state.access.clear()
+    speaker = Speaker(
+        "--node",
+        "n1",
+        "--api-server",
+        server.url,
+        "--store",
+        tmp / "speaker",
+        "--no-layer2",
+        "--no-links",
+        "--lease-interval",
+        "0.1",
+        "--lease-duration",
+        "0.5",
+    )
+    try:
+        for plural in ("servicel2statuses", "servicebgpstatuses", "configurationstates"):
+            assert server.wait_for(lambda s, p=plural: has(s, p)), plural
+        renewal = ("update", "coordination.k8s.io", "leases", NS)
+        assert server.wait_for(lambda s: renewal in s.state.access)  # a Lease renewed
+    finally:
+        assert speaker.terminate() == 0
+    assert not server.objects("servicel2statuses")  # withdrawn on the way out
+    return _access(server)
