@@ -15,6 +15,7 @@ from typing import TextIO
 from . import (
     __version__,
     cli_controller,
+    cli_convert,
     cli_debug,
     cli_log,
     cli_plan,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_controller.add_parsers(commands)
     cli_record.add_parsers(commands)
     cli_debug.add_parsers(commands)
+    cli_convert.add_parsers(commands)
     return parser
 
 

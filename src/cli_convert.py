@@ -1,0 +1,41 @@
+"""``ironlb convert``: the command line of convert.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+import yaml
+
+from .convert import NS, convert, legacy_config, render
+from .events.errors import LbError
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "convert",
+        help="turn MetalLB's legacy ConfigMap configuration into metallb.io objects",
+        description="Read MetalLB's pre-0.13 configuration (the ConfigMap, as `kubectl get "
+        "configmap -n metallb-system config -o yaml` prints it, or its data.config YAML) and "
+        "print the equivalent IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer, "
+        "BFDProfile and Community objects.",
+    )
+    p.add_argument("file", metavar="FILE", help="the ConfigMap or its config; - for stdin")
+    p.add_argument("--namespace", default=NS, metavar="NS", help=f"of the objects ({NS})")
+    p.set_defaults(handler=cmd_convert)
+
+
+def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        if args.file == "-":
+            document = yaml.safe_load(sys.stdin)
+        else:
+            with open(args.file) as fh:
+                document = yaml.safe_load(fh)
+    except OSError as exc:
+        raise LbError(f"cannot read {args.file}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise LbError(f"{args.file} is not YAML: {exc}") from exc
+    out.write(render(convert(legacy_config(document), args.namespace)))
+    return 0

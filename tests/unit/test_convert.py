@@ -1,0 +1,100 @@
+"""``ironlb convert`` on a legacy MetalLB ConfigMap with known results."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ironlb.cli import main
+
+LEGACY = Path(__file__).with_name("data") / "legacy" / "configmap.yaml"
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(args), out), out.getvalue()
+
+
+def converted() -> dict[tuple[str, str], dict]:
+    code, text = run("convert", str(LEGACY))
+    assert code == 0
+    return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(text)}
+
+
+def test_every_legacy_section_becomes_its_objects():
+    objects = converted()
+    assert set(objects) == {
+        ("Community", "communities"),
+        ("BFDProfile", "fast"),
+        ("BGPPeer", "peer1"),
+        ("BGPPeer", "peer2"),
+        ("IPAddressPool", "lan"),
+        ("L2Advertisement", "lan"),
+        ("IPAddressPool", "routed"),
+        ("BGPAdvertisement", "routed-1"),
+        ("BGPAdvertisement", "routed-2"),
+    }
+    assert all(o["metadata"]["namespace"] == "metallb-system" for o in objects.values())
+    assert objects[("BGPPeer", "peer1")]["apiVersion"] == "metallb.io/v1beta2"
+    assert objects[("BGPPeer", "peer1")]["spec"] == {
+        "peerAddress": "10.0.0.1",
+        "peerASN": 64501,
+        "myASN": 64500,
+        "holdTime": "120s",
+        "nodeSelectors": [
+            {
+                "matchLabels": {"rack": "frontend"},
+                "matchExpressions": [
+                    {"key": "network-speed", "operator": "NotIn", "values": ["slow"]}
+                ],
+            }
+        ],
+    }
+    assert objects[("BGPPeer", "peer2")]["spec"]["bfdProfile"] == "fast"
+    assert objects[("IPAddressPool", "lan")]["spec"] == {
+        "addresses": ["192.168.10.0/24", "192.168.9.1-192.168.9.5"],
+        "avoidBuggyIPs": True,
+    }
+    assert objects[("L2Advertisement", "lan")]["spec"] == {"ipAddressPools": ["lan"]}
+    assert objects[("IPAddressPool", "routed")]["spec"]["autoAssign"] is False
+    assert objects[("BGPAdvertisement", "routed-1")]["spec"] == {
+        "aggregationLength": 32,
+        "localPref": 100,
+        "communities": ["no-advertise"],
+        "ipAddressPools": ["routed"],
+    }
+    assert objects[("BGPAdvertisement", "routed-2")]["spec"]["aggregationLength"] == 24
+
+
+def test_the_result_is_a_valid_configuration(tmp_path):
+    _code, text = run("convert", str(LEGACY))
+    (tmp_path / "converted.yaml").write_text(text)
+    assert run("validate", str(tmp_path / "converted.yaml")) == (0, "configuration is valid\n")
+
+
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ("peers: [{peer-address: 10.0.0.1, peer-asn: 1}]", "peers[0]: my-asn is required"),
+        (
+            "address-pools: [{name: a, protocol: arp, addresses: [10.0.0.0/24]}]",
+            "address-pools[0].protocol: 'arp' is not layer2 or bgp",
+        ),
+        (
+            "address-pools: [{name: a, protocol: bgp, adresses: [10.0.0.0/24]}]",
+            "address-pools[0]: addresses is required",
+        ),
+        (
+            "peers: [{peer-address: 10.0.0.1, my-asn: 1, hold: 3s}]",
+            "peers[0]: unknown keys ['hold']",
+        ),
+    ],
+)
+def test_bad_input_names_the_entry_and_the_field(tmp_path, capsys, config, message):
+    (tmp_path / "config.yaml").write_text(config)
+    code, _ = run("convert", str(tmp_path / "config.yaml"))
+    assert code != 0
+    assert message in capsys.readouterr().err
