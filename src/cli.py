@@ -21,6 +21,7 @@ from . import (
     cli_plan,
     cli_record,
     cli_speaker,
+    cli_webhook,
 )
 from .events.errors import LbError
 from .logs import configure_logging
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_record.add_parsers(commands)
     cli_debug.add_parsers(commands)
     cli_convert.add_parsers(commands)
+    cli_webhook.add_parsers(commands)
     return parser
 
 

@@ -44,6 +44,13 @@ RESOURCES = {
     "servicel2statuses": ("metallb.io", "v1beta1", "ServiceL2Status", True),
     "servicebgpstatuses": ("metallb.io", "v1beta1", "ServiceBGPStatus", True),
     "configurationstates": ("metallb.io", "v1beta1", "ConfigurationState", True),
+    "validatingwebhookconfigurations": (
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        False,
+    ),
+    "customresourcedefinitions": ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", False),
 }
 
 

@@ -107,3 +107,20 @@ def speaker_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str |
         assert speaker.terminate() == 0
     assert not server.objects("servicel2statuses")  # withdrawn on the way out
     return _access(server)
+
+
+def webhook_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str | None]]:
+    """The webhook makes its certificate, later replaces it, publishes its CA and
+    validates: the API access it made."""
+    from tests.integration.test_webhook import pool, review, setup_configuration, started
+
+    setup_configuration(server)
+    server.state.access.clear()
+    with started(server) as (context, port):  # no certificate yet: made and stored
+        assert review(context, port, pool("p", "198.51.100.0/24"))["allowed"] is True
+    # The stored certificate becomes unusable (as after an expiry): replaced in place.
+    with server.state.lock:
+        server.state.objects["secrets"][(NS, "ironlb-webhook-cert")]["data"] = {"tls.crt": "AA"}
+    with started(server) as (context, port):
+        assert review(context, port, pool("p", "198.51.100.0/24"))["allowed"] is True
+    return _access(server)

@@ -7,7 +7,7 @@ import pytest
 
 from tests.apiserver import ApiServer
 from tests.deploy.manifests import render
-from tests.deploy.scenario import controller_life, speaker_life
+from tests.deploy.scenario import controller_life, speaker_life, webhook_life
 
 NS = "metallb-system"
 
@@ -52,7 +52,12 @@ def server():
 
 
 @pytest.mark.parametrize(
-    "life,account", [(controller_life, "ironlb-controller"), (speaker_life, "ironlb-speaker")]
+    "life,account",
+    [
+        (controller_life, "ironlb-controller"),
+        (speaker_life, "ironlb-speaker"),
+        (webhook_life, "ironlb-webhook"),
+    ],
 )
 def test_rbac_grants_exactly_what_the_process_uses(server, tmp_path, life, account):
     rights = granted(render("base"), account)

@@ -1,0 +1,79 @@
+"""``ironlb webhook``: the admission and conversion webhook process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from .cli_controller import api_client
+from .events.errors import LbError
+from .metrics_server import parse_address
+from .runtime import install_signal_handlers
+from .webhook import AdmissionValidator, WebhookServer, api_lister
+from .webhook_certs import CertificateManager
+
+log = logging.getLogger("ironlb.webhook")
+CHECK_SECONDS = 3600.0  # certificates are looked at hourly; they are renewed a month early
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "webhook",
+        help="validate metallb.io objects at admission; convert BGPPeer versions",
+        description="Serve the ValidatingWebhookConfiguration ironlb-webhook (/validate) and "
+        "the BGPPeer conversion webhook (/convert) over HTTPS. By default the certificate is "
+        "made, stored in a Secret and rotated by ironlb, and its CA written into the webhook "
+        "configuration and the BGPPeer CRD; with --cert-manager the files cert-manager "
+        "mounts in --cert-dir are served instead.",
+    )
+    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
+    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    p.add_argument("--namespace", default="metallb-system", metavar="NS")
+    p.add_argument("--listen", default="0.0.0.0:9443", metavar="HOST:PORT")
+    p.add_argument("--cert-dir", metavar="DIR", help="where tls.crt and tls.key are (or go)")
+    p.add_argument("--cert-manager", action="store_true", help="serve --cert-dir as mounted")
+    p.add_argument("--service", default="ironlb-webhook", help="the webhook's Service name")
+    p.add_argument("--secret", default="ironlb-webhook-cert", help="the certificate's Secret")
+    p.add_argument("--webhook-configuration", default="ironlb-webhook", metavar="NAME")
+    p.set_defaults(handler=cmd_webhook)
+
+
+def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
+    client = api_client(args.api_server, args.kubeconfig)
+    if args.cert_manager and not args.cert_dir:
+        raise LbError("--cert-manager needs --cert-dir, where cert-manager mounts the Secret")
+    cert_dir = Path(args.cert_dir or tempfile.mkdtemp(prefix="ironlb-webhook-"))
+    manager = None
+    if not args.cert_manager:
+        manager = CertificateManager(
+            client,
+            namespace=args.namespace,
+            service=args.service,
+            secret=args.secret,
+            webhook_configuration=args.webhook_configuration,
+        )
+        _write(cert_dir, manager.ensure())
+    validator = AdmissionValidator(args.namespace, api_lister(client, args.namespace))
+    server = WebhookServer(
+        parse_address(args.listen), str(cert_dir / "tls.crt"), str(cert_dir / "tls.key"), validator
+    )
+    log.info("serving on %s", args.listen)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    while not stop.wait(CHECK_SECONDS):
+        if manager is not None:
+            _write(cert_dir, manager.ensure())
+        server.load(str(cert_dir / "tls.crt"), str(cert_dir / "tls.key"))
+    server.close()
+    return 0
+
+
+def _write(directory: Path, certificates) -> None:
+    (directory / "tls.crt").write_bytes(certificates.cert)
+    key = directory / "tls.key"
+    key.touch(mode=0o600)
+    key.write_bytes(certificates.key)
