@@ -28,38 +28,19 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from tests.e2e.routers import linked_namespaces
+from tests.k8s import session_plan
+
 from ironlb.announce.bgp.session import State
 from ironlb.announce.bgp.speaker import BgpSpeaker
-from ironlb.reconcile.speaker_plan import BGPRoute, BGPSessionPlan, NodePlan
+from ironlb.reconcile.speaker_plan import BGPRoute, NodePlan
 
 NODE, ROUTER = "10.50.0.1", "10.50.0.2"
 BASE = int(IPv4Address("100.64.0.0"))
 
 
 def plan(count: int) -> NodePlan:
-    session = BGPSessionPlan(
-        peer="bird",
-        my_asn=64512,
-        peer_asn=64513,
-        dynamic_asn=None,
-        address=ROUTER,
-        interface=None,
-        port=179,
-        source_address=None,
-        router_id=None,
-        hold_time=90,
-        keepalive_time=30,
-        connect_time=None,
-        password=None,
-        password_secret=None,
-        password_version=None,
-        ebgp_multihop=False,
-        graceful_restart=False,
-        bfd_profile=None,
-        vrf="",
-        ibgp=False,
-        conditions=(),
-    )
+    session = session_plan("bird", ROUTER)
     routes = tuple(BGPRoute(f"{IPv4Address(BASE + i)}/32", None, (), ()) for i in range(count))
     return NodePlan("node1", {}, {"bird": routes}, {"bird": session}, {4: (), 6: ()}, {}, {})
 
@@ -113,27 +94,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ironlb-bgp-bench-"))
     bird = monitor = driver = None
     try:
-        for ns in (node, router):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run(
-            "ip",
-            "-n",
-            node,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            router,
-        )
-        for ns, address in ((node, NODE), (router, ROUTER)):
-            run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
+        linked_namespaces(node, router, [f"{NODE}/24"], [f"{ROUTER}/24"])
         (work / "bird.conf").write_text(
             f"router id {ROUTER};\nprotocol device {{}}\n"
             "protocol kernel { ipv4 { export all; }; }\n"

@@ -4,10 +4,12 @@ Test support, not shipped. It serves the resources ironlb reads and writes with
 list (resourceVersion, label selectors, limit/continue), watch (chunked JSON lines,
 bookmarks, server-side timeouts, a 410 ERROR event for a compacted
 resourceVersion), get, create, replace (409 on a stale resourceVersion), the status
-subresource, merge and JSON patch, and delete. The official ``kubernetes`` client
-talks to it as to a cluster. Faults can be injected: answer the next requests with
-500 or 429, cut every watch stream, compact history (so resuming watches get 410),
-and restart the server on the same port with the same state.
+subresource, merge and JSON patch, delete, and the discovery documents (/api,
+/apis, /api/v1, /apis/GROUP/VERSION). The official ``kubernetes`` client talks to
+it as to a cluster; every request is noted in RBAC's terms for the RBAC test.
+Faults can be injected: answer the next requests with 500 or 429, cut every watch
+stream, compact history (so resuming watches get 410), and restart the server on
+the same port with the same state.
 """
 
 from __future__ import annotations
@@ -72,6 +74,76 @@ class State:
     def record(self, plural: str, kind: str, obj: dict) -> None:
         self.history[plural].append((self.rv, kind, copy.deepcopy(obj)))
         self.lock.notify_all()
+
+
+def discovery(path: str) -> dict | None:
+    """The discovery documents (/api, /apis, /api/v1, /apis/GROUP/VERSION) for the
+    resources served, or None for any other path."""
+    versions: dict[str, set[str]] = {}
+    for group, version, _kind, _namespaced in RESOURCES.values():
+        versions.setdefault(group, set()).add(version)
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    if path == "/apis":
+        groups = []
+        for group in sorted(g for g in versions if g):
+            listed = [
+                {"groupVersion": f"{group}/{v}", "version": v} for v in sorted(versions[group])
+            ]
+            groups.append({"name": group, "versions": listed, "preferredVersion": listed[-1]})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    parts = path.strip("/").split("/")
+    if parts == ["api", "v1"]:
+        group, version = "", "v1"
+    elif len(parts) == 3 and parts[0] == "apis":
+        group, version = parts[1], parts[2]
+    else:
+        return None
+    resources = []
+    for plural, (g, v, kind, namespaced) in sorted(RESOURCES.items()):
+        if (g, v) != (group, version) and not (plural == "bgppeers" and g == group):
+            continue
+        verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+        resources.append(
+            {
+                "name": plural,
+                "kind": kind,
+                "namespaced": namespaced,
+                "singularName": kind.lower(),
+                "verbs": verbs,
+            }
+        )
+        if plural in STATUS_SUBRESOURCES:
+            resources.append(
+                {
+                    "name": f"{plural}/status",
+                    "kind": kind,
+                    "singularName": "",
+                    "namespaced": namespaced,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    if not resources:
+        return None
+    group_version = f"{group}/{version}" if group else version
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
+
+
+# Kinds whose status is a subresource (written through /status only).
+STATUS_SUBRESOURCES = {
+    "services",
+    "nodes",
+    "namespaces",
+    "ipaddresspools",
+    "servicel2statuses",
+    "servicebgpstatuses",
+    "configurationstates",
+}
 
 
 def status(code: int, reason: str, message: str) -> dict:
@@ -303,6 +375,10 @@ class ApiServer:
         if url.path == "/version":
             self._send(handler, 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-test"})
             return
+        found = discovery(url.path.rstrip("/"))
+        if found is not None:
+            self._send(handler, 200, found)
+            return
         route = self._route(url.path)
         if route is None:
             self._send(handler, 404, status(404, "NotFound", f"no route {url.path}"))
@@ -516,3 +592,35 @@ class ApiServer:
             handler.wfile.flush()
         except OSError:
             pass
+
+
+def create_web(server: ApiServer, nodes: list[str], ingress: str | None = None) -> None:
+    """Service default/web (a LoadBalancer) with one endpoint on each of ``nodes``,
+    created through the official client; ``ingress``: its status, as a controller
+    would have written it."""
+    from kubernetes import client
+
+    api = server.client()
+    core = client.CoreV1Api(api)
+    spec = {
+        "type": "LoadBalancer",
+        "clusterIP": "10.96.0.1",
+        "clusterIPs": ["10.96.0.1"],
+        "ports": [{"port": 80}],
+    }
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec}
+    core.create_namespaced_service("default", service)
+    if ingress is not None:
+        status = {"status": {"loadBalancer": {"ingress": [{"ip": ingress}]}}}
+        core.patch_namespaced_service_status("web", "default", status)
+    endpoints = [{"addresses": [f"10.244.{i}.5"], "nodeName": n} for i, n in enumerate(nodes)]
+    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
+        "default",
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+        },
+    )

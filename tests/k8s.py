@@ -219,3 +219,34 @@ def routes(*objects: dict | tuple[str, dict], node: str, **overrides: Any) -> di
         p: [(r.prefix, r.local_pref, [*r.communities, *r.large_communities]) for r in rs]
         for p, rs in plan.bgp.items()
     }
+
+
+def session_plan(peer: str, address: str, port: int = 179, **overrides: Any) -> Any:
+    """A BGPSessionPlan as the speaker fold makes it for a plain eBGP peer (64512 to
+    64513, hold 90 s), for driving the BGP effector without a fold."""
+    from ironlb.reconcile.speaker_plan import BGPSessionPlan
+
+    fields = {
+        "peer": peer,
+        "my_asn": 64512,
+        "peer_asn": 64513,
+        "dynamic_asn": None,
+        "address": address,
+        "interface": None,
+        "port": port,
+        "source_address": None,
+        "router_id": None,
+        "hold_time": 90,
+        "keepalive_time": 30,
+        "connect_time": None,
+        "password": None,
+        "password_secret": None,
+        "password_version": None,
+        "ebgp_multihop": False,
+        "graceful_restart": False,
+        "bfd_profile": None,
+        "vrf": "",
+        "ibgp": False,
+        "conditions": (),
+    }
+    return BGPSessionPlan(**{**fields, **overrides})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from tests.apiserver import ApiServer
+from tests.apiserver import ApiServer, create_web
 from tests.integration.test_controller import Controller
 from tests.processes import Speaker
 
@@ -33,26 +33,7 @@ def populate(server: ApiServer) -> None:
     metallb("bgpadvertisements", "BGPAdvertisement", {})
     peer = {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.254"}
     metallb("bgppeers", "BGPPeer", peer, "v1beta2")
-    spec = {
-        "type": "LoadBalancer",
-        "clusterIP": "10.96.0.1",
-        "clusterIPs": ["10.96.0.1"],
-        "ports": [{"port": 80}],
-    }
-    core.create_namespaced_service(
-        "default",
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec},
-    )
-    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
-        "default",
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.244.0.5"], "nodeName": "n1"}],
-        },
-    )
+    create_web(server, ["n1"])
 
 
 def has(server: ApiServer, plural: str) -> bool:
@@ -81,8 +62,8 @@ def controller_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, st
 def speaker_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str | None]]:
     """A speaker announces a Service in both modes, reports, and withdraws on SIGTERM."""
     populate(server)
-    ingress = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}
-    client.CoreV1Api(server.client()).patch_namespaced_service_status("web", "default", ingress)
+    status = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}
+    client.CoreV1Api(server.client()).patch_namespaced_service_status("web", "default", status)
     server.state.access.clear()
     speaker = Speaker(
         "--node",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ironlb.announce.bgp.messages import Update, decode, split_messages
 from ironlb.announce.bgp.session import Connect, Send, Session, SessionConfig, State
-from tests.e2e.routers import DAEMONS, Neighbor, no_dad, run
+from tests.e2e.routers import DAEMONS, Neighbor, linked_namespaces, run
 
 NODE = {4: "10.40.0.1", 6: "fd00:40::1"}
 ROUTER = {4: "10.40.0.2", 6: "fd00:40::2"}
@@ -43,29 +43,12 @@ def capture(daemon: str, version: int, out: Path) -> None:
     workdir = out / f".work-{daemon}-{version}"
     router = DAEMONS[daemon](router_ns, workdir, "10.40.0.2")
     try:
-        for ns in (node_ns, router_ns):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            no_dad(ns)
-        run(
-            "ip",
-            "-n",
+        linked_namespaces(
             node_ns,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
             router_ns,
+            [f"{NODE[4]}/24", f"{NODE[6]}/64"],
+            [f"{ROUTER[4]}/24", f"{ROUTER[6]}/64"],
         )
-        for ns, side in ((node_ns, NODE), (router_ns, ROUTER)):
-            run("ip", "-n", ns, "addr", "add", f"{side[4]}/24", "dev", "eth0")
-            run("ip", "-n", ns, "addr", "add", f"{side[6]}/64", "dev", "eth0", "nodad")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
         router.extra_config = announce_config(daemon, version)
         router.exports = {version: PREFIX[version]}
         router.start([Neighbor(NODE[version], ROUTER[version], 64512, 64513)])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from tests.apiserver import ApiServer
+from tests.apiserver import ApiServer, create_web
 from tests.e2e.test_layer2 import NODES, VIP4, Lan, run
 from tests.processes import Speaker
 
@@ -38,27 +38,7 @@ def populate(server: ApiServer) -> None:
     custom.create_namespaced_custom_object(
         "metallb.io", "v1beta1", NS, "l2advertisements", advertisement
     )
-    spec = {
-        "type": "LoadBalancer",
-        "clusterIP": "10.96.0.10",
-        "clusterIPs": ["10.96.0.10"],
-        "ports": [{"port": 80}],
-    }
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec}
-    core.create_namespaced_service("default", service)
-    ingress = {"status": {"loadBalancer": {"ingress": [{"ip": VIP4}]}}}
-    core.patch_namespaced_service_status("web", "default", ingress)
-    endpoints = [{"addresses": [f"10.244.{i}.5"], "nodeName": n} for i, n in enumerate(NODES)]
-    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
-        "default",
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
-            "addressType": "IPv4",
-            "endpoints": endpoints,
-        },
-    )
+    create_web(server, list(NODES), ingress=VIP4)
 
 
 class ClusterLan(Lan):

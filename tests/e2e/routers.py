@@ -68,6 +68,36 @@ def no_dad(netns: str) -> None:
     )
 
 
+def linked_namespaces(
+    node: str, router: str, node_addresses: list[str], router_addresses: list[str]
+) -> None:
+    """Two new namespaces joined by a veth (``eth0`` in both), loopback up, DAD off,
+    each side with its addresses ("10.0.0.1/24", "fd00::1/64")."""
+    for ns in (node, router):
+        run("ip", "netns", "add", ns)
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        no_dad(ns)
+    run(
+        "ip",
+        "-n",
+        node,
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        router,
+    )
+    for ns, addresses in ((node, node_addresses), (router, router_addresses)):
+        for address in addresses:
+            run("ip", "-n", ns, "addr", "add", address, "dev", "eth0", "nodad")
+        run("ip", "-n", ns, "link", "set", "eth0", "up")
+
+
 class Router:
     name = ""
 
@@ -108,6 +138,15 @@ class Router:
         if self.process is not None:
             self.process.wait(timeout=DEADLINE)
             self.process = None
+
+    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
+        """A daemon in the router namespace, its output appended to ``log``."""
+        with open(self.dir / log, "a") as output:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                ["ip", "netns", "exec", self.netns, *argv],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
 
     def pause(self) -> None:
         os.kill(self.pid(), signal.SIGSTOP)
@@ -166,12 +205,8 @@ class Bird(Router):
             )
         lines += self.extra_config
         (self.dir / "bird.conf").write_text("\n".join(lines) + "\n")
-        self.process = subprocess.Popen(
+        self.process = self._spawn(
             [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
                 "bird",
                 "-f",
                 "-c",
@@ -181,8 +216,7 @@ class Bird(Router):
                 "-P",
                 str(self.dir / "bird.pid"),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
+            "daemon.log",
         )
 
     def pid(self) -> int:
@@ -264,12 +298,8 @@ class Frr(Router):
         # runs as the frr user, so its sockets live in a directory that user owns.
         self.zebra_dir = Path(tempfile.mkdtemp(prefix="ironlb-zebra-"))
         shutil.chown(self.zebra_dir, "frr", "frr")
-        self.zebra = subprocess.Popen(
+        self.zebra = self._spawn(
             [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
                 "/usr/lib/frr/zebra",
                 "-u",
                 "frr",
@@ -286,19 +316,14 @@ class Frr(Router):
                 "-P",
                 "0",
             ],
-            stdout=open(self.dir / "zebra.log", "a"),  # noqa: SIM115 - the daemon holds it
-            stderr=subprocess.STDOUT,
+            "zebra.log",
         )
         deadline = time.monotonic() + DEADLINE
         while not (self.zebra_dir / "zserv.api").exists():
             assert self.zebra.poll() is None and time.monotonic() < deadline, "zebra failed"
             time.sleep(0.05)
-        self.process = subprocess.Popen(
+        self.process = self._spawn(
             [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
                 "/usr/lib/frr/bgpd",
                 "-S",
                 "-f",
@@ -314,8 +339,7 @@ class Frr(Router):
                 "-P",
                 "0",
             ],
-            stdout=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
-            stderr=subprocess.STDOUT,
+            "daemon.log",
         )
 
     def stop(self) -> None:
@@ -382,22 +406,9 @@ class GoBgp(Router):
                 f'      afi-safi-name = "ipv{n.version}-unicast"',
             ]
         (self.dir / "gobgp.toml").write_text("\n".join(lines) + "\n")
-        self.process = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
-                "gobgpd",
-                "-f",
-                str(self.dir / "gobgp.toml"),
-                "--api-hosts",
-                self.API,
-                "-l",
-                "info",
-            ],
-            stdout=open(self.dir / "daemon.log", "a"),  # noqa: SIM115 - the daemon holds it
-            stderr=subprocess.STDOUT,
+        self.process = self._spawn(
+            ["gobgpd", "-f", str(self.dir / "gobgp.toml"), "--api-hosts", self.API, "-l", "info"],
+            "daemon.log",
         )
 
     def start(self, neighbors: list[Neighbor]) -> None:

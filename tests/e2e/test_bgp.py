@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.routers import DAEMONS, Neighbor, Router, no_dad, run
+from tests.e2e.routers import DAEMONS, Neighbor, Router, linked_namespaces, run
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
 from tests.e2e.test_layer2 import wait_for_record
 from tests.processes import Speaker, ironlb
@@ -110,33 +110,12 @@ class Lab:
         self.speaker: Speaker | None = None
 
     def build(self) -> None:
-        for ns in (self.node_ns, self.router_ns):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            no_dad(ns)
-        run(
-            "ip",
-            "-n",
+        linked_namespaces(
             self.node_ns,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
             self.router_ns,
+            [f"{NODE4}/24", f"{NODE4_OTHER}/24", f"{NODE6}/64"],
+            [f"{ROUTER4}/24", f"{ROUTER4_OTHER}/24", f"{ROUTER6}/64"],
         )
-        for ns, v4, v6 in (
-            (self.node_ns, (NODE4, NODE4_OTHER), NODE6),
-            (self.router_ns, (ROUTER4, ROUTER4_OTHER), ROUTER6),
-        ):
-            for address in v4:
-                run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
-            run("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
 
     def destroy(self) -> None:
         if self.speaker is not None:

@@ -13,7 +13,8 @@ from ironlb.announce.bgp.messages import Notification, Update, decode, split_mes
 from ironlb.announce.bgp.session import Send, Session, SessionConfig
 from ironlb.announce.bgp.speaker import BgpSpeaker
 from ironlb.announce.metrics import Counters
-from ironlb.reconcile.speaker_plan import BGPRoute, BGPSessionPlan, NodePlan
+from ironlb.reconcile.speaker_plan import BGPRoute, NodePlan
+from tests.k8s import session_plan
 
 DEADLINE = 30.0
 
@@ -82,29 +83,7 @@ class Router:
 
 
 def plan(port: int, prefixes: list[str], peers: int = 1) -> NodePlan:
-    session = BGPSessionPlan(
-        peer="r",
-        my_asn=64512,
-        peer_asn=64513,
-        dynamic_asn=None,
-        address="127.0.0.1",
-        interface=None,
-        port=port,
-        source_address=None,
-        router_id="10.0.0.1",
-        hold_time=90,
-        keepalive_time=30,
-        connect_time=None,
-        password=None,
-        password_secret=None,
-        password_version=None,
-        ebgp_multihop=True,
-        graceful_restart=False,
-        bfd_profile=None,
-        vrf="",
-        ibgp=False,
-        conditions=(),
-    )
+    session = session_plan("r", "127.0.0.1", port, router_id="10.0.0.1", ebgp_multihop=True)
     routes = tuple(BGPRoute(p, None, ("64512:7",), ()) for p in prefixes)
     sessions = {"r": session} if peers else {}
     return NodePlan("n1", {}, {"r": routes} if peers else {}, sessions, {}, {}, {})

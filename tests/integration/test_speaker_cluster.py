@@ -8,7 +8,7 @@ import signal
 import pytest
 from kubernetes import client
 
-from tests.apiserver import ApiServer
+from tests.apiserver import ApiServer, create_web
 from tests.processes import Speaker
 
 NS = "metallb-system"
@@ -42,36 +42,7 @@ def cluster():
         "l2advertisements",
         {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "l2"}},
     )
-    core.create_namespaced_service(
-        "default",
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web"},
-            "spec": {
-                "type": "LoadBalancer",
-                "clusterIP": "10.96.0.1",
-                "clusterIPs": ["10.96.0.1"],
-                "ports": [{"port": 80}],
-            },
-        },
-    )
-    core.patch_namespaced_service_status(
-        "web", "default", {"status": {"loadBalancer": {"ingress": [{"ip": VIP}]}}}
-    )
-    client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(
-        "default",
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
-            "addressType": "IPv4",
-            "endpoints": [
-                {"addresses": ["10.244.0.5"], "nodeName": "n1"},
-                {"addresses": ["10.244.1.5"], "nodeName": "n2"},
-            ],
-        },
-    )
+    create_web(server, ["n1", "n2"], ingress=VIP)
     yield server
     server.stop()
 

@@ -190,3 +190,21 @@ def test_secret_values_never_reach_a_record(cluster):
     assert recorded.object["data"]["password"] != "c2VjcmV0"
     assert "c2VjcmV0" not in repr(recorded.object)
     stop.set()
+
+
+def test_the_test_api_server_answers_discovery_like_a_cluster():
+    """The official client's discovery calls work against it (kubectl-style tools too)."""
+    from kubernetes import client as k8s
+
+    server = ApiServer()
+    try:
+        api = server.client()
+        groups = {g.name: g for g in k8s.ApisApi(api).get_api_versions().groups}
+        assert {"metallb.io", "discovery.k8s.io", "coordination.k8s.io"} <= set(groups)
+        assert {v.version for v in groups["metallb.io"].versions} == {"v1beta1", "v1beta2"}
+        core = k8s.CoreV1Api(api).get_api_resources()
+        names = {r.name for r in core.resources}
+        assert {"services", "services/status", "nodes", "secrets", "events"} <= names
+        assert k8s.CoreApi(api).get_api_versions().versions == ["v1"]
+    finally:
+        server.stop()

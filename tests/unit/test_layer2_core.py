@@ -144,4 +144,4 @@ def test_malformed_frames_are_counted_by_reason():
     c = core()
     assert c.receive("eth0", b"\x00" * 5, 1.0) == (None, None)
     assert c.counters.get("ironlb_layer2_frames_dropped", reason="shorter than an Ethernet header")
-    assert "ironlb_layer2_frames_dropped" in c.counters.render()
+    assert "ironlb_layer2_frames_dropped_total{" in c.counters.render()
