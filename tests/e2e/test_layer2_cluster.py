@@ -9,7 +9,13 @@ import time
 import pytest
 
 from tests.e2e.cluster_lan import ClusterLan, announcing
-from tests.e2e.test_layer2 import NODES, VIP4, elected, pytestmark  # noqa: F401 - skip rules
+from tests.e2e.test_layer2 import (  # noqa: F401 - pytestmark: the skip rules
+    NODES,
+    VIP4,
+    elected,
+    pytestmark,
+    ready,
+)
 from tests.processes import DEADLINE
 
 
@@ -48,6 +54,7 @@ def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
     # Until it has seen the winner's Lease, the other node may announce too (it was
     # alone when it started): the network settles on the winner.
     assert answered_by(lan, lan.mac(winner))
+    lan.speakers[other].next_plan(ready)  # its responder can take over at once
     capture = lan.frames("capture-announcement", VIP4)
     assert capture.stdout.readline().strip() == "ready"
     lan.speakers[winner].process.send_signal(signal.SIGKILL)
@@ -61,7 +68,9 @@ def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
 
 def test_a_host_claiming_the_address_shows_in_the_service_l2_status(lan):
     winner = elected(VIP4, NODES)
-    lan.speakers[winner].next_plan(announcing(winner))
+    # The responder listens once the node's links are in its plan (a plan line is
+    # printed after the effectors applied it).
+    lan.speakers[winner].next_plan(lambda p: announcing(winner)(p) and ready(p))
     assert lan.server.wait_for(lambda s: l2_status_of(lan, winner) is not None)
     claim = lan.frames("claim", VIP4)
     assert claim.communicate(timeout=DEADLINE)[0].strip() == "sent"
