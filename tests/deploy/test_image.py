@@ -51,3 +51,16 @@ def test_the_lock_pins_every_runtime_dependency_to_a_version_it_allows():
 def test_the_final_stage_installs_offline_from_the_built_wheels():
     runs = [arg for op, arg in instructions() if op == "RUN"]
     assert "--no-index" in runs[-1] and "-r requirements.lock" in runs[0]
+
+
+def test_every_package_under_src_is_shipped():
+    """A subpackage missing from pyproject works in an editable install and breaks
+    `pip install .` (and the image): every folder with an __init__.py is listed."""
+    shipped = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "ironlb" + "".join(f".{part}" for part in init.parent.relative_to(ROOT / "src").parts)
+        for init in (ROOT / "src").rglob("__init__.py")
+    }
+    assert found <= shipped, found - shipped
