@@ -45,7 +45,7 @@ def main() -> None:
             lan.speakers[winner].next_plan(announcing(winner))
             seconds = []
             for _ in range(args.rounds):
-                capture = lan.frames("capture-announcement", VIP4)
+                capture = lan.frames("capture-announcement", VIP4, lan.mac(other))
                 assert capture.stdout.readline().strip() == "ready"
                 killed_at = time.monotonic()
                 lan.speakers[winner].process.send_signal(signal.SIGKILL)

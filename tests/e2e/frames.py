@@ -1,6 +1,8 @@
 """Raw frames from a client namespace, for the layer-2 end-to-end tests.
 
-    python frames.py IFACE capture-announcement IP   # print the MAC of the first announcement of IP
+    python frames.py IFACE capture-announcement IP [MAC]
+        # print the MAC of the first announcement of IP (from MAC, when given: an
+        # earlier holder may still be repeating its own announcements)
     python frames.py IFACE flood COUNT                # send COUNT malformed ARP/IPv6 frames
     python frames.py IFACE claim IP                   # announce IP as ours (a duplicate address)
 
@@ -29,6 +31,7 @@ ETH_P_ALL = 0x0003
 
 def main() -> None:
     iface, command, argument = sys.argv[1], sys.argv[2], sys.argv[3]
+    wanted_mac = sys.argv[4].lower() if len(sys.argv) > 4 else None
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.bind((iface, ETH_P_ALL))
     mac = sock.getsockname()[4][:6]
@@ -38,12 +41,14 @@ def main() -> None:
         print("ready", flush=True)
         while True:
             packet = parse_frame(sock.recv(65535))
+            mac = None
             if isinstance(packet, Arp) and packet.gratuitous and packet.sender_ip == wanted:
-                print(mac_text(packet.sender_mac), flush=True)
-                return
+                mac = mac_text(packet.sender_mac)
             announced = isinstance(packet, NeighborAdvertisement) and packet.target == wanted
             if announced and packet.override and not packet.solicited and packet.target_lla:
-                print(mac_text(packet.target_lla), flush=True)
+                mac = mac_text(packet.target_lla)
+            if mac is not None and wanted_mac in (None, mac.lower()):
+                print(mac, flush=True)
                 return
     elif command == "flood":
         rng = random.Random(1)

@@ -229,7 +229,7 @@ def test_a_moved_address_is_announced_and_then_answered_by_the_new_node(lan):
     other = next(n for n in NODES if n != winner)
     lan.speakers[winner].next_plan(lambda p: "default/web" in p["l2"])
     assert lan.arping(VIP4) == lan.mac(winner)
-    capture = lan.frames("capture-announcement", VIP4)
+    capture = lan.frames("capture-announcement", VIP4, lan.mac(other))
     assert capture.stdout.readline().strip() == "ready"
     # The winner's node loses its network: the other node takes over.
     down = (
@@ -242,7 +242,7 @@ def test_a_moved_address_is_announced_and_then_answered_by_the_new_node(lan):
     assert announced_by == lan.mac(other)
     lan.speakers[winner].next_plan(lambda p: p["l2"] == {})
     assert lan.arping(VIP4) == lan.mac(other)
-    capture6 = lan.frames("capture-announcement", VIP6)
+    capture6 = lan.frames("capture-announcement", VIP6, lan.mac(winner))
     assert capture6.stdout.readline().strip() == "ready"
     lan.publish(down.replace(winner, other))  # now the other one goes: nobody is left
     lan.publish(  # and the first comes back: it announces its IPv6 address again

@@ -55,7 +55,7 @@ def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
     # alone when it started): the network settles on the winner.
     assert answered_by(lan, lan.mac(winner))
     lan.speakers[other].next_plan(ready)  # its responder can take over at once
-    capture = lan.frames("capture-announcement", VIP4)
+    capture = lan.frames("capture-announcement", VIP4, lan.mac(other))
     assert capture.stdout.readline().strip() == "ready"
     lan.speakers[winner].process.send_signal(signal.SIGKILL)
     assert capture.stdout.readline().strip() == lan.mac(other)
