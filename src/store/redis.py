@@ -158,13 +158,18 @@ class RedisStore(Store):
 
     @property
     def first_seq(self) -> int:
+        # One transaction: read apart, an append between the two reads would make an
+        # empty stream look like one whose records were all dropped.
         try:
-            oldest = self._redis.xrange(self._stream, "-", "+", count=1)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.xrange(self._stream, "-", "+", count=1)
+            pipe.get(self._seq_key)
+            oldest, last = pipe.execute()
         except redis.RedisError as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
         if oldest:
             return int(oldest[0][0].split(b"-")[0])
-        return self.last_seq + 1
+        return (int(last) if last is not None else 0) + 1
 
     def read(self, start: int | None = None, until: int | None = None) -> Iterator[Record]:
         begin = self._check_start(start)
