@@ -27,6 +27,7 @@ from .announce.status_content import controller_statuses
 from .announce.status_objects import StatusObjectWriter
 from .events.k8s_leases import K8sLeaseStore
 from .events.leader import LeaderElector
+from .events.own_kinds import IDENTITY_KIND
 from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
@@ -37,7 +38,6 @@ from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
-IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
 # Compare the whole plan with what is observed at least this often, even when nothing
 # changed: a write that met a conflict is retried from the latest observed version.
 # Between resyncs only the Services a batch touched are compared.

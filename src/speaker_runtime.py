@@ -42,6 +42,7 @@ from .events.membership import (
     LeaseRenewer,
     MembershipSource,
 )
+from .events.own_kinds import CONFLICT_KIND, CURSOR_KIND, IDENTITY_KIND, SESSION_KIND
 from .events.record import EventType, Record
 from .events.secrets import LiveSecrets
 from .events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
@@ -55,10 +56,6 @@ from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
-IDENTITY_KIND = "ironlb.io/v1/ProcessIdentity"
-CURSOR_KIND = "ironlb.io/v1/FollowCursor"
-CONFLICT_KIND = "ironlb.io/v1/AddressConflict"
-SESSION_KIND = "ironlb.io/v1/BGPSessionState"
 DEFAULT_STORE_ROOT = "/var/lib/ironlb"
 
 

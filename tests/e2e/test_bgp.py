@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from ironlb.events.own_kinds import SESSION_KIND
 from tests.e2e.routers import DAEMONS, Neighbor, Router, linked_namespaces, run
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
 from tests.e2e.test_layer2 import wait_for_record
@@ -31,7 +32,6 @@ pytestmark = [
 NODE4, NODE4_OTHER, ROUTER4, ROUTER4_OTHER = "10.30.0.1", "10.30.0.4", "10.30.0.2", "10.30.0.3"
 NODE6, ROUTER6 = "fd00:30::1", "fd00:30::2"
 VIP4, VIP6 = "198.51.100.10", "fd00:99::10"
-SESSION_KIND = "ironlb.io/v1/BGPSessionState"
 
 
 def manifests(peers: list[dict], local_pref: int | None = None) -> str:
