@@ -317,7 +317,8 @@ class SpeakerRuntime:
             # Where a responder would run: not in the digest's scope, but operators ask.
             "interfaces": {f"ipv{v}": list(names) for v, names in plan.l2_interfaces.items()},
         }
-        if rendered != self.last_plan:
+        plan_changed = rendered != self.last_plan
+        if plan_changed:
             self.last_plan = rendered
             self._plan_metrics(plan)
             for effector in self.effectors:
@@ -330,7 +331,9 @@ class SpeakerRuntime:
                 self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
                 self.plans_out.flush()
         if self.statuses is not None:
-            self.statuses.publish(plan, self.fold.config.errors, ready=self._listed())
+            self.statuses.publish(
+                plan, self.fold.config.errors, ready=self._listed(), plan_changed=plan_changed
+            )
         now = time.monotonic()
         if self.digests.due(now, force=force_digest):
             record = self.digests.take(

@@ -58,7 +58,7 @@ class SpeakerStatusPublisher:
         self.writer = StatusObjectWriter(client, qps=qps, burst=burst, counters=counters)
         self.conflicts: dict[str, dict[str, Any]] = {}  # address -> the latest conflict
         self.changed = False  # a conflict arrived since the last publish
-        self._last: tuple | None = None
+        self._errors: tuple[ConfigError, ...] = ()
         self._announced_l2: set[str] = set()
         self._wanted: dict[ObjectRef, WantedStatus] = {}
         self._tasks: queue.Queue[str | None] = queue.Queue()  # "" = leftovers, or a Service
@@ -78,19 +78,29 @@ class SpeakerStatusPublisher:
         }
         self.changed = True
 
-    def publish(self, plan: NodePlan, config_errors: Sequence[ConfigError], ready: bool) -> None:
+    def publish(
+        self,
+        plan: NodePlan,
+        config_errors: Sequence[ConfigError],
+        *,
+        ready: bool,
+        plan_changed: bool,
+    ) -> None:
+        """Called after every batch: does work only when the plan (the caller already
+        compared it), a conflict or the configuration's errors changed."""
+        conflicts_changed, self.changed = self.changed, False
+        if not ready:
+            return
+        errors = tuple(config_errors)
+        unchanged = not (plan_changed or conflicts_changed) and errors == self._errors
+        if self.published and unchanged:
+            return
+        self._errors = errors
         # A conflict is reported while this node announces the address; when the
         # address leaves the node, the next holder's detector speaks for it.
         announced = {ip for by_ip in plan.l2.values() for ip in by_ip}
         for ip in self.conflicts.keys() - announced:
             del self.conflicts[ip]
-        self.changed = False
-        if not ready:
-            return
-        key = (plan, tuple(config_errors), repr(sorted(self.conflicts.items())))
-        if key == self._last:
-            return
-        self._last = key
         wanted = speaker_statuses(plan, self.namespace, self.conflicts, config_errors)
         self.writer.converge("speaker", wanted)
         self._wanted = wanted
