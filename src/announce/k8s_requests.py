@@ -8,6 +8,7 @@ the client's configuration (host, TLS, token) unchanged.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,3 +62,61 @@ def api_request(
     if not 200 <= response.status < 300:
         raise ApiException(status=response.status, reason=response.reason)
     return json.loads(data) if data else {}
+
+
+class PacedWriter:
+    """One thread that takes queued writes one at a time, paced by a token bucket.
+
+    Subclasses hold the queue: ``_has_work`` and ``_take`` run under ``_lock``
+    (``_take`` also marks the item in flight), ``_write`` runs without it. They call
+    ``_start`` once their own fields are set.
+    """
+
+    def __init__(
+        self, name: str, qps: float, burst: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.bucket = TokenBucket(qps, burst, monotonic)
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _start(self) -> None:
+        self._thread.start()
+
+    def _has_work(self) -> bool:
+        raise NotImplementedError
+
+    def _take(self) -> Any:
+        raise NotImplementedError
+
+    def _write(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until every queued write went out (tests, benchmarks, shutdown)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._has_work(), timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._lock.wait_for(lambda: self._has_work() or self._stop.is_set(), 1.0)
+                if self._stop.is_set() or not self._has_work():
+                    continue
+            delay = self.bucket.delay()
+            if delay:
+                self._stop.wait(delay)
+                continue
+            with self._lock:
+                item = self._take()
+            if item is None:
+                continue
+            self._write(item)
+            with self._lock:
+                self._lock.notify_all()

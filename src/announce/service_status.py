@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import datetime
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ..reconcile.plan import ControllerPlan, ServiceEvent
-from .k8s_requests import TokenBucket, api_request
+from .k8s_requests import PacedWriter, api_request
 from .metrics import Counters
 
 log = logging.getLogger("ironlb.status")
@@ -46,7 +45,7 @@ def observed_ingress(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list(((status.get("loadBalancer") or {}).get("ingress")) or [])
 
 
-class ServiceStatusWriter:
+class ServiceStatusWriter(PacedWriter):
     def __init__(
         self,
         client: ApiClient,
@@ -56,8 +55,8 @@ class ServiceStatusWriter:
         counters: Counters | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__("status", qps, burst, monotonic)
         self.client = client
-        self.bucket = TokenBucket(qps, burst, monotonic)
         self.counters = counters or Counters()
         self._pending: collections.OrderedDict[str, tuple[list, str | None]] = (
             collections.OrderedDict()
@@ -65,10 +64,7 @@ class ServiceStatusWriter:
         self._events: list[tuple[str, Mapping[str, Any], ServiceEvent]] = []
         self._emitted: dict[str, tuple[ServiceEvent, ...]] = {}
         self._sent: dict[str, tuple[list, str | None]] = {}  # last write per Service
-        self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
-        self._thread.start()
+        self._start()
 
     def apply(self, plan: ControllerPlan, observed: Mapping[str, Mapping[str, Any]]) -> None:
         """Queue what differs from what is observed; newer desires replace older ones."""
@@ -92,43 +88,22 @@ class ServiceStatusWriter:
                     self._events.extend((key, obj, event) for event in fresh)
             self._lock.notify_all()
 
-    def idle(self, timeout: float) -> bool:
-        """Wait until every queued write went out (tests, benchmarks, shutdown)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._pending and not self._events, timeout)
+    def _has_work(self) -> bool:
+        return bool(self._pending or self._events)
 
-    def close(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._lock.notify_all()
-        self._thread.join(timeout=10)
+    def _take(self) -> tuple[str, Any]:
+        if self._pending:  # statuses first: they are what users wait for
+            key, desired = self._pending.popitem(last=False)
+            self._sent[key] = desired  # in flight: not queued again
+            return "status", (key, desired)
+        return "event", self._events.pop(0)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                self._lock.wait_for(
-                    lambda: self._pending or self._events or self._stop.is_set(), 1.0
-                )
-                if self._stop.is_set():
-                    return
-            delay = self.bucket.delay()
-            if delay:
-                self._stop.wait(delay)
-                continue
-            with self._lock:  # statuses first: they are what users wait for
-                if self._pending:
-                    item = ("status", self._pending.popitem(last=False))
-                    self._sent[item[1][0]] = item[1][1]  # in flight: not queued again
-                elif self._events:
-                    item = ("event", self._events.pop(0))
-                else:
-                    continue
-            if item[0] == "status":
-                self._write_status(*item[1])  # type: ignore[misc]
-            else:
-                self._post_event(*item[1])  # type: ignore[misc]
-            with self._lock:
-                self._lock.notify_all()
+    def _write(self, item: tuple[str, Any]) -> None:
+        kind, args = item
+        if kind == "status":
+            self._write_status(*args)
+        else:
+            self._post_event(*args)
 
     def _write_status(self, key: str, desired: tuple[list, str | None]) -> None:
         namespace, _, name = key.partition("/")

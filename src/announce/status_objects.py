@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from .k8s_requests import TokenBucket, api_request
+from .k8s_requests import PacedWriter, api_request
 from .metrics import Counters
 
 log = logging.getLogger("ironlb.status")
@@ -51,7 +50,7 @@ class WantedStatus:
     owned: bool = True  # created when missing, deleted when no longer wanted
 
 
-class StatusObjectWriter:
+class StatusObjectWriter(PacedWriter):
     def __init__(
         self,
         client: ApiClient,
@@ -60,17 +59,14 @@ class StatusObjectWriter:
         burst: int = 30,
         counters: Counters | None = None,
     ) -> None:
+        super().__init__("status-objects", qps, burst)
         self.client = client
-        self.bucket = TokenBucket(qps, burst)
         self.counters = counters or Counters()
         self._wanted: dict[ObjectRef, WantedStatus | None] = {}
         self._written: dict[ObjectRef, WantedStatus | None] = {}
         self._dirty: collections.OrderedDict[ObjectRef, None] = collections.OrderedDict()
         self._scopes: dict[str, set[ObjectRef]] = {}
-        self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status-objects", daemon=True)
-        self._thread.start()
+        self._start()
 
     def converge(self, scope: str, wanted: Mapping[ObjectRef, WantedStatus]) -> None:
         """The whole desired set of ``scope``: objects it held before and holds no
@@ -103,50 +99,34 @@ class StatusObjectWriter:
         else:
             self._dirty.pop(ref, None)
 
-    def idle(self, timeout: float) -> bool:
+    def _has_work(self) -> bool:
+        return bool(self._dirty)
+
+    def _take(self) -> tuple[ObjectRef, WantedStatus | None, WantedStatus | None]:
+        ref, _ = self._dirty.popitem(last=False)
+        return ref, self._wanted.get(ref), self._written.get(ref)
+
+    def _write(self, item: tuple[ObjectRef, WantedStatus | None, WantedStatus | None]) -> None:
+        ref, status, written = item
+        try:
+            self._send(ref, status, written)
+        except (ApiException, HTTPError, OSError) as exc:
+            log.warning("writing %s/%s: %s (retrying)", ref.plural, ref.name, exc)
+            self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="error")
+            with self._lock:
+                if self._wanted.get(ref) == status:
+                    self._dirty.setdefault(ref, None)
+            self._stop.wait(RETRY_SECONDS)
+            return
         with self._lock:
-            return self._lock.wait_for(lambda: not self._dirty, timeout)
+            self._written[ref] = status
+            if self._wanted.get(ref) != status:
+                self._dirty[ref] = None  # wanted changed while this write was in flight
+            elif status is None:
+                del self._wanted[ref], self._written[ref]
+        self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="ok")
 
-    def close(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._lock.notify_all()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                self._lock.wait_for(lambda: self._dirty or self._stop.is_set(), 1.0)
-                if self._stop.is_set() or not self._dirty:
-                    continue
-            delay = self.bucket.delay()
-            if delay:
-                self._stop.wait(delay)
-                continue
-            with self._lock:
-                ref, _ = self._dirty.popitem(last=False)
-                status = self._wanted.get(ref)
-                written = self._written.get(ref)
-            try:
-                self._write(ref, status, written)
-            except (ApiException, HTTPError, OSError) as exc:
-                log.warning("writing %s/%s: %s (retrying)", ref.plural, ref.name, exc)
-                self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="error")
-                with self._lock:
-                    if self._wanted.get(ref) == status:
-                        self._dirty.setdefault(ref, None)
-                self._stop.wait(RETRY_SECONDS)
-                continue
-            with self._lock:
-                self._written[ref] = status
-                if self._wanted.get(ref) != status:
-                    self._dirty[ref] = None  # wanted changed while this write was in flight
-                elif status is None:
-                    del self._wanted[ref], self._written[ref]
-                self._lock.notify_all()
-            self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="ok")
-
-    def _write(
+    def _send(
         self, ref: ObjectRef, status: WantedStatus | None, written: WantedStatus | None
     ) -> None:
         if status is None:
