@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from ironlb.cli import main
+from ironlb.events.own_kinds import CONFLICT_KIND, SESSION_KIND
+from ironlb.events.record import EventType, Record
 from ironlb.inputs import read_inputs
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.verify import digest_record
@@ -150,10 +152,17 @@ def test_a_failed_verification_says_what_differs_and_what_could_have_caused_it(t
     assert "ADDED v1/Service default/web" in out
 
 
-def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
-    from ironlb.events.record import EventType, Record
-
+def example_log_with(tmp_path, kind: str, key: str, obj: dict, source: str) -> tuple[str, int]:
+    """The example cluster, then one record a speaker wrote about itself: (log, its seq)."""
     log = tmp_path / "log"
+    with open_store(str(log)) as store:
+        store.append(read_inputs([str(EXAMPLE)]))
+        own = Record(0, 1.0, source, EventType.ADDED, kind, key, None, obj)
+        (seq,) = store.append([own])
+    return str(log), seq
+
+
+def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
     conflict = {
         "node": "worker1",
         "ip": "192.0.2.1",
@@ -161,22 +170,9 @@ def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
         "mac": "02:00:00:00:00:09",
         "how": "gratuitous arp",
     }
-    with open_store(str(log)) as store:
-        store.append(read_inputs([str(EXAMPLE)]))
-        (seq,) = store.append(
-            [
-                Record(
-                    0,
-                    1.0,
-                    "speaker/worker1/layer2",
-                    EventType.ADDED,
-                    "ironlb.io/v1/AddressConflict",
-                    "worker1/192.0.2.1",
-                    None,
-                    conflict,
-                )
-            ]
-        )
+    log, seq = example_log_with(
+        tmp_path, CONFLICT_KIND, "worker1/192.0.2.1", conflict, "speaker/worker1/layer2"
+    )
     _code, out = run("explain", log, "default/web", "-o", "json")
     assert json.loads(out)["conflicts"] == [{"seq": seq, **conflict}]
     _code, text = run("explain", log, "default/web")
@@ -184,9 +180,6 @@ def test_explain_lists_a_duplicate_address_the_announcer_saw(tmp_path):
 
 
 def test_explain_shows_what_the_speaker_recorded_about_its_bgp_sessions(tmp_path):
-    from ironlb.events.record import EventType, Record
-
-    log = tmp_path / "log"
     state = {
         "node": "worker2",
         "peer": "tor-r2",
@@ -194,22 +187,9 @@ def test_explain_shows_what_the_speaker_recorded_about_its_bgp_sessions(tmp_path
         "previous": "Established",
         "reason": "hold timer expired",
     }
-    with open_store(str(log)) as store:
-        store.append(read_inputs([str(EXAMPLE)]))
-        (seq,) = store.append(
-            [
-                Record(
-                    0,
-                    1.0,
-                    "speaker/worker2/bgp",
-                    EventType.ADDED,
-                    "ironlb.io/v1/BGPSessionState",
-                    "worker2/tor-r2",
-                    None,
-                    state,
-                )
-            ]
-        )
+    log, seq = example_log_with(
+        tmp_path, SESSION_KIND, "worker2/tor-r2", state, "speaker/worker2/bgp"
+    )
     _code, out = run("explain", log, "shop/checkout", "--node", "worker2", "-o", "json")
     sessions = json.loads(out)["bgp"]["worker2"]["sessions"]
     assert sessions == {"tor-r2": {"state": "Active", "reason": "hold timer expired", "seq": seq}}
