@@ -176,8 +176,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     overrides = overrides_from(args)
     planner = Planner(args)
     if snapshot is not None:
-        assert snapshot.speaker is not None
-        planner.controller, planner.speakers = snapshot.controller, snapshot.speaker
+        planner.controller = snapshot.controller_fold(overrides)
+        planner.speakers = snapshot.speaker_fold(speaker_overrides_from(args))
     if args.verify:
         report = verify_digests(
             records,

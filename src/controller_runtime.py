@@ -112,7 +112,7 @@ class ControllerRuntime:
         with open_store(self.store_url) as store:
             restored = self.snapshots.restore(store)
             if restored is not None:
-                self.fold = restored.controller
+                self.fold = restored.controller_fold(self.fold.overrides)
             for record in store.read(restored.seq + 1 if restored else None):
                 self.fold.apply(record)
             self._append(store, self._identity_records())

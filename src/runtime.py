@@ -16,7 +16,13 @@ from .events.errors import LbError
 from .events.record import Record
 from .events.watch import WatchSource
 from .reconcile.verify import digest_record
-from .snapshots import FoldSnapshot, SnapshotUnusable, decode_snapshot, encode_snapshot
+from .snapshots import (
+    FoldSnapshot,
+    SnapshotState,
+    SnapshotUnusable,
+    encode_snapshot,
+    usable_snapshot,
+)
 from .store import Snapshot, Store
 
 log = logging.getLogger("ironlb")
@@ -119,8 +125,9 @@ class SnapshotPolicy:
         self._size_checked_at = float("-inf")
         self._over_cap = False
 
-    def restore(self, store: Store) -> FoldSnapshot | None:
-        """The newest usable snapshot, or None (then the log is read from its start)."""
+    def restore(self, store: Store) -> SnapshotState | None:
+        """The newest usable snapshot, or None: then the log is read from its start
+        (a refused snapshot is logged, never trusted)."""
         saved = store.load_snapshot()
         if saved is None:
             if store.first_seq > 1:
@@ -132,7 +139,7 @@ class SnapshotPolicy:
                 )
             return None
         try:
-            snapshot = decode_snapshot(saved.data)
+            snapshot = usable_snapshot(store, saved.data, saved.seq)
         except SnapshotUnusable as exc:
             log.warning("%s: snapshot at seq %d not used: %s", store.url, saved.seq, exc)
             return None

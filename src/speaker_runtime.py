@@ -236,7 +236,8 @@ class SpeakerRuntime:
         restored = self.snapshots.restore(own)
         start = None
         if restored is not None and restored.speaker is not None:
-            self.controller, self.fold = restored.controller, restored.speaker
+            self.controller = restored.controller_fold(self.controller.overrides)
+            self.fold = restored.speaker_fold(self.fold.overrides, self.node)
             cursor = self.fold.world.get("ironlb.io", "FollowCursor", "events") or {}
             self.cursor = int(cursor.get("seq", 0))
             start = restored.seq + 1

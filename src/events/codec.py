@@ -27,7 +27,16 @@ import msgpack
 from .errors import InvalidRecord, SchemaTooNew
 from .record import EventType, Record, split_kind
 
-__all__ = ["FORMAT_VERSION", "UPCASTERS", "decode", "decode_fields", "encode", "encode_many"]
+__all__ = [
+    "FORMAT_VERSION",
+    "UPCASTERS",
+    "BoundedUnpacker",
+    "decode",
+    "decode_fields",
+    "encode",
+    "encode_many",
+    "pack_value",
+]
 
 FORMAT_VERSION = 1
 _FIELD_COUNT = 9
@@ -89,6 +98,47 @@ def encode_many(records: Iterable[Record], first_seq: int | None = None) -> list
     if first_seq is None:
         return [pack(_fields(r, r.seq)) for r in records]
     return [pack(_fields(r, first_seq + i)) for i, r in enumerate(records)]
+
+
+def pack_value(value: Any) -> bytes:
+    """Bytes of a plain value (maps, lists, strings, numbers, bytes, None) as records
+    carry their objects: what snapshots are written with."""
+    return _packer().pack(value)
+
+
+class BoundedUnpacker:
+    """Unpacks plain values (maps, lists, strings, bytes, numbers, booleans, None),
+    with at most ``containers`` maps and lists over all its calls.
+
+    msgpack bounds every length by the bytes present; the container budget bounds
+    what those bytes may become (an empty map is one byte on the wire and some 64 in
+    memory), so untrusted input of a known size needs memory in proportion to it.
+    Raises InvalidRecord on bad input.
+    """
+
+    def __init__(self, containers: int) -> None:
+        self.left = containers
+
+    def _count(self, value: Any) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise InvalidRecord("more maps and lists than the input's size allows")
+        return value
+
+    def unpack(self, data: bytes | memoryview) -> Any:
+        try:
+            return msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=False,
+                object_hook=self._count,
+                list_hook=self._count,
+                ext_hook=_ext_hook,
+            )
+        except InvalidRecord:
+            raise
+        except Exception as exc:  # msgpack raises a zoo of types for garbage input
+            raise InvalidRecord(f"not valid msgpack: {exc}") from exc
 
 
 def decode(data: bytes | memoryview) -> Record:

@@ -60,6 +60,7 @@ from .config import (
     gather_config_inputs,
     parse_config,
 )
+from .fold_state import ControllerState, DecisionState
 from .identity import IDENTITY_KIND, IRONLB_GROUP, Overrides
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
 from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
@@ -98,6 +99,8 @@ class ControllerFold:
         self.pending: dict[str, int] = {}  # Service key -> seq at which it first asked
         self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
         self.active: Config = EMPTY_CONFIG  # the pools in force: the last valid parse
+        self._config_inputs_used: ConfigInputs | None = None  # what ``config`` was parsed from
+        self._active_inputs: ConfigInputs | None = None  # what ``active`` was parsed from
         self.index = AllocationIndex(())
         self.seq = 0
         self._parse_cache = ParseCache()
@@ -170,15 +173,16 @@ class ControllerFold:
             self._config_waiting = True
             return
         self._config_waiting = False
-        parsed = parse_config(self._config_inputs(), self._parse_cache)
-        self.config = parsed
+        inputs = self._config_inputs()
+        parsed = parse_config(inputs, self._parse_cache)
+        self.config, self._config_inputs_used = parsed, inputs
         if parsed.allocation_errors:
             # Keep the last valid pools in force (MetalLB's stale configuration).
             if everything:
                 self._reprocess(sorted(self.services))
             return
         previous = self.active
-        self.active = parsed
+        self.active, self._active_inputs = parsed, inputs
         if previous.pools != parsed.pools or everything:
             self._rebuild_index(previous.pools, parsed.pools, everything=everything)
 
@@ -605,6 +609,67 @@ class ControllerFold:
             self.pending.setdefault(key, self.seq)
         else:
             self.pending.pop(key, None)
+
+    # --- snapshots --------------------------------------------------------------
+
+    def export_state(self) -> ControllerState:
+        """What a snapshot must hold to continue exactly (see fold_state)."""
+        return ControllerState(
+            seq=self.seq,
+            world=self.world.export(),
+            config=self._config_inputs_used,
+            active=self._active_inputs,
+            config_waiting=self._config_waiting,
+            decisions=tuple(
+                DecisionState(
+                    key,
+                    d.addresses,
+                    d.pool,
+                    d.error,
+                    d.warnings,
+                    tuple((e.type, e.reason, e.message) for e in d.events),
+                )
+                for key, d in sorted(self.decisions.items())
+            ),
+            pending=tuple(sorted(self.pending.items())),
+            addressed=tuple(sorted(self._addressed)),
+        )
+
+    @classmethod
+    def restore(cls, state: ControllerState, overrides: Overrides | None = None) -> ControllerFold:
+        """A fold that continues exactly like the one ``state`` was exported from.
+
+        Everything else is derived again: Services from the world, both
+        configurations by parsing, and the allocation index by assigning every
+        decision's addresses (the index holds exactly those).
+        """
+        fold = cls(overrides)
+        fold.seq = state.seq
+        fold.world = World.restore(state.world)
+        identity = fold.world.get(IRONLB_GROUP, IDENTITY_KIND, "controller")
+        fold.settings = fold.overrides.apply(identity or {})
+        observed = fold.world.of_kind("", "Service")
+        fold.services = {key: Service.from_k8s(key, obj) for key, obj in observed.items()}
+        if state.config is not None:
+            fold.config = parse_config(state.config, fold._parse_cache)
+            fold._config_inputs_used = state.config
+        if state.active is not None:
+            same = state.active is state.config
+            fold.active = fold.config if same else parse_config(state.active, fold._parse_cache)
+            fold._active_inputs = state.active
+        fold._config_waiting = state.config_waiting
+        fold.index = AllocationIndex(fold.active.pools)
+        for saved in state.decisions:
+            events = tuple(ServiceEvent(*event) for event in saved.events)
+            decision = Decision(saved.addresses, saved.pool, saved.error, saved.warnings, events)
+            fold.decisions[saved.key] = decision
+            service = fold.services.get(saved.key)
+            if decision.addresses and service is not None:
+                fold.index.assign(service, decision.addresses)
+        fold.pending = dict(state.pending)
+        fold._addressed = set(state.addressed)
+        fold.touched = set(fold.services) | set(fold.decisions)  # re-plan everything once
+        return fold
 
     # --- the plan -----------------------------------------------------------
 

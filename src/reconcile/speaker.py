@@ -51,12 +51,14 @@ from .config import (
     BGPAdvertisement,
     BGPPeer,
     Config,
+    ConfigInputs,
     L2Advertisement,
     ParseCache,
     gather_config_inputs,
     parse_config,
 )
 from .election import Candidates, ElectionKey, election_key
+from .fold_state import SpeakerState
 from .identity import DEFAULT_NAMESPACE, IDENTITY_KIND, IRONLB_GROUP, UNSET, Overrides
 from .objects import Service
 from .selectors import any_matches
@@ -124,6 +126,10 @@ class _BGPService:
     local: bool
 
 
+def _alive(membership: Mapping[str, Any] | None) -> bool:
+    return isinstance(membership, Mapping) and membership.get("alive") is True
+
+
 class SpeakerFold:
     """Fold records into the speakers' state; ``node_plan``/``plan`` give desired state.
 
@@ -146,6 +152,8 @@ class SpeakerFold:
         self.exclude = ExcludeRules()
         self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
         self.active: Config = EMPTY_CONFIG  # the last valid parse, in force
+        self._config_inputs_used: ConfigInputs | None = None  # what ``config`` was parsed from
+        self._active_inputs: ConfigInputs | None = None  # what ``active`` was parsed from
         self._index = AllocationIndex(())
         self._parse_cache = ParseCache()
         self._config_waiting = False
@@ -199,7 +207,7 @@ class SpeakerFold:
                 self.exclude = parse_exclude_rules(after)
                 self._all_dirty = True
         elif group == IRONLB_GROUP and kind == MEMBERSHIP_KIND:
-            alive = isinstance(after, Mapping) and after.get("alive") is True
+            alive = _alive(after)
             had_membership = bool(self.membership)
             if after is None:
                 self.membership.pop(key, None)
@@ -215,11 +223,14 @@ class SpeakerFold:
         elif group == IRONLB_GROUP and kind == IDENTITY_KIND:
             self._identity_changed(key, after)
 
-    def _identity_changed(self, key: str, after: Mapping[str, Any] | None) -> None:
+    def _recorded_identity(self) -> Mapping[str, Any]:
         # A speaker's own identity outranks a controller's recorded in the same log.
         identities = self.world.of_kind(IRONLB_GROUP, IDENTITY_KIND)
         speaker = [identities[k] for k in sorted(identities) if k.startswith("speaker/")]
-        chosen = speaker[0] if speaker else identities.get("controller", {})
+        return speaker[0] if speaker else identities.get("controller", {})
+
+    def _identity_changed(self, key: str, after: Mapping[str, Any] | None) -> None:
+        chosen = self._recorded_identity()
         self.identity = dict(chosen)
         settings = self.overrides.apply(chosen)
         if settings != self.settings:
@@ -266,6 +277,55 @@ class SpeakerFold:
             if any(a.node == node for a in by_ip.values()):
                 self._dirty.add(key)
 
+    # --- snapshots --------------------------------------------------------------
+
+    def export_state(self) -> SpeakerState:
+        """What a snapshot must hold to continue exactly (see fold_state)."""
+        return SpeakerState(
+            self.world.export(), self._config_inputs_used, self._active_inputs, self._config_waiting
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        state: SpeakerState,
+        overrides: SpeakerOverrides | None = None,
+        node: str | None = None,
+    ) -> SpeakerFold:
+        """A fold that continues exactly like the one ``state`` was exported from.
+
+        Everything but the world and the configurations is derived, so it is rebuilt
+        from them; the first ``refresh`` recomputes every announcement.
+        """
+        fold = cls(overrides, node)
+        world = fold.world = World.restore(state.world)
+        chosen = fold._recorded_identity()
+        fold.identity = dict(chosen)
+        fold.settings = fold.overrides.apply(chosen)
+        fold.services = {k: Service.from_k8s(k, o) for k, o in world.of_kind("", "Service").items()}
+        for key, obj in sorted(world.of_kind(DISCOVERY_GROUP, "EndpointSlice").items()):
+            fold._slice_changed(key, obj)
+        fold.nodes = {k: NodeInfo.from_k8s(k, o) for k, o in world.of_kind("", "Node").items()}
+        members = world.of_kind(IRONLB_GROUP, MEMBERSHIP_KIND)
+        fold.membership = {key: _alive(obj) for key, obj in members.items()}
+        fold.links = {
+            key: links_from_record(obj) if isinstance(obj, Mapping) else ()
+            for key, obj in world.of_kind(IRONLB_GROUP, LINKS_KIND).items()
+        }
+        excluded = f"{fold.settings.namespace}/{EXCLUDE_L2_CONFIGMAP}"
+        fold.exclude = parse_exclude_rules(world.get("", "ConfigMap", excluded))
+        if state.config is not None:
+            fold.config = parse_config(state.config, fold._parse_cache)
+            fold._config_inputs_used = state.config
+        if state.active is not None:
+            same = state.active is state.config
+            fold.active = fold.config if same else parse_config(state.active, fold._parse_cache)
+            fold._active_inputs = state.active
+        fold._config_waiting = state.config_waiting
+        fold._dirty = set(fold.services)
+        fold._all_dirty = True
+        return fold
+
     # --- configuration --------------------------------------------------------
 
     def _config_relisting(self) -> bool:
@@ -280,15 +340,14 @@ class SpeakerFold:
             self._config_waiting = True
             return
         self._config_waiting = False
-        parsed = parse_config(
-            gather_config_inputs(self.settings.namespace, self.world.of_kind), self._parse_cache
-        )
-        self.config = parsed
+        inputs = gather_config_inputs(self.settings.namespace, self.world.of_kind)
+        parsed = parse_config(inputs, self._parse_cache)
+        self.config, self._config_inputs_used = parsed, inputs
         if parsed.errors:
             return  # the last valid configuration stays in force (MetalLB's speakers)
         if parsed == self.active:
             return
-        self.active = parsed
+        self.active, self._active_inputs = parsed, inputs
         self._all_dirty = True  # node sets, pools and every announcement: see refresh
 
     def _derive_from_config(self) -> None:

@@ -16,6 +16,8 @@ import attrs
 
 from ironlb.events.record import EventType, Record, split_kind
 
+from .fold_state import Relist, WorldState, record_of
+
 
 @attrs.frozen
 class Change:
@@ -42,13 +44,36 @@ class World:
     def as_records(self) -> list[Record]:
         """Every object as an ADDED record (seq 0): folding them into a fresh fold
         rebuilds state that is a function of the observed world alone."""
-        records = []
-        for (group, kind), objects in sorted(self.objects.items()):
-            for key, obj in sorted(objects.items()):
-                version = str(obj.get("apiVersion") or "v1").rpartition("/")[2]
-                full = f"{group}/{version}/{kind}" if group else f"{version}/{kind}"
-                records.append(Record(0, 0.0, "snapshot", EventType.ADDED, full, key, None, obj))
-        return records
+        return [
+            record_of(group, kind, key, "snapshot", obj)
+            for (group, kind), objects in sorted(self.objects.items())
+            for key, obj in sorted(objects.items())
+        ]
+
+    def export(self) -> WorldState:
+        """The world as a value: each object with its source, and the open relists."""
+        records = tuple(
+            record_of(group, kind, key, self._sources.get((group, kind, key), ""), obj)
+            for (group, kind), objects in sorted(self.objects.items())
+            for key, obj in sorted(objects.items())
+        )
+        relists = tuple(
+            Relist(source, group, kind, tuple(sorted(seen)))
+            for (source, group, kind), seen in sorted(self._relisting.items())
+        )
+        return WorldState(records, relists)
+
+    @classmethod
+    def restore(cls, state: WorldState) -> World:
+        """The world ``export`` described (no changes are reported: nothing happened)."""
+        world = cls()
+        for record in state.records:
+            group, _version, kind = split_kind(record.kind)
+            world.objects.setdefault((group, kind), {})[record.key] = record.object
+            world._sources[(group, kind, record.key)] = record.source
+        for relist in state.relists:
+            world._relisting[(relist.source, relist.group, relist.kind)] = set(relist.seen)
+        return world
 
     def of_kind(self, group: str, kind: str) -> dict[str, Mapping[str, Any]]:
         return self.objects.get((group, kind), {})

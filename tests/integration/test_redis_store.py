@@ -104,3 +104,29 @@ def test_log_commands_work_on_redis_and_copy_makes_a_file(redis_server, tmp_path
     ironlb("log", "copy", url, tmp_path / "report")
     with open_store(str(tmp_path / "report"), readonly=True) as copy:
         assert [r.seq for r in copy.read()] == [1, 2, 3, 4]
+
+
+def test_a_snapshot_planted_with_one_hset_runs_nothing_and_the_log_is_replayed(
+    redis_server, tmp_path
+):
+    """The Redis overlay's Redis has no auth: anyone on the network can HSET."""
+    import redis
+
+    from ironlb.reconcile.controller import ControllerFold
+    from ironlb.runtime import SnapshotPolicy
+    from tests.unit.test_hostile_snapshots import pickle_payloads, placements
+
+    name = uuid.uuid4().hex
+    url = url_for(redis_server, name)
+    with open_store(url) as store:
+        store.append(batch(3))
+    client = redis.Redis.from_url(redis_server.url)
+    marker = tmp_path / "ran"
+    for payload in pickle_payloads(marker).values():
+        for planted in placements(payload).values():
+            client.hset(f"{{{name}}}:snapshots", "3", planted)
+            with open_store(url) as store:
+                assert SnapshotPolicy().restore(store) is None
+                replayed = ControllerFold().apply_all(store.read())
+            assert replayed.seq == 3
+            assert not marker.exists()

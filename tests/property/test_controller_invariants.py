@@ -163,7 +163,7 @@ class ControllerMachine(RuleBasedStateMachine):
             self.statuses_are_written()
         elif action == "snapshot":
             saved = encode_snapshot(FoldSnapshot(len(self.log), self.fold))
-            self.restored = decode_snapshot(saved).controller
+            self.restored = decode_snapshot(saved).controller_fold()
         elif action == "pool":
             self.touched = None
             self.emit(data.draw(pools_strategy))

@@ -253,7 +253,7 @@ class SpeakerMachine(RuleBasedStateMachine):
     @rule()
     def snapshot(self):
         saved = encode_snapshot(FoldSnapshot(len(self.records), ControllerFold(), self.live))
-        self.restored = decode_snapshot(saved).speaker
+        self.restored = decode_snapshot(saved).speaker_fold(node=self.live.node)
 
     @invariant()
     def a_fold_restored_from_a_snapshot_continues_exactly(self):
