@@ -5,38 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-
 from .controller_runtime import ControllerRuntime
 from .events.errors import LbError
+from .kube_client import add_client_options, api_client
 from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
 
 DEFAULT_STORE = "/var/lib/ironlb/controller"
-
-
-CONNECTION_POOL_SIZE = 32
-
-
-def api_client(api_server: str | None, kubeconfig: str | None) -> k8s.ApiClient:
-    """``--api-server`` alone (kubectl proxy, tests), else kubeconfig, else in-cluster."""
-    configuration = k8s.Configuration()
-    # One watch per resource holds a connection for as long as it streams; writers,
-    # Leases and lists need their own beside them (urllib3's default pool is 10).
-    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
-    if api_server and not kubeconfig:
-        configuration.host = api_server
-        return k8s.ApiClient(configuration)
-    try:
-        if kubeconfig:
-            k8s_config.load_kube_config(kubeconfig, client_configuration=configuration)
-        else:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError) as exc:
-        raise LbError(f"cannot configure the Kubernetes client: {exc}") from exc
-    if api_server:
-        configuration.host = api_server
-    return k8s.ApiClient(configuration)
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -47,8 +21,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "Service statuses and Events. Replicas elect a leader over a Lease; only the "
         "leader writes.",
     )
-    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
-    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    add_client_options(p)
     p.add_argument("--store", metavar="URL", default=DEFAULT_STORE, help="the controller's log")
     p.add_argument("--namespace", default="metallb-system", metavar="NS")
     p.add_argument("--lb-class", metavar="CLASS", help="serve Services of this class")
@@ -66,7 +39,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
     if args.lease_duration <= args.lease_interval:
         raise LbError("--lease-duration must exceed --lease-interval")
     runtime = ControllerRuntime(
-        api_client(args.api_server, args.kubeconfig),
+        api_client(args),
         store_url=args.store,
         namespace=args.namespace,
         lb_class=args.lb_class,

@@ -7,9 +7,9 @@ import queue
 import threading
 from typing import TextIO
 
-from .cli_controller import api_client
 from .events.record import Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
+from .kube_client import add_client_options, api_client
 from .runtime import install_signal_handlers, next_batch
 from .store import open_store
 
@@ -23,15 +23,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--duration passes. The log replays with `ironlb replay` and attaches to bug reports.",
     )
     p.add_argument("--to", required=True, metavar="URL", help="the log to write")
-    p.add_argument("--kubeconfig", metavar="PATH")
-    p.add_argument("--api-server", metavar="URL")
+    add_client_options(p)
     p.add_argument("--namespace", default="metallb-system", metavar="NS")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     p.set_defaults(handler=cmd_record)
 
 
 def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
-    client = api_client(args.api_server, args.kubeconfig)
+    client = api_client(args)
     stop = threading.Event()
     install_signal_handlers(stop)
     incoming: queue.Queue[Record] = queue.Queue()

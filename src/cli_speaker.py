@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from .cli_controller import api_client
 from .events.errors import LbError
 from .events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
+from .kube_client import add_client_options, api_client
 from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
 from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime
 
@@ -28,8 +28,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="standalone mode: follow this log for cluster events (a file store `ironlb log "
         "import` writes to, or a controller's log) instead of watching the API",
     )
-    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
-    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    add_client_options(p)
     p.add_argument(
         "--lease-interval",
         type=float,
@@ -102,7 +101,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
     client = None
     if not args.events:
         try:
-            client = api_client(args.api_server, args.kubeconfig)
+            client = api_client(args)
         except LbError as exc:
             raise LbError(f"{exc} (or run standalone with --events URL)") from exc
     if args.links_netns and not args.no_layer2:

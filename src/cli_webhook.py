@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from .cli_controller import api_client
 from .events.errors import LbError
+from .kube_client import add_client_options, api_client
 from .metrics_server import parse_address
 from .runtime import install_signal_handlers
 from .webhook import AdmissionValidator, WebhookServer, api_lister
@@ -30,8 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "configuration and the BGPPeer CRD; with --cert-manager the files cert-manager "
         "mounts in --cert-dir are served instead.",
     )
-    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster configuration")
-    p.add_argument("--api-server", metavar="URL", help="the API server (overrides kubeconfig)")
+    add_client_options(p)
     p.add_argument("--namespace", default="metallb-system", metavar="NS")
     p.add_argument("--listen", default="0.0.0.0:9443", metavar="HOST:PORT")
     p.add_argument("--cert-dir", metavar="DIR", help="where tls.crt and tls.key are (or go)")
@@ -43,7 +42,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
-    client = api_client(args.api_server, args.kubeconfig)
+    client = api_client(args)
     if args.cert_manager and not args.cert_dir:
         raise LbError("--cert-manager needs --cert-dir, where cert-manager mounts the Secret")
     cert_dir = Path(args.cert_dir or tempfile.mkdtemp(prefix="ironlb-webhook-"))
