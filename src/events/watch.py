@@ -14,9 +14,11 @@ Secrets are redacted (keyed hashes) before a record is made; managedFields dropp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -106,8 +108,9 @@ class WatchSource:
         self.append = append
         self.source = source
         self.stop = stop
+        self._stream: Any = None  # the watch response being read, for _interrupt_on_stop
         self.namespace = namespace
-        self.secret_key = secret_key or random.randbytes(32)
+        self.secret_key = secret_key or secrets.token_bytes(32)  # a CSPRNG: the key guards hashes
         self.live_secrets = live_secrets
         self.page = page
         self.watch_timeout = watch_timeout
@@ -134,6 +137,7 @@ class WatchSource:
         """List and watch until ``stop`` is set."""
         failures = 0
         progress_at_last_error = -1
+        threading.Thread(target=self._interrupt_on_stop, daemon=True).start()
         while not self.stop.is_set():
             try:
                 if self.resource_version is None:
@@ -143,6 +147,8 @@ class WatchSource:
             except Relist:
                 self.resource_version = None
             except (ApiException, HTTPError, OSError, ValueError) as exc:
+                if self.stop.is_set():
+                    return  # the stream was shut to stop: not an error
                 self.errors += 1
                 # Backoff grows only while nothing gets through; any progress resets it.
                 failures = failures + 1 if self._progress == progress_at_last_error else 1
@@ -185,14 +191,29 @@ class WatchSource:
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", self.watch_timeout),
         ]
-        response = self._get(query, stream=True)
+        response = self._stream = self._get(query, stream=True)
         try:
             for line in _lines(response):
                 if self.stop.is_set():
                     return
                 self._event(json.loads(line))
         finally:
+            self._stream = None
             response.release_conn()
+
+    def _interrupt_on_stop(self) -> None:
+        """Unblock a watch waiting for its next event once ``stop`` is set.
+
+        A real API server may send nothing on a quiet watch for minutes (bookmarks
+        come about once a minute), so checking ``stop`` between events is not enough:
+        shutting the socket down ends the read at once.
+        """
+        self.stop.wait()
+        stream = self._stream
+        if stream is not None:
+            # Already closed, or a transport without shutdown: the watch's timeout ends it.
+            with contextlib.suppress(OSError, AttributeError):
+                stream.shutdown()
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

@@ -1,27 +1,35 @@
-"""``ironlb controller`` against the test API server, through the official client."""
+"""``ironlb controller`` against a real kube-apiserver and etcd, running as the
+ServiceAccount deploy/ gives it (so deploy/'s RBAC is what is enforced).
+
+Faults are made for real: etcd compaction with an API server restart (watches
+resume into 410 Gone), the same with the watch cache off, kube-apiserver restarted
+mid-watch, etcd stopped and started, the API unreachable for longer than the
+Lease. Injected 500/429 answers cannot be produced on demand by a real API server;
+that one test stays on tests/apiserver.py (tests/integration/test_controller_faults.py).
+"""
 
 from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 import pytest
 from kubernetes import client
 
-from tests.apiserver import ApiServer
+from tests.kube_cluster import NAMESPACE as NS
+from tests.kube_cluster import KubeCluster, free_port
 from tests.processes import ironlb
 
 DEADLINE = 60.0
-NS = "metallb-system"
 
 
 class Controller:
-    def __init__(self, server: ApiServer, store, *extra: str) -> None:
+    def __init__(self, kube: KubeCluster, store, *extra: str) -> None:
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
         self.process = subprocess.Popen(
             [
@@ -31,14 +39,14 @@ class Controller:
                 "--log-level",
                 "info",
                 "controller",
-                "--api-server",
-                server.url,
+                "--kubeconfig",
+                str(kube.service_account_kubeconfig("ironlb-controller")),
                 "--store",
                 str(store),
                 "--lease-interval",
-                "0.1",
+                "0.2",
                 "--lease-duration",
-                "1",
+                "2",
                 "--digest-interval",
                 "0",
                 *extra,
@@ -58,83 +66,81 @@ class Controller:
         return code
 
 
+class Api:
+    """The admin's view of the cluster, through the official client."""
+
+    def __init__(self, kube: KubeCluster) -> None:
+        api = kube.client()
+        self.kube = kube
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.coordination = client.CoordinationV1Api(api)
+
+    def create_pool(self, name: str, *addresses: str) -> None:
+        body = {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": name},
+            "spec": {"addresses": list(addresses)},
+        }
+        self.custom.create_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "ipaddresspools", body
+        )
+
+    def create_service(self, name: str) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"type": "LoadBalancer", "ports": [{"protocol": "TCP", "port": 80}]},
+        }
+        self.core.create_namespaced_service("default", body)
+
+    def statuses(self) -> dict[str, list[str]]:
+        found = self.core.list_namespaced_service("default").items
+        return {
+            s.metadata.name: [i.ip for i in (s.status.load_balancer.ingress or [])]
+            for s in found
+            if s.spec.type == "LoadBalancer"
+        }
+
+    def lease_holder(self) -> str | None:
+        try:
+            lease = self.coordination.read_namespaced_lease("ironlb-controller", NS)
+        except client.ApiException:
+            return None
+        return lease.spec.holder_identity or None
+
+    def events(self) -> list:
+        return self.core.list_namespaced_event("default").items
+
+    def wait(self, predicate, what: str, *controllers: Controller) -> None:
+        try:
+            self.kube.wait_for(predicate, what)
+        except AssertionError as exc:
+            logs = "\n".join(c.log() for c in controllers)
+            raise AssertionError(f"{exc}\nstatuses: {self.statuses()}\n{logs}") from None
+
+
 @pytest.fixture
-def cluster():
-    server = ApiServer(bookmark_every=0.2)
-    api = server.client()
-    yield server, client.CoreV1Api(api), client.CustomObjectsApi(api)
-    server.stop()
+def api(kube):
+    return Api(kube)
 
 
-def create_pool(custom, name: str, *addresses: str) -> None:
-    body = {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "IPAddressPool",
-        "metadata": {"name": name},
-        "spec": {"addresses": list(addresses)},
-    }
-    custom.create_namespaced_custom_object("metallb.io", "v1beta1", NS, "ipaddresspools", body)
-
-
-def create_service(core, name: str, cluster_ip: str = "10.96.0.1") -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "LoadBalancer",
-            "clusterIP": cluster_ip,
-            "clusterIPs": [cluster_ip],
-            "ports": [{"protocol": "TCP", "port": 80}],
-        },
-    }
-    core.create_namespaced_service("default", body)
-
-
-def statuses(server: ApiServer) -> dict[str, list[str]]:
-    return {
-        name: [
-            e["ip"] for e in ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress", [])
-        ]
-        for (_ns, name), o in server.state.objects["services"].items()
-    }
-
-
-def wait_for(server: ApiServer, predicate, *controllers: Controller) -> None:
-    """Block on the server's change notifications until ``predicate`` holds."""
-    with server.state.lock:
-        if server.state.lock.wait_for(lambda: predicate(server), DEADLINE):
-            return
-    logs = "\n".join(c.log() for c in controllers)
-    raise AssertionError(f"{statuses(server)}\n{logs}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def lease_holder(server: ApiServer) -> str | None:
-    lease = server.state.objects["leases"].get((NS, "ironlb-controller"))
-    return (lease or {}).get("spec", {}).get("holderIdentity") or None
-
-
-def test_assigns_addresses_posts_events_and_replays_exactly(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/29")
-    create_service(core, "a")
-    controller = Controller(server, tmp_path / "log")
+def test_assigns_addresses_posts_events_and_replays_exactly(kube, api, tmp_path):
+    api.create_pool("lan", "192.0.2.0/29")
+    api.create_service("a")
+    controller = Controller(kube, tmp_path / "log")
     try:
-        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"], controller)
-        create_service(core, "b")
-        wait_for(server, lambda s: statuses(s).get("b") == ["192.0.2.1"], controller)
-        wait_for(
-            server,
-            lambda s: any(
-                e.get("reason") == "IPAllocated" and e["involvedObject"]["name"] == "b"
-                for e in s.state.objects["events"].values()
+        api.wait(lambda: api.statuses().get("a") == ["192.0.2.0"], "a gets .0", controller)
+        api.create_service("b")
+        api.wait(lambda: api.statuses().get("b") == ["192.0.2.1"], "b gets .1", controller)
+        api.wait(
+            lambda: any(
+                e.reason == "IPAllocated" and e.involved_object.name == "b" for e in api.events()
             ),
+            "an IPAllocated Event on b",
+            controller,
         )
     finally:
         assert controller.stop() == 0
@@ -142,114 +148,188 @@ def test_assigns_addresses_posts_events_and_replays_exactly(cluster, tmp_path):
     assert verified.startswith("verified ") and not verified.startswith("verified 0 ")
 
 
-def test_a_new_controller_with_an_empty_log_keeps_every_address(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/29")
+def test_a_new_controller_with_an_empty_log_keeps_every_address(kube, api, tmp_path):
+    api.create_pool("lan", "192.0.2.0/29")
     for name in ("a", "b", "c"):
-        create_service(core, name)
-    first = Controller(server, tmp_path / "first")
-    wait_for(server, lambda s: all(statuses(s).get(n) for n in ("a", "b", "c")))
-    before = statuses(server)
+        api.create_service(name)
+    first = Controller(kube, tmp_path / "first")
+    api.wait(lambda: all(api.statuses().get(n) for n in ("a", "b", "c")), "all addressed", first)
+    before = api.statuses()
     assert first.stop() == 0
-    core.delete_namespaced_service("a", "default")  # while no controller runs
-    create_service(core, "d")
-    second = Controller(server, tmp_path / "second")
+    api.core.delete_namespaced_service("a", "default")  # while no controller runs
+    api.create_service("d")
+    second = Controller(kube, tmp_path / "second")
     try:
-        wait_for(server, lambda s: statuses(s).get("d"))
-        after = statuses(server)
+        api.wait(lambda: api.statuses().get("d"), "d addressed", second)
+        after = api.statuses()
         assert after["b"] == before["b"] and after["c"] == before["c"]
         assert after["d"] == before["a"]  # the freed address, lowest first
     finally:
         assert second.stop() == 0
 
 
-def test_only_the_leader_writes_and_a_killed_leader_is_replaced(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/29")
-    one = Controller(server, tmp_path / "one")
-    two = Controller(server, tmp_path / "two")
+def test_only_the_leader_writes_and_a_killed_leader_is_replaced(kube, api, tmp_path):
+    api.create_pool("lan", "192.0.2.0/29")
+    one = Controller(kube, tmp_path / "one")
+    two = Controller(kube, tmp_path / "two")
     try:
-        wait_for(server, lambda s: lease_holder(s) is not None)
-        create_service(core, "a")
-        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"])
-        leader = lease_holder(server)
+        api.wait(lambda: api.lease_holder() is not None, "a leader", one, two)
+        api.create_service("a")
+        api.wait(lambda: api.statuses().get("a") == ["192.0.2.0"], "a addressed", one, two)
+        leader = api.lease_holder()
         dead = one if str(one.process.pid) in leader else two
         dead.stop(signal.SIGKILL)  # no release: the follower must judge it dead
-        wait_for(server, lambda s: lease_holder(s) not in (None, leader))
-        create_service(core, "b")
-        wait_for(server, lambda s: statuses(s).get("b") == ["192.0.2.1"])
-        assert statuses(server)["a"] == ["192.0.2.0"]
+        api.wait(lambda: api.lease_holder() not in (None, leader), "a new leader", one, two)
+        api.create_service("b")
+        api.wait(lambda: api.statuses().get("b") == ["192.0.2.1"], "b addressed", one, two)
+        assert api.statuses()["a"] == ["192.0.2.0"]
     finally:
         for controller in (one, two):
             controller.stop()
 
 
-def test_faults_lose_no_update(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/28")
-    controller = Controller(server, tmp_path / "log")
+def _etcd_revision(kube: KubeCluster) -> int:
+    done = subprocess.run(
+        [
+            str(kube.bin / "etcdctl"),
+            f"--endpoints=http://127.0.0.1:{kube.etcd_port}",
+            "endpoint",
+            "status",
+            "-w",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(json.loads(done.stdout)[0]["Status"]["header"]["revision"])
+
+
+def compact_etcd(kube: KubeCluster) -> None:
+    subprocess.run(
+        [
+            str(kube.bin / "etcdctl"),
+            f"--endpoints=http://127.0.0.1:{kube.etcd_port}",
+            "compact",
+            str(_etcd_revision(kube)),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def run_through_faults(kube: KubeCluster, api: Api, tmp_path, faults) -> None:
+    """Create Services between faults; statuses end as a fault-free run's would."""
+    api.create_pool("lan", "192.0.2.0/28")
+    one = Controller(kube, tmp_path / "one")
+    two = Controller(kube, tmp_path / "two")
     try:
-        for i in range(6):
-            server.fail_next(2, 500 if i % 2 else 429)
-            create_service(core, f"s{i}")
-            if i % 2:
-                server.cut_watches()
-            if i == 3:
-                server.compact()
-                server.cut_watches()
-        expected = {f"s{i}": [f"192.0.2.{i}"] for i in range(6)}
-        wait_for(server, lambda s: statuses(s) == expected)
+        api.wait(lambda: api.lease_holder() is not None, "a leader", one, two)
+        for i, fault in enumerate(faults):
+            api.create_service(f"s{i}")
+            api.wait(lambda i=i: api.statuses().get(f"s{i}"), f"s{i} addressed", one, two)
+            fault()
+        api.create_service("last")
+        expected = {f"s{i}": [f"192.0.2.{i}"] for i in range(len(faults))}
+        expected["last"] = [f"192.0.2.{len(faults)}"]
+        api.wait(lambda: api.statuses() == expected, f"statuses {expected}", one, two)
+        holder = api.lease_holder()
+        assert holder is not None and any(str(c.process.pid) in holder for c in (one, two))
+        assert one.process.poll() is None and two.process.poll() is None
     finally:
-        assert controller.stop() == 0
+        for controller in (one, two):
+            controller.stop()
 
 
-def test_record_captures_what_ironlb_reads_and_replays_to_the_same_plan(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/29")
-    create_service(core, "a")
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "pw"},
-        "data": {"password": "c2VjcmV0"},
-    }
-    core.create_namespaced_secret(NS, secret)
+def test_compaction_and_apiserver_restarts_lose_nothing(kube, api, tmp_path):
+    def compact_and_restart() -> None:
+        compact_etcd(kube)
+        kube.restart_apiserver()  # with the watch cache on, compaction alone gives no 410
+
+    run_through_faults(kube, api, tmp_path, [compact_and_restart, kube.restart_apiserver])
+    assert relists(tmp_path / "one", "v1/Service") >= 2  # the 410 made it list again
+
+
+def relists(log, kind: str) -> int:
+    shown = ironlb("log", "show", log, "--kind", kind, "-o", "json").stdout.splitlines()
+    return sum(json.loads(line)["type"] == "SYNC_START" for line in shown)
+
+
+def test_without_the_watch_cache_compaction_gives_410_and_nothing_is_lost(
+    kube_binaries_dir, tmp_path
+):
+    kube = KubeCluster(kube_binaries_dir, watch_cache=False)
+    try:
+        kube.install_ironlb_access()
+        api = Api(kube)
+
+        def compact_and_restart() -> None:
+            compact_etcd(kube)
+            kube.restart_apiserver()  # watches resume from a compacted revision: 410
+
+        run_through_faults(kube, api, tmp_path, [compact_and_restart])
+        assert relists(tmp_path / "one", "v1/Service") >= 2
+    finally:
+        kube.stop()
+
+
+def test_etcd_stopped_and_the_api_away_longer_than_the_lease_lose_nothing(kube, api, tmp_path):
+    def etcd_down_and_up() -> None:
+        kube.stop_process("etcd")
+        kube.start_etcd()
+
+    def api_away_past_the_lease() -> None:
+        kube.stop_process("kube-apiserver", signal.SIGKILL)
+        # The Lease lasts 2 s and the API must stay away for longer: this waits on a
+        # clock because the passing of time with no API to reach is the fault itself.
+        time.sleep(3)
+        kube.start_apiserver()
+
+    run_through_faults(kube, api, tmp_path, [etcd_down_and_up, api_away_past_the_lease])
+
+
+def test_record_captures_what_ironlb_reads_and_replays_to_the_same_plan(kube, api, tmp_path):
+    api.create_pool("lan", "192.0.2.0/29")
+    api.create_service("a")
+    secret = {"metadata": {"name": "pw"}, "data": {"password": "c2VjcmV0"}}
+    api.core.create_namespaced_secret(NS, secret)
     out = ironlb(
-        "record", "--api-server", server.url, "--to", tmp_path / "rec", "--duration", "1"
+        "record", "--kubeconfig", kube.admin_kubeconfig, "--to", tmp_path / "rec", "--duration", "1"
     ).stdout
     assert out.startswith("recorded ")
-    kinds = {
-        json.loads(line)["kind"]
-        for line in ironlb("log", "show", tmp_path / "rec", "-o", "json").stdout.splitlines()
-    }
-    assert {"v1/Service", "metallb.io/v1beta1/IPAddressPool", "v1/Secret"} <= kinds
     shown = ironlb("log", "show", tmp_path / "rec", "-o", "json").stdout
+    kinds = {json.loads(line)["kind"] for line in shown.splitlines()}
+    assert {"v1/Service", "metallb.io/v1beta1/IPAddressPool", "v1/Secret"} <= kinds
     assert "c2VjcmV0" not in shown
     plan = json.loads(ironlb("plan", tmp_path / "rec", "-o", "json").stdout)
     assert plan["services"]["default/a"]["ips"] == ["192.0.2.0"]
 
 
-def test_pool_status_and_configuration_state_follow_the_configuration(cluster, tmp_path):
-    server, core, custom = cluster
-    create_pool(custom, "lan", "192.0.2.0/29", "2001:db8::/126")
-    create_service(core, "a")
+def test_pool_status_and_configuration_state_follow_the_configuration(kube, api, tmp_path):
+    api.create_pool("lan", "192.0.2.0/29", "2001:db8::/126")
+    api.create_service("a")
     port = free_port()
-    controller = Controller(server, tmp_path / "log", "--metrics-address", f"127.0.0.1:{port}")
+    controller = Controller(kube, tmp_path / "log", "--metrics-address", f"127.0.0.1:{port}")
 
-    def pool_status(s: ApiServer) -> dict | None:
-        return s.state.objects["ipaddresspools"][(NS, "lan")].get("status")
+    def pool_status() -> dict | None:
+        pool = api.custom.get_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "ipaddresspools", "lan"
+        )
+        return pool.get("status")
 
-    def config_state(s: ApiServer) -> dict:
-        obj = s.state.objects["configurationstates"].get((NS, "controller")) or {}
-        return obj.get("status") or {}
+    def config_state() -> dict:
+        found = kube.get("configurationstates.metallb.io", "controller", "-n", NS) or {}
+        return found.get("status") or {}
 
     try:
-        wait_for(server, lambda s: statuses(s).get("a") == ["192.0.2.0"], controller)
+        api.wait(lambda: api.statuses().get("a") == ["192.0.2.0"], "a addressed", controller)
         counters = {"assignedIPv4": 1, "availableIPv4": 7, "assignedIPv6": 0, "availableIPv6": 4}
-        wait_for(server, lambda s: pool_status(s) == counters, controller)
-        wait_for(server, lambda s: config_state(s).get("result") == "Valid", controller)
-        labels = server.objects("configurationstates")[(NS, "controller")]["metadata"]["labels"]
-        assert labels == {"metallb.io/component-type": "controller"}
+        api.wait(lambda: pool_status() == counters, f"pool status {counters}", controller)
+        api.wait(lambda: config_state().get("result") == "Valid", "state Valid", controller)
+        state = kube.get("configurationstates.metallb.io", "controller", "-n", NS)
+        assert state["metadata"]["labels"] == {"metallb.io/component-type": "controller"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
             metrics = reply.read().decode()
         assert 'metallb_allocator_addresses_in_use_total{pool="lan"} 1.0' in metrics
@@ -258,13 +338,13 @@ def test_pool_status_and_configuration_state_follow_the_configuration(cluster, t
         assert "metallb_k8s_client_config_stale_bool 0.0" in metrics
         assert "ironlb_fold_seconds_count" in metrics and "ironlb_events_appended_total" in metrics
 
-        create_pool(custom, "overlap", "192.0.2.4/30")  # overlaps "lan": rejected
-        wait_for(server, lambda s: config_state(s).get("result") == "Invalid", controller)
-        summary = config_state(server)["errorSummary"]
+        api.create_pool("overlap", "192.0.2.4/30")  # overlaps "lan": rejected
+        api.wait(lambda: config_state().get("result") == "Invalid", "state Invalid", controller)
+        summary = config_state()["errorSummary"]
         assert "IPAddressPool/metallb-system/overlap" in summary and "spec.addresses" in summary
-        custom.delete_namespaced_custom_object(
+        api.custom.delete_namespaced_custom_object(
             "metallb.io", "v1beta1", NS, "ipaddresspools", "overlap"
         )
-        wait_for(server, lambda s: config_state(s).get("result") == "Valid", controller)
+        api.wait(lambda: config_state().get("result") == "Valid", "Valid again", controller)
     finally:
         assert controller.stop() == 0
