@@ -10,16 +10,28 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.kube_cluster import KubeUnavailable, kube_binaries
+
 DEPLOY = Path(__file__).parents[2] / "deploy"
 OVERLAYS = ["base", "overlays/layer2", "overlays/bgp", "overlays/redis"]
 
 
 @functools.cache
+def kubectl() -> str:
+    """The kubectl scripts/kube-binaries builds, else one on PATH."""
+    try:
+        return str(kube_binaries() / "kubectl")
+    except KubeUnavailable as exc:
+        found = shutil.which("kubectl")
+        if found is None:
+            pytest.skip(f"needs kubectl: {exc}")
+        return found
+
+
+@functools.cache
 def _rendered(target: str) -> str:
-    if shutil.which("kubectl") is None:
-        pytest.skip("needs kubectl (apt install kubernetes-client)")
     result = subprocess.run(
-        ["kubectl", "kustomize", str(DEPLOY / target)], capture_output=True, text=True, timeout=120
+        [kubectl(), "kustomize", str(DEPLOY / target)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

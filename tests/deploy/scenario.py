@@ -8,7 +8,7 @@ from pathlib import Path
 from kubernetes import client
 
 from tests.apiserver import ApiServer, create_web
-from tests.integration.test_controller import Controller
+from tests.integration.test_controller_faults import Controller
 from tests.processes import Speaker
 
 NS = "metallb-system"
