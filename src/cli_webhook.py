@@ -38,6 +38,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--service", default="ironlb-webhook", help="the webhook's Service name")
     p.add_argument("--secret", default="ironlb-webhook-cert", help="the certificate's Secret")
     p.add_argument("--webhook-configuration", default="ironlb-webhook", metavar="NAME")
+    p.add_argument(
+        "--url",
+        metavar="URL",
+        help="where the API server reaches this webhook when not through --service (a webhook "
+        "outside the cluster): its host joins the certificate, and BGPPeer conversion is "
+        "pointed at URL/convert",
+    )
     p.set_defaults(handler=cmd_webhook)
 
 
@@ -54,6 +61,7 @@ def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
             service=args.service,
             secret=args.secret,
             webhook_configuration=args.webhook_configuration,
+            url=args.url,
         )
         _write(cert_dir, manager.ensure())
     validator = AdmissionValidator(args.namespace, api_lister(client, args.namespace))

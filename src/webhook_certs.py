@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import logging
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from cryptography import x509
@@ -37,13 +39,26 @@ class CertificateSet:
         return x509.load_pem_x509_certificate(self.cert).not_valid_after_utc
 
     def names(self) -> list[str]:
+        """The DNS names and IP addresses the certificate is for, in its order."""
         cert = x509.load_pem_x509_certificate(self.cert)
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return extension.value.get_values_for_type(x509.DNSName)
+        return [
+            str(entry.value)
+            for entry in extension.value
+            if isinstance(entry, x509.DNSName | x509.IPAddress)
+        ]
+
+
+def _subject_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def issue(dns_names: Sequence[str], now: datetime.datetime | None = None) -> CertificateSet:
-    """A fresh CA and a serving certificate for ``dns_names`` signed by it."""
+    """A fresh CA and a serving certificate for ``dns_names`` (IP addresses among them
+    become IP entries) signed by it."""
     now = now or datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ironlb-webhook-ca")])
@@ -70,7 +85,7 @@ def issue(dns_names: Sequence[str], now: datetime.datetime | None = None) -> Cer
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False)
+        .add_extension(x509.SubjectAlternativeName([_subject_name(n) for n in dns_names]), False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
         .sign(ca_key, hashes.SHA256())
@@ -86,8 +101,13 @@ def issue(dns_names: Sequence[str], now: datetime.datetime | None = None) -> Cer
     )
 
 
-def service_names(service: str, namespace: str) -> list[str]:
-    return [f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local", service]
+def service_names(service: str, namespace: str, url: str | None = None) -> list[str]:
+    """The names the API server may check: the Service's, and ``url``'s host if given."""
+    names = [f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local", service]
+    host = urlsplit(url).hostname if url else None
+    if host and host not in names:
+        names.append(host)
+    return names
 
 
 class CertificateManager:
@@ -102,6 +122,7 @@ class CertificateManager:
         secret: str = "ironlb-webhook-cert",
         webhook_configuration: str = "ironlb-webhook",
         conversion_crds: Sequence[str] = ("bgppeers.metallb.io",),
+        url: str | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -109,13 +130,14 @@ class CertificateManager:
         self.secret = secret
         self.webhook_configuration = webhook_configuration
         self.conversion_crds = list(conversion_crds)
+        self.url = url.rstrip("/") if url else None  # reached by URL, not through the Service
 
     def ensure(self, now: datetime.datetime | None = None) -> CertificateSet:
         """The certificate to serve: the Secret's while it is valid for long enough and
         for our names, else a new one (written back; a concurrent writer wins and we
         take theirs). Then the CA is published."""
         now = now or datetime.datetime.now(datetime.UTC)
-        names = service_names(self.service, self.namespace)
+        names = service_names(self.service, self.namespace, self.url)
         path = f"/api/v1/namespaces/{self.namespace}/secrets/{self.secret}"
         current, version = self._read_secret(path)
         if current is None or current.expires() - now < RENEW_BEFORE or current.names() != names:
@@ -170,6 +192,11 @@ class CertificateManager:
             return self._read_secret(path)[0]  # another replica wrote first: use theirs
         return None
 
+    def _convert_at(self) -> dict[str, Any]:
+        if self.url:
+            return {"url": f"{self.url}/convert"}
+        return {"service": {"name": self.service, "namespace": self.namespace, "path": "/convert"}}
+
     def _publish(self, ca: bytes) -> None:
         bundle = base64.b64encode(ca).decode()
         path = (
@@ -189,14 +216,7 @@ class CertificateManager:
                 "strategy": "Webhook",
                 "webhook": {
                     "conversionReviewVersions": ["v1"],
-                    "clientConfig": {
-                        "caBundle": bundle,
-                        "service": {
-                            "name": self.service,
-                            "namespace": self.namespace,
-                            "path": "/convert",
-                        },
-                    },
+                    "clientConfig": {"caBundle": bundle, **self._convert_at()},
                 },
             }
             api_request(

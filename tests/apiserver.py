@@ -594,18 +594,19 @@ class ApiServer:
             pass
 
 
-def create_web(server: ApiServer, nodes: list[str], ingress: str | None = None) -> None:
+def create_web(server: Any, nodes: list[str], ingress: str | None = None) -> None:
     """Service default/web (a LoadBalancer) with one endpoint on each of ``nodes``,
-    created through the official client; ``ingress``: its status, as a controller
-    would have written it."""
+    created through the official client of ``server`` (this test server or a real
+    one, tests/kube_cluster.py); ``ingress``: its status, as a controller would have
+    written it."""
     from kubernetes import client
 
     api = server.client()
     core = client.CoreV1Api(api)
     spec = {
         "type": "LoadBalancer",
-        "clusterIP": "10.96.0.1",
-        "clusterIPs": ["10.96.0.1"],
+        "clusterIP": "10.96.0.50",  # not .1: a real API server gives that to "kubernetes"
+        "clusterIPs": ["10.96.0.50"],
         "ports": [{"port": 80}],
     }
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec}

@@ -1,4 +1,5 @@
-"""``ironlb speaker`` against the test API server: watches, membership Leases, takeover."""
+"""``ironlb speaker`` against a real kube-apiserver, as the ServiceAccount deploy/
+gives it: watches, membership Leases, takeover, ServiceL2Status and ConfigurationState."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ import signal
 import pytest
 from kubernetes import client
 
-from tests.apiserver import ApiServer, create_web
+from tests.apiserver import create_web
+from tests.kube_cluster import NAMESPACE as NS
+from tests.kube_cluster import KubeCluster
 from tests.processes import Speaker
 
-NS = "metallb-system"
 VIP = "192.0.2.5"
 
 
 @pytest.fixture
-def cluster():
-    server = ApiServer(bookmark_every=0.2)
-    api = server.client()
+def cluster(kube: KubeCluster) -> KubeCluster:
+    api = kube.client()
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     for name in ("n1", "n2"):
@@ -42,28 +43,32 @@ def cluster():
         "l2advertisements",
         {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "l2"}},
     )
-    create_web(server, ["n1", "n2"], ingress=VIP)
-    yield server
-    server.stop()
+    create_web(kube, ["n1", "n2"], ingress=VIP)
+    return kube
 
 
-def l2_statuses(server: ApiServer) -> dict[str, dict]:
+def items(kube: KubeCluster, resource: str) -> list[dict]:
+    return (kube.get(resource, "-n", NS) or {}).get("items", [])
+
+
+def l2_statuses(kube: KubeCluster) -> dict[str, dict]:
     """ServiceL2Status objects by the node that published them."""
     found = {}
-    for obj in server.state.objects["servicel2statuses"].values():
+    for obj in items(kube, "servicel2statuses.metallb.io"):
         assert obj["metadata"]["labels"]["metallb.io/service-name"] == "web"
         if obj.get("status"):
             found[obj["metadata"]["labels"]["metallb.io/node"]] = obj["status"]
     return found
 
 
-def speakers_for(server: ApiServer, tmp_path) -> dict[str, Speaker]:
+def speakers_for(kube: KubeCluster, tmp_path) -> dict[str, Speaker]:
+    kubeconfig = kube.service_account_kubeconfig("ironlb-speaker")
     return {
         node: Speaker(
             "--node",
             node,
-            "--api-server",
-            server.url,
+            "--kubeconfig",
+            kubeconfig,
             "--store",
             tmp_path / node,
             "--no-layer2",
@@ -81,24 +86,26 @@ def announces(plan: dict) -> bool:
     return plan["l2"].get("default/web", {}).get(VIP, {}).get("node") == plan["node"]
 
 
+def winner_and_other() -> tuple[str, str]:
+    winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
+    return winner, "n2" if winner == "n1" else "n1"
+
+
+def lease_names(kube: KubeCluster) -> set[str]:
+    return {lease["metadata"]["name"] for lease in items(kube, "leases.coordination.k8s.io")}
+
+
 def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
-    server = cluster
-    speakers = speakers_for(server, tmp_path)
+    kube = cluster
+    speakers = speakers_for(kube, tmp_path)
     try:
-        winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
-        other = "n2" if winner == "n1" else "n1"
+        winner, other = winner_and_other()
         speakers[winner].next_plan(announces)
-        with server.state.lock:
-            assert server.state.lock.wait_for(
-                lambda: (
-                    {("metallb-system", f"ironlb-speaker-{n}") for n in ("n1", "n2")}
-                    <= set(server.state.objects["leases"])
-                ),
-                30,
-            )
+        wanted = {f"ironlb-speaker-{n}" for n in ("n1", "n2")}
+        kube.wait_for(lambda: wanted <= lease_names(kube), f"Leases {wanted}")
         speakers[winner].process.send_signal(signal.SIGTERM)
         assert speakers[winner].terminate() == 0
-        assert ("metallb-system", f"ironlb-speaker-{winner}") not in server.objects("leases")
+        assert f"ironlb-speaker-{winner}" not in lease_names(kube)
         plan = speakers[other].next_plan(announces)  # the released Lease moves it at once
         assert plan["l2"]["default/web"][VIP]["node"] == other
     finally:
@@ -107,29 +114,30 @@ def test_speakers_renew_leases_and_take_over_when_one_stops(cluster, tmp_path):
 
 
 def test_the_announcing_node_publishes_its_status_objects(cluster, tmp_path):
-    server = cluster
-    speakers = speakers_for(server, tmp_path)
+    kube = cluster
+    speakers = speakers_for(kube, tmp_path)
     try:
-        winner = min(("n1", "n2"), key=lambda n: hashlib.sha256(f"{n}#{VIP}".encode()).digest())
-        other = "n2" if winner == "n1" else "n1"
-        assert server.wait_for(lambda s: set(l2_statuses(s)) == {winner})
-        assert l2_statuses(server)[winner] == {
+        winner, other = winner_and_other()
+        kube.wait_for(lambda: set(l2_statuses(kube)) == {winner}, f"only {winner}'s status")
+        assert l2_statuses(kube)[winner] == {
             "node": winner,
             "serviceName": "web",
             "serviceNamespace": "default",
             "interfaces": [],
             "conflicts": [],
         }
-        states = server.objects("configurationstates")
-        assert server.wait_for(
-            lambda s: (
-                {(NS, "speaker-n1"), (NS, "speaker-n2")}
-                <= set(s.state.objects["configurationstates"])
-            )
+
+        def states() -> dict[str, dict]:
+            return {o["metadata"]["name"]: o for o in items(kube, "configurationstates.metallb.io")}
+
+        kube.wait_for(
+            lambda: (
+                {"speaker-n1", "speaker-n2"} <= set(states())
+                and states()[f"speaker-{winner}"].get("status", {}).get("result") == "Valid"
+            ),
+            "both speakers' ConfigurationStates, Valid",
         )
-        states = server.objects("configurationstates")
-        assert states[(NS, f"speaker-{winner}")]["status"]["result"] == "Valid"
-        assert states[(NS, f"speaker-{winner}")]["metadata"]["labels"] == {
+        assert states()[f"speaker-{winner}"]["metadata"]["labels"] == {
             "metallb.io/component-type": "speaker",
             "metallb.io/node-name": winner,
         }
@@ -138,23 +146,26 @@ def test_the_announcing_node_publishes_its_status_objects(cluster, tmp_path):
         speakers[winner].process.send_signal(signal.SIGKILL)
         speakers[winner].terminate()
         speakers[other].next_plan(announces)
-        assert server.wait_for(lambda s: set(l2_statuses(s)) == {other})
+        kube.wait_for(lambda: set(l2_statuses(kube)) == {other}, f"only {other}'s status")
 
         # The Service goes: the holder withdraws its status.
-        client.CoreV1Api(server.client()).delete_namespaced_service("web", "default")
-        assert server.wait_for(lambda s: not s.state.objects["servicel2statuses"])
+        client.CoreV1Api(kube.client()).delete_namespaced_service("web", "default")
+        kube.wait_for(
+            lambda: not items(kube, "servicel2statuses.metallb.io"), "no ServiceL2Status left"
+        )
     finally:
         for speaker in speakers.values():
             speaker.terminate()
 
 
 def test_a_restarted_speaker_deletes_what_it_left_behind(cluster, tmp_path):
-    server = cluster
+    kube = cluster
     stale = {
         "apiVersion": "metallb.io/v1beta1",
         "kind": "ServiceL2Status",
         "metadata": {
             "name": "l2-left-behind",
+            "namespace": NS,
             "labels": {
                 "metallb.io/node": "n1",
                 "metallb.io/service-name": "gone",
@@ -162,11 +173,12 @@ def test_a_restarted_speaker_deletes_what_it_left_behind(cluster, tmp_path):
             },
         },
     }
-    server.create("servicel2statuses", NS, stale)
-    speakers = speakers_for(server, tmp_path)
+    kube.apply([stale])
+    speakers = speakers_for(kube, tmp_path)
     try:
-        assert server.wait_for(
-            lambda s: (NS, "l2-left-behind") not in s.state.objects["servicel2statuses"]
+        kube.wait_for(
+            lambda: kube.get("servicel2statuses.metallb.io", "l2-left-behind", "-n", NS) is None,
+            "the left-behind status deleted",
         )
     finally:
         for speaker in speakers.values():
