@@ -114,8 +114,9 @@ class Authority:
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
 
     def issue(
-        self, common: str, org: str | None = None, *, server: bool = False
+        self, common: str, org: str | None = None, *, server: str | None = None
     ) -> tuple[bytes, bytes]:
+        """A client certificate, or with ``server`` (an IP address) a serving one."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         builder = (
@@ -133,6 +134,7 @@ class Authority:
             names = [
                 x509.DNSName("localhost"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                *([x509.IPAddress(ipaddress.ip_address(server))] if server != "127.0.0.1" else []),
                 x509.DNSName("kubernetes.default.svc"),
             ]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -151,15 +153,23 @@ class KubeCluster:
     """etcd + kube-apiserver + kube-controller-manager in a temporary directory."""
 
     def __init__(
-        self, binaries: Path | None = None, *, watch_cache: bool = True, extra: Iterable[str] = ()
+        self,
+        binaries: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        watch_cache: bool = True,
+        extra: Iterable[str] = (),
     ) -> None:
+        """``host``: the address kube-apiserver listens on (a LAN's, for processes in
+        network namespaces); etcd and the controller manager stay on loopback."""
         self.bin = binaries or kube_binaries()
         self.dir = Path(tempfile.mkdtemp(prefix="ironlb-kube-"))
         self.watch_cache = watch_cache
         self.extra = list(extra)
         self.processes: dict[str, subprocess.Popen] = {}
         self.etcd_port, self.peer_port, self.port = free_port(), free_port(), free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"https://{host}:{self.port}"
         self.ca = Authority()
         self._write_credentials()
         try:
@@ -180,7 +190,7 @@ class KubeCluster:
 
     def _write_credentials(self) -> None:
         self.ca_file = self._write("ca.crt", self.ca.pem)
-        cert, key = self.ca.issue("kube-apiserver", server=True)
+        cert, key = self.ca.issue("kube-apiserver", server=self.host)
         self.serving = (self._write("apiserver.crt", cert), self._write("apiserver.key", key))
         cert, key = self.ca.issue("ironlb-test-admin", "system:masters")
         self.admin_cert = (self._write("admin.crt", cert), self._write("admin.key", key))
@@ -258,7 +268,7 @@ class KubeCluster:
     def start_apiserver(self) -> None:
         args = [
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={self.host}",
             f"--secure-port={self.port}",
             "--advertise-address=127.0.0.1",
             "--endpoint-reconciler-type=none",

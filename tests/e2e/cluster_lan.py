@@ -1,6 +1,6 @@
-"""The layer-2 LAN of test_layer2.py, with speakers that take the cluster from the
-test API server: a veth from the test's namespace onto the bridge carries their
-watches and Lease renewals to it."""
+"""The layer-2 LAN of test_layer2.py, with speakers that take the cluster from a real
+kube-apiserver: a veth from the test's namespace onto the bridge carries their
+watches and Lease renewals to it (it listens on that veth's address)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 from kubernetes import client
 
-from tests.apiserver import ApiServer, create_web
+from tests.apiserver import create_web
 from tests.e2e.test_layer2 import NODES, VIP4, Lan, run
+from tests.kube_cluster import KubeCluster, kube_binaries
 from tests.processes import Speaker
 
 NS = "metallb-system"
@@ -26,7 +27,7 @@ def metallb_object(kind: str, spec: dict) -> dict:
     }
 
 
-def populate(server: ApiServer) -> None:
+def populate(server: KubeCluster) -> None:
     api = server.client()
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
@@ -44,10 +45,11 @@ def populate(server: ApiServer) -> None:
 class ClusterLan(Lan):
     """The e2e LAN, with speakers taking the cluster from the API server."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, binaries: Path | None = None) -> None:
         super().__init__(tmp)
+        self.binaries = binaries
         self.uplink = f"ilh{os.getpid() % 100000}"
-        self.server: ApiServer | None = None
+        self.server: KubeCluster | None = None
 
     def build(self) -> None:
         super().build()
@@ -58,7 +60,9 @@ class ClusterLan(Lan):
         run("ip", "-n", bridge, "link", "set", "up0", "master", "br0", "up")
         run("ip", "addr", "add", f"{HOST_ADDRESS}/24", "dev", self.uplink)
         run("ip", "link", "set", self.uplink, "up")
-        self.server = ApiServer(host=HOST_ADDRESS)
+        self.server = KubeCluster(self.binaries or kube_binaries(), host=HOST_ADDRESS)
+        self.server.install_ironlb_access()
+        self.kubeconfig = self.server.service_account_kubeconfig("ironlb-speaker")
         populate(self.server)
 
     def destroy(self) -> None:
@@ -72,8 +76,8 @@ class ClusterLan(Lan):
         speaker = Speaker(
             "--node",
             node,
-            "--api-server",
-            self.server.url,
+            "--kubeconfig",
+            self.kubeconfig,
             "--store",
             self.tmp / f"own-{node}",
             prefix=("ip", "netns", "exec", self.ns[node]),

@@ -1,5 +1,6 @@
-"""Layer 2 with speakers in cluster mode: Leases decide failover, ServiceL2Status
-reports who answers and which other host claims the address."""
+"""Layer 2 with speakers in cluster mode, fed from a real kube-apiserver: Leases
+decide failover, ServiceL2Status reports who answers and which other host claims
+the address."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from tests.processes import DEADLINE
 
 
 @pytest.fixture
-def lan(tmp_path):
-    network = ClusterLan(tmp_path)
+def lan(tmp_path, kube_binaries_dir):
+    network = ClusterLan(tmp_path, kube_binaries_dir)
     try:
         network.build()
         for node in NODES:
@@ -32,7 +33,8 @@ def lan(tmp_path):
 
 
 def l2_status_of(lan: ClusterLan, node: str) -> dict | None:
-    for obj in lan.server.state.objects["servicel2statuses"].values():
+    found = lan.server.get("servicel2statuses.metallb.io", "-n", "metallb-system") or {}
+    for obj in found.get("items", []):
         if obj["metadata"]["labels"]["metallb.io/node"] == node:
             return obj.get("status")
     return None
@@ -61,8 +63,9 @@ def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
     assert capture.stdout.readline().strip() == lan.mac(other)
     capture.wait(timeout=DEADLINE)
     assert lan.arping(VIP4) == lan.mac(other)
-    assert lan.server.wait_for(
-        lambda s: l2_status_of(lan, other) is not None and l2_status_of(lan, winner) is None
+    lan.server.wait_for(
+        lambda: l2_status_of(lan, other) is not None and l2_status_of(lan, winner) is None,
+        f"only {other}'s ServiceL2Status",
     )
 
 
@@ -71,10 +74,12 @@ def test_a_host_claiming_the_address_shows_in_the_service_l2_status(lan):
     # The responder listens once the node's links are in its plan (a plan line is
     # printed after the effectors applied it).
     lan.speakers[winner].next_plan(lambda p: announcing(winner)(p) and ready(p))
-    assert lan.server.wait_for(lambda s: l2_status_of(lan, winner) is not None)
+    lan.server.wait_for(lambda: l2_status_of(lan, winner) is not None, "the winner's status")
     claim = lan.frames("claim", VIP4)
     assert claim.communicate(timeout=DEADLINE)[0].strip() == "sent"
-    assert lan.server.wait_for(lambda s: (l2_status_of(lan, winner) or {}).get("conflicts"))
+    lan.server.wait_for(
+        lambda: (l2_status_of(lan, winner) or {}).get("conflicts"), "a conflict in the status"
+    )
     (conflict,) = l2_status_of(lan, winner)["conflicts"]
     assert conflict["ip"] == VIP4
     assert conflict["mac"] == lan.mac("client")
