@@ -214,7 +214,11 @@ class MembershipSource:
         """Look at every Lease now; append (and return) the records of changed verdicts."""
         now = self.monotonic()
         wall = self.clock()
-        leases = {lease.node: lease for lease in self.store.list()}
+        # Only speakers' Leases: the namespace holds others (the controller's leader
+        # election, anything a user keeps there), and none of them is a node.
+        leases = {
+            lease.node: lease for lease in self.store.list() if lease.name.startswith(LEASE_PREFIX)
+        }
         verdicts: dict[str, tuple[bool, str]] = {}
         for node, lease in leases.items():
             seen = self._seen.get(node)

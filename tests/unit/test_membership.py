@@ -166,3 +166,13 @@ def test_membership_verdicts_move_layer2_addresses(setup):
     renewer(winner).renew()
     source.check()
     assert fold_new() == winner
+
+
+def test_leases_that_are_not_speakers_are_no_members(setup):
+    """Found with a controller and speakers on one real API server: the controller's
+    leader-election Lease lives in the same namespace and was judged a node."""
+    clock, leases, source, _appended, renewer = setup
+    leases.create(Lease("ironlb-controller", "controller-1", clock.wall, 15.0))
+    leases.create(Lease("someone-elses", "x", clock.wall, 15.0))
+    renewer("n1").renew()
+    assert verdicts(source.check()) == [("n1", True)]
