@@ -98,7 +98,10 @@ def _first_current_context(files: str) -> str | None:
 def _source(kubeconfig: str | None) -> str | None:
     """The kubeconfig file(s) to read, ``"in-cluster"``, or None when there is nothing."""
     if kubeconfig:
-        if not Path(kubeconfig).is_file():
+        path = Path(kubeconfig)
+        if path.is_dir():
+            raise LbError(f"--kubeconfig {kubeconfig}: a directory, not a kubeconfig file")
+        if not path.is_file():
             raise LbError(f"--kubeconfig {kubeconfig}: no such file")
         return kubeconfig
     listed = os.environ.get("KUBECONFIG", "")

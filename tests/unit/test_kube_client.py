@@ -80,7 +80,7 @@ def test_api_server_overrides_the_address(clean_env, tmp_path):
     "setup, message",
     [
         (lambda tmp: ["--kubeconfig", str(tmp / "missing")], "no such file"),
-        (lambda tmp: ["--kubeconfig", str(tmp)], "no such file"),
+        (lambda tmp: ["--kubeconfig", str(tmp)], "a directory, not a kubeconfig file"),
         (
             lambda tmp: (tmp / "bad").write_text("{{{") and ["--kubeconfig", str(tmp / "bad")],
             "cannot configure",
