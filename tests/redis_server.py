@@ -22,7 +22,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, fsync: str = "always") -> None:
+    def __init__(self, fsync: str = "always", *, persistent: bool = True) -> None:
+        """``persistent=False``: no append-only file, so a restart forgets everything."""
+        self.persistent = persistent
         self.port = free_port()
         self.directory = tempfile.mkdtemp(prefix="ironlb-redis-")
         self.fsync = fsync
@@ -46,7 +48,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "yes",
+                "yes" if self.persistent else "no",
                 "--appendfsync",
                 self.fsync,
             ],

@@ -86,15 +86,46 @@ def test_mode_overlays_turn_the_other_mode_off(target, flag):
     assert flag in daemonset["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
-def test_the_redis_overlay_points_every_log_at_redis():
+def test_the_redis_overlay_gives_every_process_a_log_of_its_own_in_redis():
     objects = render("overlays/redis")
     find(objects, "Service", "ironlb-redis")
-    controller = find(objects, "Deployment", "ironlb-controller")
+    redis = find(objects, "StatefulSet", "ironlb-redis")
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert not any(
+        o["kind"] == "Deployment" and "controller" in o["metadata"]["name"] for o in objects
+    )
+    controller = find(objects, "StatefulSet", "ironlb-controller")
     speaker = find(objects, "DaemonSet", "ironlb-speaker")
+    stores = {}
     for workload in (controller, speaker):
         args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert any(a.startswith("--store=redis://ironlb-redis.") for a in args), args
+        (store,) = [a for a in args if a.startswith("--store=redis://ironlb-redis.")]
+        stores[workload["kind"]] = store
+    # One writer per log: each replica's key comes from its stable pod name, each
+    # speaker's from its node.
+    assert stores["StatefulSet"].endswith("?key=$(POD_NAME)")
+    assert stores["DaemonSet"].endswith("?key=ironlb-speaker-$(NODE_NAME)")
+    env = controller["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
     assert speaker["spec"]["template"]["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
+
+
+def test_the_redis_overlays_controller_is_the_base_deployment_but_for_its_store():
+    """One pod template in two files: they may differ only in the log's place."""
+    base = find(render("base"), "Deployment", "ironlb-controller")["spec"]["template"]
+    ours = find(render("overlays/redis"), "StatefulSet", "ironlb-controller")["spec"]["template"]
+
+    def without_store(template: dict) -> dict:
+        spec = dict(template["spec"])
+        spec.pop("volumes", None)
+        container = dict(spec["containers"][0])
+        for field in ("volumeMounts", "env"):
+            container.pop(field, None)
+        container["args"] = [a for a in container["args"] if not a.startswith("--store=")]
+        spec["containers"] = [container]
+        return {**template, "spec": spec}
+
+    assert without_store(ours) == without_store(base)
 
 
 def test_the_processes_accept_the_arguments_the_manifests_give_them():
@@ -104,7 +135,7 @@ def test_the_processes_accept_the_arguments_the_manifests_give_them():
     parser = build_parser()
     for target in OVERLAYS:
         for obj in render(target):
-            if obj["kind"] not in ("Deployment", "DaemonSet"):
+            if obj["kind"] not in ("Deployment", "DaemonSet", "StatefulSet"):
                 continue
             container = obj["spec"]["template"]["spec"]["containers"][0]
             if not container["image"].startswith("ghcr.io/ironlb/"):

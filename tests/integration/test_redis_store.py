@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 import uuid
 
 import pytest
+import redis
 
 from ironlb.store import StoreError, open_store
 from tests.helpers import record
@@ -30,15 +33,50 @@ def test_logs_under_different_keys_live_side_by_side(redis_server):
         assert [(r.seq, r.key) for r in b.read()] == [(1, "default/b0"), (2, "default/b1")]
 
 
-def test_a_second_writer_fails_instead_of_interleaving(redis_server):
+def test_a_second_writer_is_refused_naming_the_holder(redis_server):
     url = url_for(redis_server)
-    with open_store(url) as first, open_store(url) as second:
+    with open_store(url) as first:
         first.append(batch(2, "first"))
-        with pytest.raises(StoreError, match="another process appended"):
-            second.append(batch(1, "second"))
-        assert [r.seq for r in second.read()] == [1, 2]
-    with open_store(url, readonly=True) as reader, pytest.raises(StoreError, match="read-only"):
-        reader.append(batch(1))
+        with pytest.raises(StoreError, match=rf"being written by {socket.gethostname()} pid \d+"):
+            open_store(url)
+        with open_store(url, readonly=True) as reader:
+            assert [r.seq for r in reader.read()] == [1, 2]
+            with pytest.raises(StoreError, match="read-only"):
+                reader.append(batch(1))
+    with open_store(url) as second:  # closing released the lease: no wait for its TTL
+        assert second.append(batch(1, "second")) == range(3, 4)
+
+
+def test_a_writer_that_lost_its_lease_stops_writing(redis_server):
+    """A writer paused past its TTL while another took over is fenced off."""
+    url = f"{url_for(redis_server)}&writer_lease=0.5"
+    first = open_store(url)
+    first.append(batch(1, "first"))
+    first._closed.set()  # stands for a writer paused: it renews no more
+    client = redis.Redis.from_url(redis_server.url)
+    key = url.split("key=")[1].split("&")[0]
+    while client.exists(f"{{{key}}}:writer"):  # the condition: its lease ran out
+        time.sleep(0.05)
+    with open_store(url) as second:
+        second.append(batch(1, "second"))
+        with pytest.raises(StoreError, match=r"lost its writer lease to .* and stops writing"):
+            first.append(batch(1, "late"))
+        assert [r.key for r in second.read()] == ["default/first0", "default/second0"]
+    first.close()
+
+
+def test_redis_restarted_without_persistence_is_lost_history_not_reused_seqs():
+    server = RedisServer(fsync="always", persistent=False)
+    try:
+        url = url_for(server)
+        with open_store(url) as store:
+            store.append(batch(3))
+            server.kill()
+            server.start()  # nothing was saved: the log is gone
+            with pytest.raises(StoreError, match="Redis lost history: this log ended at seq 3"):
+                store.append(batch(1))
+    finally:
+        server.stop()
 
 
 def test_a_retried_batch_that_redis_had_applied_is_not_appended_twice(redis_server):
@@ -110,7 +148,6 @@ def test_a_snapshot_planted_with_one_hset_runs_nothing_and_the_log_is_replayed(
     redis_server, tmp_path
 ):
     """The Redis overlay's Redis has no auth: anyone on the network can HSET."""
-    import redis
 
     from ironlb.reconcile.controller import ControllerFold
     from ironlb.runtime import SnapshotPolicy
