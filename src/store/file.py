@@ -9,6 +9,12 @@ Theory of operation
   followed by the payload (one codec-encoded record). The header has its own
   checksum so a damaged length is recognised as damage and never taken for a
   short, torn write at the end of the log.
+* Batches are atomic: in segments of format 2 (magic ``IRONLOG\x02``) the length's
+  top bit marks the last frame of each appended batch. Readers yield a batch's
+  records only once its last frame is there, and recovery cuts an incomplete batch
+  at the end of the newest segment as a torn tail, so a batch (a relist between its
+  SYNC markers, say) is all there or not at all. Segments of format 1 (written
+  before batches were marked) read as before: every frame a batch of its own.
 * A segment is rolled when it reaches ``segment_mb``; the old one is fsynced
   before the new one is created, so only the newest segment can ever end in a
   torn write, whatever the fsync policy.
@@ -59,7 +65,10 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-SEGMENT_MAGIC = b"IRONLOG\x01"
+SEGMENT_MAGIC = b"IRONLOG\x02"  # format 2: batch ends marked
+SEGMENT_MAGIC_V1 = b"IRONLOG\x01"  # format 1: read, never written
+BATCH_END = 1 << 31  # in a frame's length: the last frame of its batch
+LENGTH_MASK = BATCH_END - 1
 SEGMENT_HEADER = struct.Struct(">8sQ")  # magic, first seq
 FRAME_PREFIX = struct.Struct(">II")  # payload length, crc32(payload)
 FRAME_HEADER = struct.Struct(">III")  # ... plus crc32(prefix)
@@ -79,8 +88,9 @@ def segment_name(first_seq: int) -> str:
     return f"{first_seq:020d}.log"
 
 
-def encode_frame(payload: bytes) -> bytes:
-    prefix = FRAME_PREFIX.pack(len(payload), zlib.crc32(payload))
+def encode_frame(payload: bytes, *, batch_end: bool = True) -> bytes:
+    length = len(payload) | (BATCH_END if batch_end else 0)
+    prefix = FRAME_PREFIX.pack(length, zlib.crc32(payload))
     return prefix + struct.pack(">I", zlib.crc32(prefix)) + payload
 
 
@@ -101,71 +111,97 @@ class _Scan:
     path: Path
     is_last: bool
     offset: int
-    end: int = 0  # where the last good frame ends
+    batched: bool = True  # format 2: frames carry batch ends
+    end: int = 0  # where the last good frame of a complete batch ends
     frames: int = 0
     tail: TornTail | None = None
 
     def __iter__(self) -> Iterator[tuple[int, memoryview]]:
-        """Yield ``(offset, payload)`` per intact frame; raise CorruptLog on damage."""
+        """Yield ``(offset, payload)`` per intact frame of a complete batch; raise
+        CorruptLog on damage."""
+        pending: list[tuple[int, memoryview]] = []  # frames of a batch not ended yet
+        batch_start = self.end = self.offset
+        for pos, payload, last in self._frames():
+            if not pending:
+                batch_start = pos
+            pending.append((pos, payload))
+            if last or not self.batched:
+                yield from pending
+                self.frames += len(pending)
+                pending.clear()
+                self.end = pos + FRAME_HEADER.size + len(payload)
+        if pending:  # the segment ends inside a batch: in flight, or torn by a crash
+            if not self.is_last:
+                raise CorruptLog(
+                    self.path.name, batch_start, "incomplete batch in a sealed segment"
+                )
+            size = self.path.stat().st_size
+            self.tail = TornTail(
+                self.path.name, batch_start, size - batch_start, "incomplete batch"
+            )
+
+    def _frames(self) -> Iterator[tuple[int, memoryview, bool]]:
+        """Every intact frame: ``(offset, payload, ends its batch)``."""
         crc32 = zlib.crc32
         unpack_header = FRAME_HEADER.unpack_from
         header_size = FRAME_HEADER.size
-        frames = self.frames
         pos = self.offset
-        try:
-            with open(self.path, "rb", buffering=0) as fh:
-                fd = fh.fileno()
-                size = os.fstat(fd).st_size
-                view = memoryview(b"")
-                view_at = view_end = pos
-                while pos < size:
-                    if size - pos < header_size:
-                        self._torn(fd, pos, size, "incomplete frame header")
-                        break
-                    if pos + header_size > view_end:
-                        view = memoryview(os.pread(fd, READ_CHUNK, pos))
-                        view_at, view_end = pos, pos + len(view)
-                    rel = pos - view_at
-                    length, payload_crc, header_crc = unpack_header(view, rel)
-                    if crc32(view[rel : rel + 8]) != header_crc:
-                        if self.is_last and _zero_from(fd, pos, size):
-                            self._torn(fd, pos, size, "zero-filled tail")
-                            break
-                        raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
-                    if not 0 < length <= MAX_FRAME:
-                        raise CorruptLog(self.path.name, pos, f"impossible frame length {length}")
-                    end = pos + header_size + length
-                    if end > size:
-                        self._torn(fd, pos, size, "incomplete record")
-                        break
-                    if end > view_end:
-                        view = memoryview(os.pread(fd, max(READ_CHUNK, end - pos), pos))
-                        view_at, view_end = pos, pos + len(view)
-                        rel = 0
-                    payload = view[rel + header_size : rel + header_size + length]
-                    if crc32(payload) != payload_crc:
-                        if self.is_last and (end == size or _zero_from(fd, end, size)):
-                            self._torn(fd, pos, size, "damaged final record")
-                            break
-                        raise CorruptLog(self.path.name, pos, "record checksum mismatch")
-                    yield pos, payload
-                    frames += 1
-                    pos = end
-        finally:
-            self.frames = frames
-            self.end = pos
-
-    def skip(self, count: int) -> None:
-        """Advance ``offset`` past ``count`` frames, checking headers but not payloads."""
         with open(self.path, "rb", buffering=0) as fh:
             fd = fh.fileno()
             size = os.fstat(fd).st_size
-            pos = self.offset
-            for _ in range(count):
+            view = memoryview(b"")
+            view_at = view_end = pos
+            while pos < size:
+                if size - pos < header_size:
+                    self._torn(fd, pos, size, "incomplete frame header")
+                    break
+                if pos + header_size > view_end:
+                    view = memoryview(os.pread(fd, READ_CHUNK, pos))
+                    view_at, view_end = pos, pos + len(view)
+                rel = pos - view_at
+                raw, payload_crc, header_crc = unpack_header(view, rel)
+                if crc32(view[rel : rel + 8]) != header_crc:
+                    if self.is_last and _zero_from(fd, pos, size):
+                        self._torn(fd, pos, size, "zero-filled tail")
+                        break
+                    raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
+                length = raw & LENGTH_MASK
+                if not 0 < length <= MAX_FRAME:
+                    raise CorruptLog(self.path.name, pos, f"impossible frame length {length}")
+                end = pos + header_size + length
+                if end > size:
+                    self._torn(fd, pos, size, "incomplete record")
+                    break
+                if end > view_end:
+                    view = memoryview(os.pread(fd, max(READ_CHUNK, end - pos), pos))
+                    view_at, view_end = pos, pos + len(view)
+                    rel = 0
+                payload = view[rel + header_size : rel + header_size + length]
+                if crc32(payload) != payload_crc:
+                    if self.is_last and (end == size or _zero_from(fd, end, size)):
+                        self._torn(fd, pos, size, "damaged final record")
+                        break
+                    raise CorruptLog(self.path.name, pos, "record checksum mismatch")
+                yield pos, payload, bool(raw & BATCH_END)
+                pos = end
+
+    def skip(self, count: int) -> None:
+        """Advance ``offset`` past ``count`` frames, checking headers but not payloads.
+
+        When the frames run out first, stop after the last complete batch: frames of
+        a batch still being written (or torn) do not count.
+        """
+        with open(self.path, "rb", buffering=0) as fh:
+            fd = fh.fileno()
+            size = os.fstat(fd).st_size
+            pos = committed_pos = self.offset
+            done = committed = 0
+            while done < count:
                 header = os.pread(fd, FRAME_HEADER.size, pos)
                 if len(header) < FRAME_HEADER.size:
                     break
-                length, _crc, header_crc = FRAME_HEADER.unpack(header)
+                raw, _crc, header_crc = FRAME_HEADER.unpack(header)
+                length = raw & LENGTH_MASK
                 if zlib.crc32(header[:8]) != header_crc or not 0 < length <= MAX_FRAME:
                     if self.is_last and _zero_from(fd, pos, size):
                         break
@@ -173,7 +209,12 @@ class _Scan:
                 if pos + FRAME_HEADER.size + length > size:
                     break
                 pos += FRAME_HEADER.size + length
-                self.frames += 1
+                done += 1
+                if raw & BATCH_END or not self.batched:
+                    committed_pos, committed = pos, done
+            if done < count:
+                pos, done = committed_pos, committed
+            self.frames += done
             self.offset = pos
 
     def _torn(self, fd: int, pos: int, size: int, reason: str) -> None:
@@ -280,7 +321,6 @@ class FileStore(Store):
             first, path = segments[-1]
             size = path.stat().st_size
             if size >= SEGMENT_HEADER.size:
-                self._check_segment_header(first, path)
                 break
             # A crash while creating a segment can leave it without a full header.
             with open(path, "rb") as fh:
@@ -295,7 +335,8 @@ class FileStore(Store):
             self._last_seq = 0
             return
         first, path = segments[-1]
-        scan = _Scan(path, is_last=True, offset=SEGMENT_HEADER.size)
+        batched = self._check_segment_header(first, path)
+        scan = _Scan(path, is_last=True, offset=SEGMENT_HEADER.size, batched=batched)
         last_payload: bytes | None = None
         for _pos, payload in scan:
             last_payload = payload
@@ -328,18 +369,20 @@ class FileStore(Store):
         self._active_size = scan.end
         self._last_seq = first + scan.frames - 1
 
-    def _check_segment_header(self, first: int, path: Path) -> None:
+    def _check_segment_header(self, first: int, path: Path) -> bool:
+        """Check a segment's header; whether its frames mark batch ends (format 2)."""
         with open(path, "rb") as fh:
             header = fh.read(SEGMENT_HEADER.size)
         if len(header) < SEGMENT_HEADER.size:
             raise CorruptLog(path.name, 0, "incomplete segment header")
         magic, seq = SEGMENT_HEADER.unpack(header)
-        if magic != SEGMENT_MAGIC:
+        if magic not in (SEGMENT_MAGIC, SEGMENT_MAGIC_V1):
             raise CorruptLog(path.name, 0, "not an ironlb log segment (bad magic)")
         if seq != first:
             raise CorruptLog(
                 path.name, 0, f"segment header says first seq {seq}, name says {first}"
             )
+        return magic == SEGMENT_MAGIC
 
     def _segments(self) -> list[tuple[int, Path]]:
         try:
@@ -378,7 +421,8 @@ class FileStore(Store):
     def _write(self, first: int, payloads: list[bytes]) -> None:
         if self._active_fd is None or self._active_size >= self.segment_bytes:
             self._roll(first)
-        buf = b"".join([encode_frame(p) for p in payloads])
+        last = len(payloads) - 1
+        buf = b"".join([encode_frame(p, batch_end=i == last) for i, p in enumerate(payloads)])
         fd = self._active_fd
         assert fd is not None
         try:
@@ -458,7 +502,8 @@ class FileStore(Store):
         )
         if size < SEGMENT_HEADER.size:
             return 0
-        scan = _Scan(path, is_last=True, offset=offset)
+        batched = self._check_segment_header(first, path)
+        scan = _Scan(path, is_last=True, offset=offset, batched=batched)
         scan.skip(1 << 62)
         frames += scan.frames
         self._tail_cache = (first, size, frames, scan.offset)
@@ -482,8 +527,8 @@ class FileStore(Store):
             if i + 1 < len(segments) and segments[i + 1][0] <= seq:
                 continue
             is_last = i == len(segments) - 1
-            self._check_segment_header(first, path)
-            scan = _Scan(path, is_last=is_last, offset=SEGMENT_HEADER.size)
+            batched = self._check_segment_header(first, path)
+            scan = _Scan(path, is_last=is_last, offset=SEGMENT_HEADER.size, batched=batched)
             resume = self._resume
             if resume and resume[0] == first and resume[1] == seq:
                 scan.offset = resume[2]

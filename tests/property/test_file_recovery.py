@@ -1,4 +1,5 @@
-"""Torn tails are cut exactly; damage anywhere else is named, never a silently shorter log."""
+"""Torn tails are cut exactly, a batch whole or not at all; damage anywhere else is named,
+never a silently shorter log."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ironlb.store import CorruptLog
-from ironlb.store.file import FRAME_HEADER, SEGMENT_HEADER, FileStore
+from ironlb.store.file import BATCH_END, FRAME_HEADER, LENGTH_MASK, SEGMENT_HEADER, FileStore
 from tests.helpers import record, service_object
 
 
@@ -26,17 +27,23 @@ def build_log(directory, sizes, batch_sizes, segment_mb=64.0):
             store.append(records[position : position + batch])
             position += batch
         store.append(records[position:])
-    spans = []  # (segment path, offset, end) per record, in seq order
+    spans = []  # (segment, offset, end, end of the record's batch) per record, in seq order
     for name in sorted(os.listdir(directory)):
         if not name.endswith(".log"):
             continue
         with open(os.path.join(directory, name), "rb") as fh:
             data = fh.read()
         pos = SEGMENT_HEADER.size
+        batch: list[tuple[int, int]] = []
         while pos < len(data):
-            length = FRAME_HEADER.unpack_from(data, pos)[0]
-            spans.append((os.path.join(directory, name), pos, pos + FRAME_HEADER.size + length))
-            pos += FRAME_HEADER.size + length
+            raw = FRAME_HEADER.unpack_from(data, pos)[0]
+            end = pos + FRAME_HEADER.size + (raw & LENGTH_MASK)
+            batch.append((pos, end))
+            pos = end
+            if raw & BATCH_END:
+                path = os.path.join(directory, name)
+                spans += [(path, start, stop, pos) for start, stop in batch]
+                batch = []
     return spans
 
 
@@ -44,7 +51,7 @@ sizes = st.lists(st.integers(0, 300), min_size=1, max_size=25)
 
 
 @given(sizes=sizes, data=st.data())
-def test_truncating_the_last_segment_anywhere_keeps_exactly_the_complete_records(sizes, data):
+def test_truncating_the_last_segment_anywhere_keeps_exactly_the_complete_batches(sizes, data):
     with tempfile.TemporaryDirectory() as directory:
         batches = data.draw(st.lists(st.integers(1, 5), max_size=6))
         spans = build_log(directory, sizes, batches, segment_mb=0.001)
@@ -52,7 +59,9 @@ def test_truncating_the_last_segment_anywhere_keeps_exactly_the_complete_records
         cut = data.draw(st.integers(0, os.path.getsize(last_segment)))
         os.truncate(last_segment, cut)
         complete = [
-            i for i, (path, _start, end) in enumerate(spans) if path != last_segment or end <= cut
+            i
+            for i, (path, _start, _end, batch_end) in enumerate(spans)
+            if path != last_segment or batch_end <= cut
         ]
         with FileStore(directory) as store:
             got = [int(r.key.rsplit("s", 1)[1]) for r in store.read()]
@@ -71,7 +80,7 @@ def test_damage_to_a_record_with_records_after_it_is_reported_where_it_is(sizes,
             directory, sizes, batches, segment_mb=data.draw(st.sampled_from([0.001, 64.0]))
         )
         victim = data.draw(st.integers(0, len(spans) - 2))
-        path, start, end = spans[victim]
+        path, start, end, _batch_end = spans[victim]
         byte = data.draw(st.integers(start, end - 1))
         flip = data.draw(st.integers(1, 255))
         with open(path, "r+b") as fh:

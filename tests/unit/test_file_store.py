@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import pytest
 
 from ironlb.store import CorruptLog, InvalidStoreURL, Snapshot, StoreError, StoreLocked, open_store
-from ironlb.store.file import FRAME_HEADER, SEGMENT_HEADER, FileStore
+from ironlb.store.file import FRAME_HEADER, LENGTH_MASK, SEGMENT_HEADER, FileStore
 from tests.helpers import record
 
 
@@ -29,7 +31,7 @@ def frame_offsets(segment):
     data = segment.read_bytes()
     offsets, pos = [], SEGMENT_HEADER.size
     while pos + FRAME_HEADER.size <= len(data):
-        length = FRAME_HEADER.unpack_from(data, pos)[0]
+        length = FRAME_HEADER.unpack_from(data, pos)[0] & LENGTH_MASK
         offsets.append(pos)
         pos += FRAME_HEADER.size + length
     return offsets
@@ -58,7 +60,7 @@ def test_segments_roll_by_size_and_reads_cross_them(tmp_path):
 
 def test_recovery_cuts_a_torn_tail_and_reports_it(tmp_path):
     with FileStore(tmp_path) as store:
-        fill(store, 5)
+        fill(store, 5, per_batch=1)
     segment = segment_files(tmp_path)[-1]
     size = segment.stat().st_size
     last_frame = frame_offsets(segment)[-1]
@@ -72,6 +74,44 @@ def test_recovery_cuts_a_torn_tail_and_reports_it(tmp_path):
         assert store.last_seq == 4
         assert store.append([record()]) == range(5, 6)
         assert [r.seq for r in store.read()] == [1, 2, 3, 4, 5]
+
+
+def test_a_batch_cut_anywhere_is_recovered_whole_or_not_at_all(tmp_path):
+    """A relist's SYNC_START without its SYNC_END must never be visible."""
+    with FileStore(tmp_path) as store:
+        fill(store, 3, per_batch=3)
+        fill(store, 7, per_batch=7)
+    segment = segment_files(tmp_path)[-1]
+    offsets = frame_offsets(segment)
+    whole = segment.read_bytes()
+    second_batch = offsets[3]
+    for cut in range(second_batch + 1, len(whole)):
+        segment.write_bytes(whole[:cut])
+        with FileStore(tmp_path, readonly=True) as reader:  # a reader during the write
+            assert [r.seq for r in reader.read()] == [1, 2, 3], cut
+        with FileStore(tmp_path) as store:  # recovery after a crash
+            assert store.last_seq == 3, cut
+            assert store.recovered.offset == second_batch
+    segment.write_bytes(whole)
+    with FileStore(tmp_path) as store:
+        assert store.last_seq == 10
+
+
+def test_segments_of_format_1_read_every_frame_as_its_own_batch(tmp_path):
+    """Logs written before batch ends were marked stay readable."""
+    with FileStore(tmp_path) as store:
+        fill(store, 4, per_batch=4)
+    segment = segment_files(tmp_path)[-1]
+    data = bytearray(segment.read_bytes())
+    data[:8] = b"IRONLOG\x01"  # the old magic; the length bits of a format-1 frame:
+    for pos in frame_offsets(segment):
+        length = FRAME_HEADER.unpack_from(data, pos)[0] & LENGTH_MASK
+        prefix = struct.pack(">II", length, FRAME_HEADER.unpack_from(data, pos)[1])
+        data[pos : pos + FRAME_HEADER.size] = prefix + struct.pack(">I", zlib.crc32(prefix))
+    segment.write_bytes(bytes(data[: frame_offsets(segment)[-1] + 5]))  # a torn last record
+    with FileStore(tmp_path) as store:
+        assert [r.seq for r in store.read()] == [1, 2, 3]  # per record, as format 1 was
+        assert store.append([record()]) == range(4, 5)
 
 
 def test_a_zero_filled_tail_after_a_crash_is_a_torn_tail(tmp_path):
