@@ -23,6 +23,11 @@ Theory of operation
   zero fill after a crash, or a damaged final record) is cut and the number of
   bytes dropped is reported. Damage anywhere else is :class:`CorruptLog` naming
   segment and offset; nothing is ever skipped silently.
+* ``SEGMENTS`` (a manifest, replaced atomically) names the first and the newest
+  segment: a segment deleted from either end is reported (``CorruptLog``), never a
+  silently shorter log; one deleted from the middle shows as a gap in seqs.
+  Rolling writes the new segment before the manifest, retention the manifest
+  before deleting, so a crash between the two leaves a manifest within the files.
 * Readers take no lock. A reader in another process sees the writer's appends as
   soon as they are written: each batch is one ``write`` of whole frames, and a
   frame not fully visible yet is simply not read yet.
@@ -79,6 +84,7 @@ FSYNC_POLICIES = ("batch", "interval", "never")
 FSYNC_INTERVAL_S = 0.1
 READ_CHUNK = 1 << 20
 SNAPSHOTS_KEPT = 2
+MANIFEST = "SEGMENTS"
 
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
 _SNAPSHOT_NAME = re.compile(r"^(\d{20})\.snap$")
@@ -284,6 +290,7 @@ class FileStore(Store):
         if readonly:
             if not self.path.is_dir():
                 raise StoreError(f"no log at {self.path}: the directory does not exist")
+            self._check_manifest(self._segments())
         else:
             self._open_writer()
 
@@ -334,6 +341,7 @@ class FileStore(Store):
         if not segments:
             self._last_seq = 0
             return
+        self._check_manifest(segments)
         first, path = segments[-1]
         batched = self._check_segment_header(first, path)
         scan = _Scan(path, is_last=True, offset=SEGMENT_HEADER.size, batched=batched)
@@ -383,6 +391,46 @@ class FileStore(Store):
                 path.name, 0, f"segment header says first seq {seq}, name says {first}"
             )
         return magic == SEGMENT_MAGIC
+
+    # --- the manifest ----------------------------------------------------------
+
+    def _write_manifest(self, first: int, newest: int) -> None:
+        temporary = self.path / ".SEGMENTS.tmp"
+        temporary.write_text(f"first {first}\nnewest {newest}\n")
+        with open(temporary, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temporary, self.path / MANIFEST)
+        _fsync_dir(self.path)
+
+    def _read_manifest(self) -> tuple[int, int] | None:
+        try:
+            text = (self.path / MANIFEST).read_text()
+        except FileNotFoundError:
+            return None  # a log written before the manifest existed
+        try:
+            fields = dict(line.split() for line in text.splitlines() if line.strip())
+            return int(fields["first"]), int(fields["newest"])
+        except (ValueError, KeyError):
+            raise CorruptLog(MANIFEST, 0, f"unreadable manifest: {text[:80]!r}") from None
+
+    def _check_manifest(self, segments: list[tuple[int, Path]]) -> None:
+        """Segments missing at either end are damage: name them."""
+        manifest = self._read_manifest()
+        if manifest is None:
+            return
+        first, newest = manifest
+        present = {seq for seq, _path in segments}
+        if newest not in present and (not segments or segments[-1][0] < newest):
+            raise CorruptLog(
+                segment_name(newest), 0, "the newest segment the manifest names is missing"
+            )
+        if segments and segments[0][0] > first:
+            raise CorruptLog(
+                segment_name(first),
+                0,
+                f"segments before seq {segments[0][0]} are missing (the manifest says the "
+                f"log starts at seq {first})",
+            )
 
     def _segments(self) -> list[tuple[int, Path]]:
         try:
@@ -451,6 +499,8 @@ class FileStore(Store):
         os.write(fd, SEGMENT_HEADER.pack(SEGMENT_MAGIC, first))
         os.fsync(fd)
         _fsync_dir(self.path)
+        oldest = self._segments()[0][0]
+        self._write_manifest(oldest, first)
         self._active_fd = fd
         self._active_first = first
         self._active_size = SEGMENT_HEADER.size
@@ -636,10 +686,15 @@ class FileStore(Store):
         with self._lock:
             floor = self._snapshot_floor(before)
             segments = self._segments()
+            doomed = [
+                path
+                for (_first, path), (next_first, _next) in itertools.pairwise(segments)
+                if next_first <= floor
+            ]
+            if doomed:
+                self._write_manifest(segments[len(doomed)][0], segments[-1][0])
             dropped = False
-            for (_first, path), (next_first, _next) in itertools.pairwise(segments):
-                if next_first > floor:
-                    break
+            for path in doomed:
                 path.unlink()
                 dropped = True
             if dropped:

@@ -260,3 +260,28 @@ def test_a_reader_in_another_process_sees_appends(tmp_path):
     lines = ["1 default/s0", *rest.splitlines()]
     assert [int(line.split()[0]) for line in lines] == list(range(1, 81))
     assert follower.returncode == 0
+
+
+@pytest.mark.parametrize("which", ["first", "newest", "middle"])
+def test_a_deleted_segment_is_reported_not_a_shorter_log(tmp_path, which):
+    with FileStore(tmp_path, segment_mb=0.001) as store:
+        fill(store, 60)
+    segments = segment_files(tmp_path)
+    assert len(segments) > 3
+    victim = {"first": segments[0], "newest": segments[-1], "middle": segments[2]}[which]
+    victim.unlink()
+    message = "missing" if which != "middle" else "expected"
+    with pytest.raises(CorruptLog, match=message), FileStore(tmp_path, readonly=True) as reader:
+        list(reader.read())
+    with pytest.raises(CorruptLog), FileStore(tmp_path) as writer:
+        list(writer.read())
+
+
+def test_retention_moves_the_manifest_so_dropped_history_is_no_damage(tmp_path):
+    with FileStore(tmp_path, segment_mb=0.001) as store:
+        fill(store, 60)
+        store.save_snapshot(Snapshot(40, b"state"))
+        first = store.drop_history(41)
+        assert first > 1
+    with FileStore(tmp_path) as store:
+        assert store.first_seq == first and store.last_seq == 60
