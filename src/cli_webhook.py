@@ -13,7 +13,8 @@ from .events.errors import LbError
 from .kube_client import add_client_options, api_client
 from .metrics_server import parse_address
 from .runtime import install_signal_handlers
-from .webhook import AdmissionValidator, WebhookServer, api_lister
+from .webhook import AdmissionValidator, WebhookServer
+from .webhook_cache import WatchedObjects
 from .webhook_certs import CertificateManager
 
 log = logging.getLogger("ironlb.webhook")
@@ -64,13 +65,13 @@ def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
             url=args.url,
         )
         _write(cert_dir, manager.ensure())
-    validator = AdmissionValidator(args.namespace, api_lister(client, args.namespace))
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    validator = AdmissionValidator(args.namespace, WatchedObjects(client, args.namespace, stop))
     server = WebhookServer(
         parse_address(args.listen), str(cert_dir / "tls.crt"), str(cert_dir / "tls.key"), validator
     )
     log.info("serving on %s", args.listen)
-    stop = threading.Event()
-    install_signal_handlers(stop)
     while not stop.wait(CHECK_SECONDS):
         if manager is not None:
             _write(cert_dir, manager.ensure())

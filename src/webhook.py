@@ -17,15 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kubernetes.client import ApiClient
-
-from .announce.k8s_requests import api_request
-from .events.watch import METALLB, NAMESPACES, NODES
 from .reconcile.config import (
     CONFIG_KINDS,
     METALLB_GROUP,
@@ -33,10 +30,9 @@ from .reconcile.config import (
     gather_config_inputs,
     parse_config,
 )
+from .webhook_cache import Lister, Objects
 
 log = logging.getLogger("ironlb.webhook")
-Objects = dict[tuple[str, str], dict[str, dict[str, Any]]]  # (group, Kind) -> key -> object
-Lister = Callable[[], Objects]
 
 # Fields only v1beta2 BGPPeers have: kept in an annotation while an object is seen
 # as v1beta1, so converting there and back loses nothing.
@@ -144,8 +140,28 @@ def conversion_response(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_BODY = 16 * 2**20  # an AdmissionReview holds an object and its old version (3 MiB each)
+REQUEST_TIMEOUT = 10.0  # seconds for the TLS handshake, then for each read and write
+# Served at once, a thread each; further connections wait in the listen backlog. Above
+# any honest load (the API server holds a few keep-alive connections per replica), so
+# that slow clients holding threads until their timeout do not starve reviews: a
+# thousand of them cost about 80 MiB here (benchmarks/webhook_bench.py).
+MAX_CONNECTIONS = 2048
+
+
+class _BadRequest(Exception):
+    """A request this server answers with a well-formed review saying what is wrong."""
+
+
 class WebhookServer:
-    """HTTPS: /validate (AdmissionReview), /convert (ConversionReview), /healthz."""
+    """HTTPS: /validate (AdmissionReview), /convert (ConversionReview), /healthz.
+
+    Hardened for a process the API server depends on (failurePolicy Fail): every
+    socket has a timeout (a slow client cannot hold a thread), bodies are bounded and
+    need a Content-Length, at most ``MAX_CONNECTIONS`` are served at once, and every
+    malformed body gets a well-formed review that denies it, never a dropped
+    connection or a traceback.
+    """
 
     def __init__(
         self, address: tuple[str, int], certfile: str, keyfile: str, validator: AdmissionValidator
@@ -154,10 +170,12 @@ class WebhookServer:
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.load(certfile, keyfile)
         validator_ = validator
+        slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
+            timeout = REQUEST_TIMEOUT
 
             def log_message(self, format: str, *args: object) -> None:
                 return
@@ -166,21 +184,44 @@ class WebhookServer:
                 self._reply(200 if self.path == "/healthz" else 404, {"ok": True})
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    review = json.loads(self.rfile.read(length) or b"{}")
-                    request = review["request"]
-                except (ValueError, KeyError, TypeError):
-                    self._reply(400, {"error": "expected an AdmissionReview or ConversionReview"})
-                    return
-                if self.path.startswith("/validate"):
-                    body = {**_envelope(review), "response": validator_.review(request)}
-                elif self.path.startswith("/convert"):
-                    body = {**_envelope(review), "response": conversion_response(request)}
-                else:
+                if not self.path.startswith(("/validate", "/convert")):
                     self._reply(404, {"error": "/validate and /convert are served here"})
                     return
+                try:
+                    review = self._review()
+                except _BadRequest as exc:
+                    self.close_connection = True
+                    self._reply(200, _refusal(self.path, str(exc)))
+                    return
+                request = review["request"]
+                if self.path.startswith("/validate"):
+                    body = {**_envelope(review), "response": validator_.review(request)}
+                else:
+                    body = {**_envelope(review), "response": conversion_response(request)}
                 self._reply(200, body)
+
+            def _review(self) -> dict[str, Any]:
+                length_text = self.headers.get("Content-Length")
+                if length_text is None:
+                    raise _BadRequest("a Content-Length is required")
+                try:
+                    length = int(length_text)
+                except ValueError:
+                    raise _BadRequest(
+                        f"Content-Length {length_text[:20]!r} is not a number"
+                    ) from None
+                if not 0 <= length <= MAX_BODY:
+                    raise _BadRequest(f"Content-Length {length} is outside 0..{MAX_BODY}")
+                data = self.rfile.read(length)
+                if len(data) != length:
+                    raise _BadRequest("the body ended before its Content-Length")
+                try:
+                    review = json.loads(data or b"{}")
+                except (ValueError, RecursionError):
+                    raise _BadRequest("the body is not JSON") from None
+                if not isinstance(review, dict) or not isinstance(review.get("request"), dict):
+                    raise _BadRequest("expected an AdmissionReview or ConversionReview")
+                return review
 
             def _reply(self, code: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -190,8 +231,31 @@ class WebhookServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.http = ThreadingHTTPServer(address, Handler)
-        self.http.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 1024
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                slots.acquire()  # the accept loop waits while every slot is busy
+                try:
+                    super().process_request(request, client_address)
+                except BaseException:
+                    slots.release()
+                    raise
+
+            def process_request_thread(self, request: Any, client_address: Any) -> None:
+                try:
+                    request.settimeout(REQUEST_TIMEOUT)
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A client that went away, timed out or failed its TLS handshake: not
+                # ours to report as a traceback.
+                log.debug("connection from %s ended: %s", client_address, sys.exc_info()[1])
+
+        self.http = Server(address, Handler)
         context = self.context
 
         def tls_socket(sock):
@@ -213,23 +277,19 @@ class WebhookServer:
         self.thread.join(timeout=10)
 
 
-def api_lister(client: ApiClient, namespace: str) -> Lister:
-    """What validation reads, listed from the API server on each request (as MetalLB's
-    webhooks do): the configuration kinds in ``namespace``, Namespaces and Nodes."""
-
-    def lister() -> Objects:
-        objects: Objects = {}
-        for resource in (*METALLB, NAMESPACES, NODES):
-            listed = api_request(client, "GET", resource.path(namespace))
-            by_key = objects.setdefault((resource.group, resource.kind), {})
-            for item in listed.get("items") or []:
-                metadata = item.get("metadata") or {}
-                name = metadata.get("name", "")
-                key = f"{metadata['namespace']}/{name}" if metadata.get("namespace") else name
-                by_key[key] = item
-        return objects
-
-    return lister
+def _refusal(path: str, message: str) -> dict[str, Any]:
+    """A well-formed review answering a request that could not be read."""
+    uid = ""  # the request's uid is unknown: the body could not be read
+    if path.startswith("/convert"):
+        response = {"uid": uid, "result": {"status": "Failure", "message": message}}
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "ConversionReview",
+            "response": response,
+        }
+    status = {"code": 400, "message": message, "reason": "BadRequest"}
+    response = {"uid": uid, "allowed": False, "status": status}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
 def _envelope(review: Mapping[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class State:
         # in RBAC's terms: what the RBAC test compares with the manifests.
         self.access: set[tuple[str, str, str, str | None]] = set()
         self.watch_generation = 0  # bumping it ends every open watch stream
+        self.lists = 0  # LIST requests served (a webhook test counts them)
 
     def record(self, plural: str, kind: str, obj: dict) -> None:
         self.history[plural].append((self.rv, kind, copy.deepcopy(obj)))
@@ -415,6 +416,7 @@ class ApiServer:
         api_version = f"{group}/{version}" if group else version
         store = self.state.objects[plural]
         if method == "GET" and name is None:
+            self.state.lists += 1
             items = [
                 o
                 for (ns, _n), o in sorted(store.items())

@@ -237,3 +237,91 @@ def test_certificates_are_kept_while_valid_and_renewed_a_month_before_expiry():
         assert base64.b64decode(stored) == renewed.cert
     finally:
         server.stop()
+
+
+def raw_exchange(context, port, data: bytes, *, read: bool = True) -> bytes:
+    """Send bytes as they are over TLS; what came back until the server closed or
+    answered one response."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    tls = context.wrap_socket(sock, server_hostname=NAME)
+    tls.sendall(data)
+    if not read:
+        return tls
+    received = b""
+    while True:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = [
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ]
+        if length and len(body) >= length[0]:
+            break
+    tls.close()
+    return received
+
+
+def reply_body(raw: bytes) -> dict:
+    return json.loads(raw.partition(b"\r\n\r\n")[2])
+
+
+@pytest.mark.parametrize(
+    "headers, body, message",
+    [
+        ("Content-Length: -5", b"", "outside"),
+        ("Content-Length: 99999999999", b"", "outside"),
+        ("Content-Length: many", b"", "not a number"),
+        ("Transfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n", "Content-Length is required"),
+        ("Content-Length: 9", b"not json!", "not JSON"),
+        ("Content-Length: 2", b"[]", "expected an AdmissionReview"),
+        ("Content-Length: 15", b'{"request": 42}', "expected an AdmissionReview"),
+        ("Content-Length: 20000", b"[" * 20000, "not JSON"),  # deep nesting
+    ],
+)
+def test_every_malformed_request_gets_a_well_formed_review(webhook, headers, body, message):
+    _server, context, port = webhook
+    head = (
+        f"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}\r\n\r\n"
+    )
+    answer = reply_body(raw_exchange(context, port, head.encode() + body))
+    assert answer["kind"] == "AdmissionReview"
+    assert answer["response"]["allowed"] is False
+    assert message in answer["response"]["status"]["message"]
+
+
+def test_a_malformed_conversion_gets_a_failed_conversion_review(webhook):
+    _server, context, port = webhook
+    head = b"POST /convert HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nnul"
+    answer = reply_body(raw_exchange(context, port, head))
+    assert answer["kind"] == "ConversionReview"
+    assert answer["response"]["result"]["status"] == "Failure"
+
+
+def test_slow_clients_do_not_hold_up_reviews(webhook):
+    """Connections that send half a request and stall: reviews still answer."""
+    _server, context, port = webhook
+    stalled = [
+        raw_exchange(
+            context, port, b"POST /validate HTTP/1.1\r\nContent-Length: 100\r\n\r\n{", read=False
+        )
+        for _ in range(50)
+    ]
+    try:
+        answer = review(context, port, pool("after-stall", "203.0.113.0/28"))
+        assert answer["allowed"] is True
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def test_reviews_read_a_watched_cache_not_a_list_per_request(webhook):
+    server, context, port = webhook
+    lists_before = server.state.lists
+    for i in range(20):
+        assert review(context, port, pool(f"cached-{i}", f"198.51.100.{i * 8}/29"))["allowed"]
+    # Before the watches listed, a review lists once for itself; after, none do.
+    assert server.state.lists - lists_before <= 8, server.state.lists - lists_before
