@@ -19,6 +19,7 @@ holding their decimal text, so every JSON-shaped object round-trips exactly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -70,6 +71,9 @@ def _packer() -> msgpack.Packer:
 
 
 def _fields(record: Record, seq: int) -> list[Any]:
+    problem = _not_json(record.object)
+    if problem:  # never write what reading refuses: nothing written is lost
+        raise InvalidRecord(f"cannot encode {record.kind} {record.key}: its object holds {problem}")
     return [
         FORMAT_VERSION,
         seq,
@@ -176,6 +180,8 @@ def decode_fields(fields: Any) -> Record:
         )
     _, seq, observed_at, source, type_, kind, key, rv, obj = fields
     event_type = _EVENT_TYPES.get(type_) if type_.__class__ is str else None
+    if observed_at.__class__ is int and abs(observed_at) > _LATEST:
+        observed_at = math.inf  # a big integer: refused as not finite below
     if (
         seq.__class__ is not int
         or not isinstance(observed_at, float | int)
@@ -188,6 +194,11 @@ def decode_fields(fields: Any) -> Record:
         or obj.__class__ is not dict
     ):
         raise InvalidRecord(f"record fields have the wrong types: {_describe(fields)}")
+    if seq < 0 or not math.isfinite(observed_at):
+        raise InvalidRecord(f"record seq {seq} or observed_at {observed_at} out of range")
+    problem = _not_json(obj)
+    if problem:
+        raise InvalidRecord(f"record object is not JSON data: {problem}")
     # Every field is checked above, so build the value without running the
     # validators again: this is the hot path of every log read.
     record = _new(Record)
@@ -205,6 +216,33 @@ def decode_fields(fields: Any) -> Record:
 _new = object.__new__
 _set = object.__setattr__
 _VALID_KINDS: set[str] = set()
+
+
+_LATEST = 1e300  # seconds: beyond this an observed_at is damage, not a time
+
+
+def _not_json(value: Any) -> str | None:
+    """Why ``value`` is not JSON data (string keys; None, booleans, integers, finite
+    floats, strings, lists, maps), or None when it is. Iterative: no recursion limit
+    for damaged or crafted nesting to hit, and every printer can rely on the shape."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = item.__class__
+        if kind is dict:
+            for key in item:
+                if key.__class__ is not str:
+                    return f"a {type(key).__name__} key {key!r:.40}"
+            extend(item.values())
+        elif kind is list or kind is tuple:  # tuples are written as lists
+            extend(item)
+        elif kind is float:
+            if not math.isfinite(item):
+                return f"the number {item}"
+        elif not (kind is str or kind is int or kind is bool or item is None):
+            return f"a {type(item).__name__} value"
+    return None
 
 
 def _valid_kind(kind: object) -> bool:

@@ -151,13 +151,72 @@ def _read(path: str) -> str:
         ) from exc
 
 
+MAX_DEPTH = 100  # Kubernetes objects nest a dozen levels; more is a mistake or an attack
+MAX_VALUES = 2_000_000  # per document: a big ConfigMap, not an alias bomb's expansion
+
+
 def parse_documents(text: str, path: str) -> list[tuple[int, Any]]:
     """``(document number, parsed value)`` pairs, numbered from 1 in input order.
 
     JSON is tried first when the text starts like JSON; JSON lines when its first
     line is a whole JSON value; YAML (a superset of JSON, so flow-style manifests
-    too) otherwise, which also reports malformed JSON with its line.
+    too) otherwise, which also reports malformed JSON with its line. Every document
+    is then checked to be plain JSON data (see ``_check_plain``).
     """
+    try:
+        documents = _parse(text, path)
+    except RecursionError:
+        raise ManifestError(path, None, f"nested deeper than {MAX_DEPTH} levels") from None
+    for number, document in documents:
+        _check_plain(document, path, number)
+    return documents
+
+
+def _check_plain(document: Any, path: str, number: int) -> None:
+    """What a record may hold: JSON's values only (string keys, finite numbers),
+    at most ``MAX_DEPTH`` deep and ``MAX_VALUES`` values, so YAML's extras (an
+    unquoted date, ``!!set``, binary) and aliases (a recursive one, or a bomb that
+    expands to billions) are one clear error, found in bounded time and memory."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    count = 0
+    while stack:
+        value, where, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ManifestError(
+                path, number, f"expands to more than {MAX_VALUES} values (an alias bomb?)"
+            )
+        if depth > MAX_DEPTH:
+            raise ManifestError(
+                path, number, f"{_short(where) or 'the document'}: nested deeper than "
+                f"{MAX_DEPTH} levels (a recursive alias?)"
+            )  # fmt: skip
+        kind = value.__class__
+        if kind is dict:
+            for key, item in value.items():
+                if key.__class__ is not str:
+                    raise ManifestError(
+                        path, number, f"{where or 'the document'}: key {key!r} is not a string"
+                    )
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif kind is list:
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif kind is float:
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ManifestError(path, number, f"{where}: {value} is not a JSON number")
+        elif not (kind is str or kind is int or kind is bool or value is None):
+            what = type(value).__name__
+            shown = f"{value.isoformat()} ({what})" if hasattr(value, "isoformat") else f"a {what}"
+            raise ManifestError(
+                path, number, f"{_short(where)}: {shown} is not JSON data; quote it"
+            )
+
+
+def _short(where: str) -> str:
+    return where if len(where) <= 80 else f"{where[:40]}...{where[-30:]}"
+
+
+def _parse(text: str, path: str) -> list[tuple[int, Any]]:
     if text.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(text)

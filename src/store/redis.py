@@ -41,9 +41,18 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ironlb.events.codec import decode, encode_many
+from ironlb.events.errors import InvalidRecord
 from ironlb.events.record import Record
 
-from .base import InvalidStoreURL, Snapshot, Store, StoreError, StoreStats, check_copy_seqs
+from .base import (
+    CorruptLog,
+    InvalidStoreURL,
+    Snapshot,
+    Store,
+    StoreError,
+    StoreStats,
+    check_copy_seqs,
+)
 
 DEFAULT_KEY = "ironlb"
 PAGE = 2000
@@ -291,9 +300,26 @@ class RedisStore(Store):
                 raise StoreError(f"{self.url}: {exc}") from exc
             if not entries:
                 return
-            for _entry_id, fields in entries:
-                yield decode(fields[b"r"])
+            for entry_id, fields in entries:
+                yield self._entry_record(entry_id, fields)
             begin = int(entries[-1][0].split(b"-")[0]) + 1
+
+    def _entry_record(self, entry_id: bytes, fields: dict[bytes, bytes]) -> Record:
+        """The record of one stream entry; damage is CorruptLog naming the entry."""
+        seq_text = entry_id.split(b"-")[0].decode(errors="replace")
+        where = int(seq_text) if seq_text.isdigit() else 0
+        payload = fields.get(b"r")
+        if payload is None:
+            raise CorruptLog(self._stream, where, f"entry {seq_text} has no field 'r'")
+        try:
+            record = decode(payload)
+        except InvalidRecord as exc:
+            raise CorruptLog(self._stream, where, f"entry {seq_text}: {exc}") from exc
+        if record.seq != where:
+            raise CorruptLog(
+                self._stream, where, f"entry {seq_text} holds a record of seq {record.seq}"
+            )
+        return record
 
     def wait(self, after_seq: int, timeout: float) -> bool:
         try:

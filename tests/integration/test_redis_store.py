@@ -167,3 +167,28 @@ def test_a_snapshot_planted_with_one_hset_runs_nothing_and_the_log_is_replayed(
                 replayed = ControllerFold().apply_all(store.read())
             assert replayed.seq == 3
             assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"x": b"1"}, "has no field 'r'"),
+        ({"r": b"\xc1garbage"}, "not valid msgpack"),
+        ("other seq", "holds a record of seq 7"),
+    ],
+)
+def test_a_damaged_stream_entry_is_reported_naming_it(redis_server, fields, message):
+    from ironlb.events.codec import encode
+    from ironlb.store import CorruptLog
+
+    name = uuid.uuid4().hex
+    with open_store(url_for(redis_server, name)) as store:
+        store.append(batch(2))
+    client = redis.Redis.from_url(redis_server.url)
+    if fields == "other seq":
+        fields = {"r": encode(record("default/x").with_seq(7))}
+    client.xadd(f"{{{name}}}:log", fields, id="3-0")
+    client.set(f"{{{name}}}:seq", 3)
+    store = open_store(url_for(redis_server, name), readonly=True)
+    with store, pytest.raises(CorruptLog, match=message):
+        list(store.read())

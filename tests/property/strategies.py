@@ -9,7 +9,9 @@ from ironlb.events.record import EventType, Record
 # Strings that look binary: control characters, NULs, surrogate-free unicode.
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 big_ints = st.integers(min_value=-(2**200), max_value=2**200)
-json_scalars = st.none() | st.booleans() | big_ints | st.floats(allow_nan=False) | text
+json_scalars = (
+    st.none() | st.booleans() | big_ints | st.floats(allow_nan=False, allow_infinity=False) | text
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(text, children, max_size=5),

@@ -223,3 +223,58 @@ def test_unreadable_files_name_the_file(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ManifestError, match="not UTF-8"):
         import_files([str(binary)])
+
+
+SERVICE_HEAD = "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: default}\n"
+HOSTILE = {
+    "an unquoted date": (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: default, "
+        "annotations: {when: 2024-01-01}}\n",
+        "metadata.annotations.when: 2024-01-01 (date) is not JSON data; quote it",
+    ),
+    "a !!set": (
+        f"{SERVICE_HEAD}spec: !!set {{a, b}}\n",
+        "spec: a set is not JSON data",
+    ),
+    "a recursive alias": (
+        "apiVersion: v1\nkind: Service\nmetadata: &m {name: a, namespace: default, self: *m}\n",
+        "nested deeper than 100 levels (a recursive alias?)",
+    ),
+    "an alias bomb": (
+        "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+        + "".join(
+            f"{n}: &{n} [{','.join(['*' + p] * 10)}]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n",
+        "expands to more than 2000000 values (an alias bomb?)",
+    ),
+    "100k-deep JSON": ("[" * 100_000 + "]" * 100_000, "nested deeper than 100 levels"),
+    "100k-deep JSON objects": ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested deeper"),
+    "a YAML binary": (
+        f"{SERVICE_HEAD}data: !!binary aGk=\n",
+        "data: a bytes is not JSON data",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_documents_are_one_clear_error_in_bounded_time_and_memory(tmp_path, name):
+    import time
+    import tracemalloc
+
+    text, message = HOSTILE[name]
+    path = tmp_path / ("input.json" if "JSON" in name else "input.yaml")
+    path.write_text(text)
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        with pytest.raises(ManifestError) as raised:
+            import_files([str(path)])
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message in str(raised.value)
+    assert str(path) in str(raised.value)
+    assert peak < 512 * 2**20, f"{name}: {peak / 2**20:.0f} MiB"
+    assert time.process_time() - started < 120  # a bound against a hang, not a speed figure
