@@ -344,8 +344,14 @@ def _record(
     kind = obj.get("kind")
     if not isinstance(kind, str) or not kind:
         raise fail("kind", "missing or not a string")
+    if "/" in kind:
+        raise fail("kind", f"{kind!r} is not a Kind (a Kind has no '/')")
     api_version = obj.get("apiVersion", DEFAULT_API_VERSIONS.get(kind))
-    if not isinstance(api_version, str) or not api_version or api_version.count("/") > 1:
+    if (
+        not isinstance(api_version, str)
+        or api_version.count("/") > 1
+        or not all(api_version.split("/"))
+    ):
         raise fail("apiVersion", "missing or not of the form [group/]version")
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):

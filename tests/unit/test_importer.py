@@ -278,3 +278,16 @@ def test_hostile_documents_are_one_clear_error_in_bounded_time_and_memory(tmp_pa
     assert str(path) in str(raised.value)
     assert peak < 512 * 2**20, f"{name}: {peak / 2**20:.0f} MiB"
     assert time.process_time() - started < 120  # a bound against a hang, not a speed figure
+
+
+def test_a_kind_with_a_slash_is_a_manifest_error_not_a_crash(tmp_path):
+    """Found by scripts/fuzz-decoders: the record refused it without naming the file."""
+    path = tmp_path / "odd.yaml"
+    path.write_text("apiVersion: metallb.io/v1beta1\nkind: IPAddressP/ol\nmetadata: {name: a}\n")
+    with pytest.raises(
+        ManifestError, match=r"odd.yaml: document 1: .*kind: 'IPAddressP/ol' is not a Kind"
+    ):
+        import_files([str(path)])
+    path.write_text("apiVersion: metallb.io/\nkind: IPAddressPool\nmetadata: {name: a}\n")
+    with pytest.raises(ManifestError, match="apiVersion: missing or not of the form"):
+        import_files([str(path)])
