@@ -83,3 +83,33 @@ class Speaker:
         code = self.process.wait(timeout=DEADLINE)
         self.stderr.close()
         return code
+
+
+class ControllerProcess:
+    """``ironlb controller`` in the background, its stderr kept for failure messages.
+
+    ``connection``: how it reaches the API (``--kubeconfig PATH`` or ``--api-server URL``).
+    """
+
+    def __init__(self, connection: Sequence[str], store: object, *extra: str, lease=(0.2, 2)):
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
+        interval, duration = lease
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "ironlb", "--log-level", "info", "controller",
+                *connection, "--store", str(store), "--lease-interval", str(interval),
+                "--lease-duration", str(duration), "--digest-interval", "0", *extra,
+            ],
+            stderr=self.stderr,
+        )  # fmt: skip
+
+    def log(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()[-5000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=DEADLINE)
+        self.stderr.close()
+        return code

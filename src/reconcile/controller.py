@@ -60,7 +60,7 @@ from .config import (
     gather_config_inputs,
     parse_config,
 )
-from .fold_state import ControllerState, DecisionState
+from .fold_state import ControllerState, DecisionState, restore_configs
 from .identity import IDENTITY_KIND, IRONLB_GROUP, Overrides
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
 from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
@@ -650,13 +650,8 @@ class ControllerFold:
         fold.settings = fold.overrides.apply(identity or {})
         observed = fold.world.of_kind("", "Service")
         fold.services = {key: Service.from_k8s(key, obj) for key, obj in observed.items()}
-        if state.config is not None:
-            fold.config = parse_config(state.config, fold._parse_cache)
-            fold._config_inputs_used = state.config
-        if state.active is not None:
-            same = state.active is state.config
-            fold.active = fold.config if same else parse_config(state.active, fold._parse_cache)
-            fold._active_inputs = state.active
+        fold.config, fold.active = restore_configs(state.config, state.active, fold._parse_cache)
+        fold._config_inputs_used, fold._active_inputs = state.config, state.active
         fold._config_waiting = state.config_waiting
         fold.index = AllocationIndex(fold.active.pools)
         for saved in state.decisions:

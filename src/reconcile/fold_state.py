@@ -27,7 +27,7 @@ import attrs
 
 from ironlb.events.record import EventType, Record
 
-from .config import ConfigInputs
+from .config import EMPTY_CONFIG, Config, ConfigInputs, ParseCache, parse_config
 
 Address = tuple[int, int]  # (version, integer), as the allocator holds it
 
@@ -88,3 +88,14 @@ def record_of(group: str, kind: str, key: str, source: str, obj: Mapping[str, An
     version = str(obj.get("apiVersion") or "v1").rpartition("/")[2] or "v1"
     full = f"{group}/{version}/{kind}" if group else f"{version}/{kind}"
     return Record(0, 0.0, source, EventType.ADDED, full, key, None, obj)
+
+
+def restore_configs(
+    config: ConfigInputs | None, active: ConfigInputs | None, cache: ParseCache
+) -> tuple[Config, Config]:
+    """The newest parse and the configuration in force, parsed again from their inputs
+    (once when they are the same inputs)."""
+    newest = parse_config(config, cache) if config is not None else EMPTY_CONFIG
+    if active is None:
+        return newest, EMPTY_CONFIG
+    return newest, newest if active is config else parse_config(active, cache)

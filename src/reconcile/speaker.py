@@ -58,7 +58,7 @@ from .config import (
     parse_config,
 )
 from .election import Candidates, ElectionKey, election_key
-from .fold_state import SpeakerState
+from .fold_state import SpeakerState, restore_configs
 from .identity import DEFAULT_NAMESPACE, IDENTITY_KIND, IRONLB_GROUP, UNSET, Overrides
 from .objects import Service
 from .selectors import any_matches
@@ -314,13 +314,8 @@ class SpeakerFold:
         }
         excluded = f"{fold.settings.namespace}/{EXCLUDE_L2_CONFIGMAP}"
         fold.exclude = parse_exclude_rules(world.get("", "ConfigMap", excluded))
-        if state.config is not None:
-            fold.config = parse_config(state.config, fold._parse_cache)
-            fold._config_inputs_used = state.config
-        if state.active is not None:
-            same = state.active is state.config
-            fold.active = fold.config if same else parse_config(state.active, fold._parse_cache)
-            fold._active_inputs = state.active
+        fold.config, fold.active = restore_configs(state.config, state.active, fold._parse_cache)
+        fold._config_inputs_used, fold._active_inputs = state.config, state.active
         fold._config_waiting = state.config_waiting
         fold._dirty = set(fold.services)
         fold._all_dirty = True

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 
@@ -23,47 +21,17 @@ from kubernetes import client
 
 from tests.kube_cluster import NAMESPACE as NS
 from tests.kube_cluster import KubeCluster, free_port
-from tests.processes import ironlb
+from tests.processes import ControllerProcess, ironlb
 
 DEADLINE = 60.0
 
 
-class Controller:
+class Controller(ControllerProcess):
+    """The controller as deploy/'s ServiceAccount."""
+
     def __init__(self, kube: KubeCluster, store, *extra: str) -> None:
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ironlb",
-                "--log-level",
-                "info",
-                "controller",
-                "--kubeconfig",
-                str(kube.service_account_kubeconfig("ironlb-controller")),
-                "--store",
-                str(store),
-                "--lease-interval",
-                "0.2",
-                "--lease-duration",
-                "2",
-                "--digest-interval",
-                "0",
-                *extra,
-            ],
-            stderr=self.stderr,
-        )
-
-    def log(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read()[-5000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        code = self.process.wait(timeout=DEADLINE)
-        self.stderr.close()
-        return code
+        kubeconfig = kube.service_account_kubeconfig("ironlb-controller")
+        super().__init__(["--kubeconfig", str(kubeconfig)], store, *extra)
 
 
 class Api:

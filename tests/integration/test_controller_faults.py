@@ -5,56 +5,19 @@ test API server (tests/apiserver.py), which can inject them."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import tempfile
-
 import pytest
 from kubernetes import client
 
 from tests.apiserver import ApiServer
+from tests.processes import ControllerProcess
 
 DEADLINE = 60.0
 NS = "metallb-system"
 
 
-class Controller:
+class Controller(ControllerProcess):
     def __init__(self, server: ApiServer, store, *extra: str) -> None:
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ironlb",
-                "--log-level",
-                "info",
-                "controller",
-                "--api-server",
-                server.url,
-                "--store",
-                str(store),
-                "--lease-interval",
-                "0.1",
-                "--lease-duration",
-                "1",
-                "--digest-interval",
-                "0",
-                *extra,
-            ],
-            stderr=self.stderr,
-        )
-
-    def log(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read()[-5000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        code = self.process.wait(timeout=DEADLINE)
-        self.stderr.close()
-        return code
+        super().__init__(["--api-server", server.url], store, *extra, lease=(0.1, 1))
 
 
 @pytest.fixture
