@@ -316,3 +316,32 @@ def test_pool_status_and_configuration_state_follow_the_configuration(kube, api,
         api.wait(lambda: config_state().get("result") == "Valid", "Valid again", controller)
     finally:
         assert controller.stop() == 0
+
+
+def test_a_deleted_namespace_gives_its_services_addresses_back(kube, api, tmp_path):
+    """kube-controller-manager's namespace controller deletes what the namespace held;
+    the controller sees the Services go and hands their address on."""
+    api.create_pool("lan", "192.0.2.0/31")  # two addresses
+    kube.kubectl("create", "namespace", "shop")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "till"},
+        "spec": {"type": "LoadBalancer", "ports": [{"protocol": "TCP", "port": 80}]},
+    }
+    api.core.create_namespaced_service("shop", body)
+    api.create_service("a")
+    controller = Controller(kube, tmp_path / "log")
+    try:
+        api.wait(lambda: api.statuses().get("a") == ["192.0.2.0"], "a addressed", controller)
+        till = lambda: api.core.read_namespaced_service("till", "shop").status.load_balancer.ingress  # noqa: E731
+        api.wait(lambda: till() and till()[0].ip == "192.0.2.1", "shop/till addressed", controller)
+        api.create_service("b")  # the pool is full: b waits
+        api.wait(lambda: "b" in api.statuses(), "b exists", controller)
+        assert api.statuses()["b"] == []
+        kube.kubectl("delete", "namespace", "shop", "--wait=false")
+        api.wait(
+            lambda: api.statuses().get("b") == ["192.0.2.1"], "b gets till's address", controller
+        )
+    finally:
+        assert controller.stop() == 0
