@@ -9,6 +9,7 @@ from typing import TextIO
 import yaml
 
 from .convert import NS, convert, legacy_config, render
+from .events import yaml_loader
 from .events.errors import LbError
 
 
@@ -29,10 +30,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.file == "-":
-            document = yaml.safe_load(sys.stdin)
+            document = yaml_loader.load(sys.stdin.read())
         else:
             with open(args.file) as fh:
-                document = yaml.safe_load(fh)
+                document = yaml_loader.load(fh.read())
     except OSError as exc:
         raise LbError(f"cannot read {args.file}: {exc}") from exc
     except yaml.YAMLError as exc:

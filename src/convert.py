@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .events import yaml_loader
 from .events.errors import LbError
 
 NS = "metallb-system"
@@ -61,7 +62,7 @@ def legacy_config(document: Any) -> Mapping[str, Any]:
             name = (document.get("metadata") or {}).get("name", "?")
             raise LbError(f"ConfigMap {name}: no data.config key (MetalLB's legacy configuration)")
         try:
-            document = yaml.safe_load(text)
+            document = yaml_loader.load(text)
         except yaml.YAMLError as exc:
             raise LbError(f"ConfigMap data.config is not YAML: {exc}") from exc
     if document is None:

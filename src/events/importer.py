@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from . import yaml_loader
 from .errors import ManifestError
 from .record import EventType, Record
 from .secrets import redact_secret
@@ -250,10 +251,9 @@ def _json_lines(text: str, path: str) -> Iterator[tuple[int, Any]]:
 
 
 def _yaml_documents(text: str, path: str) -> Iterator[tuple[int, Any]]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     number = 0
     try:
-        for document in yaml.load_all(text, Loader=loader):
+        for document in yaml_loader.load_all(text):
             number += 1
             yield number, document
     except yaml.YAMLError as exc:

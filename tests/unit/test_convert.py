@@ -98,3 +98,21 @@ def test_bad_input_names_the_entry_and_the_field(tmp_path, capsys, config, messa
     code, _ = run("convert", str(tmp_path / "config.yaml"))
     assert code != 0
     assert message in capsys.readouterr().err
+
+
+def test_an_unquoted_community_stays_a_community_not_a_base_60_number(tmp_path):
+    """PyYAML's YAML 1.1 read 64512:1 as 3870721; kubectl reads a string."""
+    legacy = tmp_path / "cm.yaml"
+    legacy.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\n"
+        "data:\n  config: |\n    bgp-communities:\n      no-advertise: 65535:65282\n"
+        "    address-pools:\n    - name: lan\n      protocol: bgp\n"
+        "      addresses: [192.0.2.0/24]\n"
+        "      bgp-advertisements:\n      - communities: [64512:1, no-advertise]\n"
+    )
+    code, text = run("convert", str(legacy))
+    assert code == 0, text
+    documents = list(yaml.safe_load_all(text))
+    advertisement = next(d for d in documents if d["kind"] == "BGPAdvertisement")
+    assert "64512:1" in advertisement["spec"]["communities"]
+    assert "3870721" not in text
