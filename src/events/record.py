@@ -106,10 +106,6 @@ class Record:
     def identity(self) -> Identity:
         return identity_of(self.kind, self.key)
 
-    @property
-    def is_sync_marker(self) -> bool:
-        return self.type in SYNC_EVENTS
-
     def with_seq(self, seq: int) -> Record:
         """This record at position ``seq`` of a log (the store calls this on append)."""
         return attrs.evolve(self, seq=seq)

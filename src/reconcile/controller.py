@@ -705,9 +705,3 @@ class ControllerFold:
             )
         return pools
 
-
-def fold_controller(
-    records: Iterable[Record], overrides: Overrides | None = None
-) -> ControllerPlan:
-    """Fold ``records`` from scratch and return the plan (the pure entry point)."""
-    return ControllerFold(overrides).apply_all(records).plan()

@@ -70,10 +70,6 @@ class ControllerPlan:
     pools: Mapping[str, PoolCounters]
     config_errors: tuple[ConfigError, ...]
 
-    @property
-    def config_valid(self) -> bool:
-        return not self.config_errors
-
     def to_json(self) -> dict[str, Any]:
         return {
             "services": {k: self.services[k].to_json() for k in sorted(self.services)},

@@ -127,12 +127,6 @@ class Update:
     mp_unreach: MpUnreach | None = None
     treat_as_withdraw: str | None = None  # RFC 7606: why the announced routes do not count
 
-    @property
-    def end_of_rib(self) -> bool:
-        """RFC 4724: an empty UPDATE (IPv4) or an empty MP_UNREACH (other families)."""
-        if self.mp_unreach is not None and not self.mp_unreach.prefixes:
-            return self.attributes is None or self.attributes == PathAttributes()
-        return not (self.withdrawn or self.nlri or self.attributes or self.mp_reach)
 
 
 @attrs.frozen
