@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import struct
 import tracemalloc
 from pathlib import Path
@@ -291,3 +292,16 @@ def test_a_snapshot_the_log_cannot_continue_is_not_used(tmp_path):
         assert SnapshotPolicy().restore(store) is None
         with pytest.raises(LbError, match="records between them are gone"):
             snapshot_to_start_from(store)
+
+
+def test_a_snapshot_an_earlier_version_wrote_still_restores():
+    """tests/data/snapshots holds a snapshot of each format this code has written
+    (format 2: ironlb 0.1.0, the example cluster) and the plans it stood for; a
+    later version must restore it, through its upcasters if the format moved on."""
+    data = Path(__file__).parents[1] / "data" / "snapshots"
+    expected = json.loads((data / "format-2.plan.json").read_text())
+    state = decode_snapshot((data / "format-2.snap").read_bytes(), filed_seq=27)
+    assert state.controller_fold().plan().to_json() == expected["controller"]
+    speaker = state.speaker_fold(node="node-a")
+    speaker.refresh()
+    assert speaker.plan().to_json() == expected["speaker"]
