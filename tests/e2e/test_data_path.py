@@ -1,4 +1,5 @@
-"""The whole data path once, end to end: a real kube-apiserver, ironlb's controller
+"""The whole data path once, end to end (layer 2; test_data_path_bgp.py has the BGP
+lab): a real kube-apiserver, ironlb's controller
 and speakers, kube-proxy (iptables mode, built from the same Kubernetes module) in
 each node's network namespace, a backend "pod" per node, and a client on the LAN
 that reaches Services at their load-balancer addresses.
