@@ -54,6 +54,23 @@ except OSError as exc:
 """
 
 
+def kube_proxy(kube, node: str) -> list[str]:
+    """kube-proxy for one node's namespace: iptables mode, conntrack left as the
+    namespace has it (its sysctls are not the namespace's to set)."""
+    return [
+        str(kube.bin / "kube-proxy"),
+        f"--kubeconfig={kube.admin_kubeconfig}",
+        f"--hostname-override={node}",
+        "--proxy-mode=iptables",
+        "--cluster-cidr=10.244.0.0/16",
+        "--conntrack-max-per-core=0",
+        "--conntrack-tcp-timeout-established=0",
+        "--conntrack-tcp-timeout-close-wait=0",
+        "--healthz-bind-address=127.0.0.1:10256",
+        "--metrics-bind-address=127.0.0.1:10249",
+    ]
+
+
 def pod_ip(node: str) -> str:
     return f"10.244.{NODES.index(node) + 1}.10"
 
@@ -79,20 +96,7 @@ class DataPathLan(ClusterLan):
                         "via", f"10.10.0.{other_index}")  # fmt: skip
             for port in (8080, 8081):
                 self._spawn(ns, sys.executable, "-c", BACKEND, node, pod_ip(node), str(port))
-            self._spawn(
-                ns,
-                str(self.server.bin / "kube-proxy"),
-                f"--kubeconfig={self.server.admin_kubeconfig}",
-                f"--hostname-override={node}",
-                "--proxy-mode=iptables",
-                "--cluster-cidr=10.244.0.0/16",
-                "--conntrack-max-per-core=0",
-                "--conntrack-tcp-timeout-established=0",
-                "--conntrack-tcp-timeout-close-wait=0",
-                "--healthz-bind-address=127.0.0.1:10256",
-                "--metrics-bind-address=127.0.0.1:10249",
-                "--v=1",
-            )
+            self._spawn(ns, *kube_proxy(self.server, node))
         kubeconfig = self.server.service_account_kubeconfig("ironlb-controller")
         self.controller_log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self.background.append(

@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.routers import Bird, Neighbor, linked_namespaces, run
-from tests.e2e.test_data_path import BACKEND, FETCH, service
+from tests.e2e.test_data_path import BACKEND, FETCH, kube_proxy, service
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
 from tests.kube_cluster import NAMESPACE, KubeCluster
 from tests.processes import DEADLINE, Speaker
@@ -163,19 +163,7 @@ def test_a_client_behind_the_router_reaches_the_service(lab):
     )  # fmt: skip
     node = lab.ns["node"]
     lab.spawn(node, sys.executable, "-c", BACKEND, "node1", POD, "8080")
-    lab.spawn(
-        node,
-        str(kube.bin / "kube-proxy"),
-        f"--kubeconfig={kube.admin_kubeconfig}",
-        "--hostname-override=node1",
-        "--proxy-mode=iptables",
-        "--cluster-cidr=10.244.0.0/16",
-        "--conntrack-max-per-core=0",
-        "--conntrack-tcp-timeout-established=0",
-        "--conntrack-tcp-timeout-close-wait=0",
-        "--healthz-bind-address=127.0.0.1:10256",
-        "--metrics-bind-address=127.0.0.1:10249",
-    )
+    lab.spawn(node, *kube_proxy(kube, "node1"))
     lab.speaker = Speaker(
         "--node", "node1", "--kubeconfig", kube.service_account_kubeconfig("ironlb-speaker"),
         "--store", lab.tmp / "speaker", "--no-layer2", "--no-links",
