@@ -7,6 +7,11 @@ sources the controller uses keep an observed world current instead, folded with
 the reconciler's own ``World`` (SYNC markers and all), and a request reads a copy.
 Until every watch has listed once, requests fall back to listing, so the first
 requests after a start are judged on the same objects.
+
+The cache is eventually consistent (milliseconds behind the API server): two
+conflicting objects applied within that window can both be admitted; the reconciler
+still refuses the configuration they make and reports it in ConfigurationState.
+MetalLB's webhooks read controller-runtime's cached client and behave the same.
 """
 
 from __future__ import annotations

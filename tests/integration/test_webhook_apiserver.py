@@ -76,6 +76,17 @@ def webhook(kube: KubeCluster):
             ),
             "an object admitted through the webhook",
         )
+        # The webhook judges against its watch-fed cache (as controller-runtime's
+        # cached client does for MetalLB): wait until it has seen "first", which a
+        # server-side dry run of an overlapping pool shows.
+        overlap = json.dumps(pool("probe", "192.0.2.0/29"))
+        kube.wait_for(
+            lambda: (
+                "denied"
+                in kube.kubectl("create", "--dry-run=server", "-f", "-", stdin=overlap, check=False)
+            ),
+            "the webhook's cache holding the first pool",
+        )
         yield kube
     finally:
         process.terminate()
