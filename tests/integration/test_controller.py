@@ -175,6 +175,10 @@ def _etcd_revision(kube: KubeCluster) -> int:
 
 
 def compact_etcd(kube: KubeCluster) -> None:
+    """Compact etcd past every watch's resourceVersion: a write first, so the
+    compacted revision is newer than the last Service event a watch has seen (without
+    it, a watch whose last event is the newest write resumes fine, and no 410 comes)."""
+    kube.kubectl("create", "configmap", f"churn-{time.monotonic_ns()}", "-n", "default")
     subprocess.run(
         [
             str(kube.bin / "etcdctl"),
