@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import textwrap
+from pathlib import Path
 
+import pytest
 import yaml
 
+from ironlb.cli import main
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.verify import digest_record
@@ -153,3 +157,29 @@ def test_replay_verify_accepts_a_faithful_log_and_names_the_first_divergence(tmp
     result = ironlb("replay", tmp_path / "bad", "--verify", check=False)
     assert result.returncode == 1
     assert result.stdout.startswith("plan digest at seq 4 differs")
+
+
+def test_a_directory_of_manifests_is_read_like_kubectl_apply_f_dir(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "cluster.yaml"
+    (tmp_path / "cluster.yaml").write_text(example.read_text())
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    from_dir = io.StringIO()
+    from_file = io.StringIO()
+    assert main(["plan", str(tmp_path), "-o", "json"], from_dir) == 0
+    assert main(["plan", str(example), "-o", "json"], from_file) == 0
+    assert json.loads(from_dir.getvalue()) == json.loads(from_file.getvalue())
+
+
+@pytest.mark.parametrize("command", ["plan", "validate"])
+def test_nothing_to_check_is_an_error_not_valid(tmp_path, capsys, command):
+    """A directory where a file belongs, or an empty file: exit 2 naming it."""
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    empty_file = tmp_path / "empty.yaml"
+    empty_file.write_text("---\n")
+    for target, message in (
+        (empty_dir, "neither a log nor a directory of manifests"),
+        (empty_file, "holds no objects"),
+    ):
+        assert main([command, str(target)], io.StringIO()) == 2
+        assert message in capsys.readouterr().err
