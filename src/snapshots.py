@@ -15,7 +15,8 @@ Wire form (``FORMAT`` 2), one msgpack map::
 
     CONTROLLER = {"seq", "world", "config", "active", "config_waiting",
                   "decisions", "pending", "addressed"}
-    SPEAKER    = {"world", "config", "active", "config_waiting"}
+    SPEAKER    = {"world", "config", "active", "config_waiting"}  ("world" may be
+                 the string "controller": the same world, written once)
     WORLD      = {"records": [record bytes (the log's codec)...],
                   "relists": [[source, group, kind, [key...]]...]}
     config / active: INPUTS | nil ("active" may be the string "config": the same inputs)
@@ -108,14 +109,20 @@ class SnapshotState:
 
 
 def encode_snapshot(snapshot: FoldSnapshot) -> bytes:
+    controller = snapshot.controller.export_state()
     speaker = snapshot.speaker.export_state() if snapshot.speaker is not None else None
     body = {
         "magic": MAGIC,
         "format": FORMAT,
         "seq": snapshot.seq,
-        "controller": _controller_out(snapshot.controller.export_state()),
-        "speaker": _speaker_out(speaker) if speaker is not None else None,
+        "controller": _controller_out(controller),
+        "speaker": None,
     }
+    if speaker is not None:
+        # A speaker process folds the same records into both folds: its world is
+        # written once (the records compare by identity, so this costs little).
+        same_world = speaker.world == controller.world
+        body["speaker"] = _speaker_out(speaker, world=None if same_world else speaker.world)
     return pack_value(body)
 
 
@@ -158,9 +165,10 @@ def _controller_out(state: ControllerState) -> dict[str, Any]:
     }
 
 
-def _speaker_out(state: SpeakerState) -> dict[str, Any]:
+def _speaker_out(state: SpeakerState, *, world: WorldState | None) -> dict[str, Any]:
+    """``world`` None: the controller's (written as the string "controller")."""
     return {
-        "world": _world_out(state.world),
+        "world": "controller" if world is None else _world_out(world),
         **_configs_out(state.config, state.active),
         "config_waiting": state.config_waiting,
     }
@@ -203,10 +211,11 @@ def decode_snapshot(data: bytes, filed_seq: int | None = None) -> SnapshotState:
         raise SnapshotUnusable(f"snapshot says seq {seq} but is filed under seq {filed_seq}")
     controller = body.get("controller")
     speaker = body.get("speaker")
+    controller_state = _controller_in(controller, reader) if controller is not None else None
     return SnapshotState(
         seq,
-        _controller_in(controller, reader) if controller is not None else None,
-        _speaker_in(speaker, reader) if speaker is not None else None,
+        controller_state,
+        _speaker_in(speaker, reader, controller_state) if speaker is not None else None,
     )
 
 
@@ -377,11 +386,18 @@ def _controller_in(value: Any, reader: _Reader) -> ControllerState:
     )
 
 
-def _speaker_in(value: Any, reader: _Reader) -> SpeakerState:
+def _speaker_in(value: Any, reader: _Reader, controller: ControllerState | None) -> SpeakerState:
     body = _map(value, "speaker")
     config, active = _configs_in(body, "speaker")
+    world = body.get("world")
+    if world == "controller":
+        if controller is None:
+            raise SnapshotUnusable("speaker.world: names the controller's, and there is none")
+        shared = controller.world
+    else:
+        shared = _world_in(world, reader, "speaker.world")
     return SpeakerState(
-        _world_in(body.get("world"), reader, "speaker.world"),
+        shared,
         config,
         active,
         _bool(body.get("config_waiting"), "speaker.config_waiting"),

@@ -376,6 +376,18 @@ class KubeCluster:
         body = yaml.safe_dump_all(list(documents))
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=body)
 
+    def etcdctl(self, *args: str) -> str:
+        """etcdctl against this cluster's etcd; what it printed."""
+        done = subprocess.run(
+            [str(self.bin / "etcdctl"), f"--endpoints=http://127.0.0.1:{self.etcd_port}", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"etcdctl {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
     def get(self, *args: str) -> Any:
         """``kubectl get ARGS -o json`` parsed; None when the object is not found."""
         done = subprocess.run(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 import urllib.request
 
@@ -156,40 +155,13 @@ def test_only_the_leader_writes_and_a_killed_leader_is_replaced(kube, api, tmp_p
             controller.stop()
 
 
-def _etcd_revision(kube: KubeCluster) -> int:
-    done = subprocess.run(
-        [
-            str(kube.bin / "etcdctl"),
-            f"--endpoints=http://127.0.0.1:{kube.etcd_port}",
-            "endpoint",
-            "status",
-            "-w",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return int(json.loads(done.stdout)[0]["Status"]["header"]["revision"])
-
-
 def compact_etcd(kube: KubeCluster) -> None:
     """Compact etcd past every watch's resourceVersion: a write first, so the
     compacted revision is newer than the last Service event a watch has seen (without
     it, a watch whose last event is the newest write resumes fine, and no 410 comes)."""
     kube.kubectl("create", "configmap", f"churn-{time.monotonic_ns()}", "-n", "default")
-    subprocess.run(
-        [
-            str(kube.bin / "etcdctl"),
-            f"--endpoints=http://127.0.0.1:{kube.etcd_port}",
-            "compact",
-            str(_etcd_revision(kube)),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
+    status = json.loads(kube.etcdctl("endpoint", "status", "-w", "json"))
+    kube.etcdctl("compact", str(status[0]["Status"]["header"]["revision"]))
 
 
 def run_through_faults(kube: KubeCluster, api: Api, tmp_path, faults) -> None:

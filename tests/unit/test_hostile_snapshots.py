@@ -305,3 +305,18 @@ def test_a_snapshot_an_earlier_version_wrote_still_restores():
     speaker = state.speaker_fold(node="node-a")
     speaker.refresh()
     assert speaker.plan().to_json() == expected["speaker"]
+
+
+def test_a_speakers_world_is_written_once_and_must_have_the_controllers_to_point_to():
+    objects = records(pool_object("lan", "192.0.2.0/24"), l2("all"), service("web"))
+    controller = ControllerFold().apply_all(objects)
+    speaker = SpeakerFold(node="n1").apply_all(objects)
+    both = encode_snapshot(FoldSnapshot(3, controller, speaker))
+    alone = encode_snapshot(FoldSnapshot(3, controller))
+    assert len(both) < 1.5 * len(alone)  # not two copies of every object
+    from ironlb.events.codec import BoundedUnpacker
+
+    body = BoundedUnpacker(10**6).unpack(both)
+    assert body["speaker"]["world"] == "controller"
+    with pytest.raises(SnapshotUnusable, match="names the controller's, and there is none"):
+        decode_snapshot(pack_value({**body, "controller": None}))
