@@ -10,7 +10,7 @@ from typing import TextIO
 from .events.record import Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
 from .kube_client import add_client_options, api_client
-from .runtime import install_signal_handlers, next_batch
+from .runtime import install_signal_handlers, join_within, next_batch, watch_thread
 from .store import open_store
 
 
@@ -48,7 +48,7 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
         WatchSource(client, r, put, source="record", stop=stop, namespace=ns)
         for r, ns in resources.items()
     ]
-    threads = [threading.Thread(target=s.run, daemon=True) for s in sources]
+    threads = [watch_thread(s) for s in sources]
     for thread in threads:
         thread.start()
     if args.duration is not None:
@@ -60,8 +60,7 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
             if batch:
                 store.append(batch)
                 written += len(batch)
-        for thread in threads:
-            thread.join(timeout=10)
+        join_within(threads)
         last = store.last_seq
     out.write(f"recorded {written} events into {args.to} (last seq {last})\n")
     return 0

@@ -33,7 +33,15 @@ from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
 from .reconcile.controller import ControllerFold
 from .reconcile.plan import ControllerPlan
-from .runtime import DigestSchedule, LogMetrics, SnapshotPolicy, all_listed, next_batch
+from .runtime import (
+    DigestSchedule,
+    LogMetrics,
+    SnapshotPolicy,
+    all_listed,
+    join_within,
+    next_batch,
+    watch_thread,
+)
 from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
@@ -117,8 +125,12 @@ class ControllerRuntime:
                 self.fold.apply(record)
             self._append(store, self._identity_records())
             sources = self.sources()
-            threads = [threading.Thread(target=s.run, daemon=True) for s in sources]
-            threads.append(threading.Thread(target=self.elector.run, args=(self.stop,)))
+            threads = [watch_thread(s) for s in sources]
+            threads.append(
+                threading.Thread(
+                    target=self.elector.run, args=(self.stop,), name="leader", daemon=True
+                )
+            )
             writer = ServiceStatusWriter(
                 self.client, qps=self.qps, burst=self.burst, counters=self.counters
             )
@@ -178,8 +190,7 @@ class ControllerRuntime:
                 writer.close()
                 objects.idle(timeout=5)
                 objects.close()
-                for thread in threads:
-                    thread.join(timeout=10)
+                join_within(threads)
                 if metrics is not None:
                     metrics.close()
 

@@ -51,7 +51,15 @@ from .reconcile.controller import ControllerFold
 from .reconcile.speaker import SpeakerFold
 from .reconcile.speaker_plan import BGPSessionPlan, NodePlan
 from .reconcile.verify import planned_statuses
-from .runtime import DigestSchedule, LogMetrics, SnapshotPolicy, all_listed, next_batch
+from .runtime import (
+    DigestSchedule,
+    LogMetrics,
+    SnapshotPolicy,
+    all_listed,
+    join_within,
+    next_batch,
+    watch_thread,
+)
 from .snapshots import FoldSnapshot
 from .store import Store, open_store
 
@@ -154,10 +162,7 @@ class SpeakerRuntime:
                 metrics = MetricsServer(self.counters, self.metrics_address, self._ready)
             self._resume(own)
             self._append(own, self._identity_records())
-            threads = [
-                threading.Thread(target=target, args=args, daemon=True)
-                for target, args in self._sources()
-            ]
+            threads = self._source_threads()
             if self.links:
                 source = LinkSource(self.node, self.incoming.put, netns=self.links_netns)
                 source.open()  # subscribe before the first dump, and fail early if we cannot
@@ -181,8 +186,7 @@ class SpeakerRuntime:
                         self.snapshots.take(own, snapshot, time.monotonic())
             finally:
                 self.stop.set()
-                for thread in threads:
-                    thread.join(timeout=10)
+                join_within(threads)
                 self._publish(own, force_digest=True)
                 for effector in self.effectors:
                     effector.close()
@@ -192,13 +196,13 @@ class SpeakerRuntime:
                 if metrics is not None:
                     metrics.close()
 
-    def _sources(self) -> list[tuple[Callable[..., None], tuple]]:
+    def _source_threads(self) -> list[threading.Thread]:
         """Threads that feed the queue: the followed log, or the cluster (watches, the
         node's Lease and the membership verdicts)."""
         if self.client is None:
-            return [(self._follow_events, ())]
+            return [threading.Thread(target=self._follow_events, name="follow", daemon=True)]
         namespace = self.identity["namespace"]
-        sources: list[tuple[Callable[..., None], tuple]] = []
+        threads = []
         for resource in (*SPEAKER_RESOURCES, SECRETS, CONFIGMAPS):
             scoped = (
                 namespace
@@ -215,7 +219,7 @@ class SpeakerRuntime:
                 live_secrets=self.live_secrets if resource is SECRETS else None,
             )
             self.watches.append(source)
-            sources.append((source.run, ()))
+            threads.append(watch_thread(source))
         leases = K8sLeaseStore(self.client, namespace)
         renewer = LeaseRenewer(
             leases, self.node, interval=self.lease_interval, duration=self.lease_duration
@@ -223,9 +227,9 @@ class SpeakerRuntime:
         members = MembershipSource(
             leases, self.incoming.put, source=f"speaker/{self.node}/membership"
         )
-        sources.append((renewer.run, (self.stop,)))
-        sources.append((members.run, (self.stop,)))
-        return sources
+        for name, run in (("lease", renewer.run), ("membership", members.run)):
+            threads.append(threading.Thread(target=run, args=(self.stop,), name=name, daemon=True))
+        return threads
 
     def _put(self, records: list[Record]) -> None:
         for record in records:

@@ -109,6 +109,7 @@ class WatchSource:
         self.source = source
         self.stop = stop
         self._stream: Any = None  # the watch response being read, for _interrupt_on_stop
+        self._stream_lock = threading.Lock()  # hands the stream over to the interrupter
         self.namespace = namespace
         self.secret_key = secret_key or secrets.token_bytes(32)  # a CSPRNG: the key guards hashes
         self.live_secrets = live_secrets
@@ -137,7 +138,8 @@ class WatchSource:
         """List and watch until ``stop`` is set."""
         failures = 0
         progress_at_last_error = -1
-        threading.Thread(target=self._interrupt_on_stop, daemon=True).start()
+        self._interrupter = threading.Thread(target=self._interrupt_on_stop, daemon=True)
+        self._interrupter.start()
         while not self.stop.is_set():
             try:
                 if self.resource_version is None:
@@ -191,14 +193,22 @@ class WatchSource:
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", self.watch_timeout),
         ]
-        response = self._stream = self._get(query, stream=True)
+        response = self._get(query, stream=True)
+        with self._stream_lock:
+            # A stop that came while the request was in flight found no stream to
+            # shut: seen here, or the read below would block until the next event.
+            if self.stop.is_set():
+                response.close()
+                return
+            self._stream = response
         try:
             for line in _lines(response):
                 if self.stop.is_set():
                     return
                 self._event(json.loads(line))
         finally:
-            self._stream = None
+            with self._stream_lock:
+                self._stream = None
             response.release_conn()
 
     def _interrupt_on_stop(self) -> None:
@@ -209,11 +219,11 @@ class WatchSource:
         shutting the socket down ends the read at once.
         """
         self.stop.wait()
-        stream = self._stream
-        if stream is not None:
-            # Already closed, or a transport without shutdown: the watch's timeout ends it.
-            with contextlib.suppress(OSError, AttributeError):
-                stream.shutdown()
+        with self._stream_lock:
+            if self._stream is not None:
+                # Already closed, or a transport without shutdown: the timeout ends it.
+                with contextlib.suppress(OSError, AttributeError):
+                    self._stream.shutdown()
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

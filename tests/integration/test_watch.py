@@ -208,3 +208,31 @@ def test_the_test_api_server_answers_discovery_like_a_cluster():
         assert k8s.CoreApi(api).get_api_versions().versions == ["v1"]
     finally:
         server.stop()
+
+
+class StopDuringRequest(WatchSource):
+    """Stop arrives while the watch request is in flight, and the interrupter has
+    already looked for a stream to shut (and found none) by the time it returns."""
+
+    def _get(self, query, *, stream=False):
+        response = super()._get(query, stream=stream)
+        if stream:
+            self.stop.set()
+            self._interrupter.join()
+        return response
+
+
+def test_a_stop_during_the_watch_request_ends_the_watch_without_waiting_for_an_event():
+    # A quiet watch on a real API server sends nothing for minutes: no bookmarks here.
+    server = ApiServer(bookmark_every=3600)
+    try:
+        stop = threading.Event()
+        source = StopDuringRequest(
+            server.client(), SERVICES, Recorder().append, source="test", stop=stop
+        )
+        thread = threading.Thread(target=source.run, daemon=True)
+        thread.start()
+        thread.join(DEADLINE)
+        assert not thread.is_alive(), "the watch kept reading after stop"
+    finally:
+        server.stop()
