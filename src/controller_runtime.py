@@ -27,7 +27,7 @@ from .announce.status_content import controller_statuses
 from .announce.status_objects import StatusObjectWriter
 from .events.k8s_leases import K8sLeaseStore
 from .events.leader import LeaderElector
-from .events.own_kinds import IDENTITY_KIND
+from .events.own_kinds import GROUP, IDENTITY, IDENTITY_KIND
 from .events.record import EventType, Record
 from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from .metrics_server import MetricsServer
@@ -219,7 +219,7 @@ class ControllerRuntime:
 
     def _identity_records(self) -> list[Record]:
         wanted = {"namespace": self.namespace, "loadBalancerClass": self.lb_class}
-        recorded = self.fold.world.get("ironlb.io", "ProcessIdentity", "controller")
+        recorded = self.fold.world.get(GROUP, IDENTITY.name, "controller")
         if recorded == wanted:
             return []
         return [

@@ -42,7 +42,15 @@ from .events.membership import (
     LeaseRenewer,
     MembershipSource,
 )
-from .events.own_kinds import CONFLICT_KIND, CURSOR_KIND, IDENTITY_KIND, SESSION_KIND
+from .events.own_kinds import (
+    CONFLICT_KIND,
+    CURSOR,
+    CURSOR_KIND,
+    GROUP,
+    IDENTITY,
+    IDENTITY_KIND,
+    SESSION_KIND,
+)
 from .events.record import EventType, Record
 from .events.secrets import LiveSecrets
 from .events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
@@ -242,7 +250,7 @@ class SpeakerRuntime:
         if restored is not None and restored.speaker is not None:
             self.controller = restored.controller_fold(self.controller.overrides)
             self.fold = restored.speaker_fold(self.fold.overrides, self.node)
-            cursor = self.fold.world.get("ironlb.io", "FollowCursor", "events") or {}
+            cursor = self.fold.world.get(GROUP, CURSOR.name, "events") or {}
             self.cursor = int(cursor.get("seq", 0))
             start = restored.seq + 1
         for record in own.read(start):
@@ -266,7 +274,7 @@ class SpeakerRuntime:
                 "loadBalancerClass": self.identity["loadBalancerClass"],
             }
             wanted.append(("controller", controller))
-        recorded = self.fold.world.of_kind("ironlb.io", "ProcessIdentity")
+        recorded = self.fold.world.of_kind(GROUP, IDENTITY.name)
         return [
             self._record(IDENTITY_KIND, key, obj) for key, obj in wanted if recorded.get(key) != obj
         ]

@@ -36,9 +36,9 @@ from typing import Protocol
 import attrs
 
 from .errors import LbError
+from .own_kinds import MEMBERSHIP_KIND
 from .record import EventType, Record
 
-MEMBERSHIP_KIND = "ironlb.io/v1/SpeakerMembership"
 LEASE_PREFIX = "ironlb-speaker-"
 DEFAULT_RENEW_INTERVAL = 1.0
 DEFAULT_LEASE_DURATION = 2.5

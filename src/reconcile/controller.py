@@ -47,6 +47,7 @@ import attrs
 
 from ironlb.events.record import Record
 
+from ..events.own_kinds import GROUP, IDENTITY
 from .addresses import to_text
 from .allocator import Address, AllocationIndex, address_of, go_quote_list
 from .config import (
@@ -61,7 +62,7 @@ from .config import (
     parse_config,
 )
 from .fold_state import ControllerState, DecisionState, restore_configs
-from .identity import IDENTITY_KIND, IRONLB_GROUP, Overrides
+from .identity import Overrides
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
 from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
 from .world import Change, World
@@ -146,7 +147,7 @@ class ControllerFold:
         elif change.group == "" and change.kind == "Secret":
             if change.key.startswith(self.settings.namespace + "/"):
                 self._reload_config()
-        elif (change.group, change.kind, change.key) == (IRONLB_GROUP, IDENTITY_KIND, "controller"):
+        elif (change.group, change.kind, change.key) == (GROUP, IDENTITY.name, "controller"):
             self._identity_changed(change.after or {})
 
     def _identity_changed(self, identity: Mapping[str, Any]) -> None:
@@ -646,7 +647,7 @@ class ControllerFold:
         fold = cls(overrides)
         fold.seq = state.seq
         fold.world = World.restore(state.world)
-        identity = fold.world.get(IRONLB_GROUP, IDENTITY_KIND, "controller")
+        identity = fold.world.get(GROUP, IDENTITY.name, "controller")
         fold.settings = fold.overrides.apply(identity or {})
         observed = fold.world.of_kind("", "Service")
         fold.services = {key: Service.from_k8s(key, obj) for key, obj in observed.items()}
@@ -704,4 +705,3 @@ class ControllerFold:
                 used4, pool.capacity(4) - used4, used6, pool.capacity(6) - used6
             )
         return pools
-

@@ -13,8 +13,6 @@ from typing import Any
 import attrs
 
 DEFAULT_NAMESPACE = "metallb-system"
-IDENTITY_KIND = "ProcessIdentity"
-IRONLB_GROUP = "ironlb.io"
 UNSET: Any = object()  # an override not given: take what the log recorded
 
 

@@ -31,6 +31,7 @@ import attrs
 
 from ironlb.events.record import Record
 
+from ..events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
 from .addresses import parse_ip
 from .allocator import AllocationIndex
 from .bgp_routes import local_pref_conflict, route_for, session_plan
@@ -59,7 +60,7 @@ from .config import (
 )
 from .election import Candidates, ElectionKey, election_key
 from .fold_state import SpeakerState, restore_configs
-from .identity import DEFAULT_NAMESPACE, IDENTITY_KIND, IRONLB_GROUP, UNSET, Overrides
+from .identity import DEFAULT_NAMESPACE, UNSET, Overrides
 from .objects import Service
 from .selectors import any_matches
 from .speaker_plan import (
@@ -72,8 +73,6 @@ from .speaker_plan import (
 )
 from .world import Change, World
 
-MEMBERSHIP_KIND = "SpeakerMembership"
-LINKS_KIND = "NodeLinks"
 DISCOVERY_GROUP = "discovery.k8s.io"
 Routes = tuple[BGPRoute, ...]
 
@@ -206,7 +205,7 @@ class SpeakerFold:
             if key == f"{self.settings.namespace}/{EXCLUDE_L2_CONFIGMAP}":
                 self.exclude = parse_exclude_rules(after)
                 self._all_dirty = True
-        elif group == IRONLB_GROUP and kind == MEMBERSHIP_KIND:
+        elif own_kind(group, kind) is MEMBERSHIP:
             alive = _alive(after)
             had_membership = bool(self.membership)
             if after is None:
@@ -217,15 +216,15 @@ class SpeakerFold:
                 self._recompute_usable()  # switched between verdicts and "every Node"
             else:
                 self._update_usable(key)
-        elif group == IRONLB_GROUP and kind == LINKS_KIND:
+        elif own_kind(group, kind) is LINKS:
             self.links[key] = links_from_record(after) if isinstance(after, Mapping) else ()
             self._interfaces_changed(key)
-        elif group == IRONLB_GROUP and kind == IDENTITY_KIND:
+        elif own_kind(group, kind) is IDENTITY:
             self._identity_changed(key, after)
 
     def _recorded_identity(self) -> Mapping[str, Any]:
         # A speaker's own identity outranks a controller's recorded in the same log.
-        identities = self.world.of_kind(IRONLB_GROUP, IDENTITY_KIND)
+        identities = self.world.of_kind(IDENTITY.group, IDENTITY.name)
         speaker = [identities[k] for k in sorted(identities) if k.startswith("speaker/")]
         return speaker[0] if speaker else identities.get("controller", {})
 
@@ -306,11 +305,11 @@ class SpeakerFold:
         for key, obj in sorted(world.of_kind(DISCOVERY_GROUP, "EndpointSlice").items()):
             fold._slice_changed(key, obj)
         fold.nodes = {k: NodeInfo.from_k8s(k, o) for k, o in world.of_kind("", "Node").items()}
-        members = world.of_kind(IRONLB_GROUP, MEMBERSHIP_KIND)
+        members = world.of_kind(MEMBERSHIP.group, MEMBERSHIP.name)
         fold.membership = {key: _alive(obj) for key, obj in members.items()}
         fold.links = {
             key: links_from_record(obj) if isinstance(obj, Mapping) else ()
-            for key, obj in world.of_kind(IRONLB_GROUP, LINKS_KIND).items()
+            for key, obj in world.of_kind(LINKS.group, LINKS.name).items()
         }
         excluded = f"{fold.settings.namespace}/{EXCLUDE_L2_CONFIGMAP}"
         fold.exclude = parse_exclude_rules(world.get("", "ConfigMap", excluded))

@@ -15,14 +15,13 @@ from typing import Any
 
 import attrs
 
-from ironlb.events.record import EventType, Record
-
+from ..events.own_kinds import DIGEST_KIND
+from ..events.record import EventType, Record
 from .controller import ControllerFold, Overrides
 from .plan import ControllerPlan, canonical_json, digest
 from .speaker import SpeakerFold, SpeakerOverrides
 from .speaker_plan import NodePlan
 
-DIGEST_KIND = "ironlb.io/v1/PlanDigest"
 CONTROLLER_SCOPE = "controller"
 SPEAKER_SCOPE_PREFIX = "speaker/"
 

@@ -128,7 +128,6 @@ class Update:
     treat_as_withdraw: str | None = None  # RFC 7606: why the announced routes do not count
 
 
-
 @attrs.frozen
 class Notification:
     code: int
