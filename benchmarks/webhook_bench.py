@@ -23,12 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-from ironlb.webhook_certs import issue
+from ironlb.webhook.certs import issue
 
 NAME = "ironlb-webhook.metallb-system.svc"
 SERVER = """
 import sys, time
-from ironlb.webhook import AdmissionValidator, WebhookServer
+from ironlb.webhook.admission import AdmissionValidator, WebhookServer
 objects = {("metallb.io", "IPAddressPool"): {f"metallb-system/p{i}": {
     "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
     "metadata": {"name": f"p{i}", "namespace": "metallb-system"},
@@ -141,6 +141,7 @@ def main() -> None:
         peak = peak_rss_mib(server.pid)
     finally:
         server.kill()
+
     def show(figures: tuple[float, float, float]) -> str:
         p50, p99, worst = (f * 1000 for f in figures)
         return f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {worst:7.2f} ms"

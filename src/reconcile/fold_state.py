@@ -14,7 +14,7 @@ nodes, parsed configuration, elections); what is not:
   status), the order pending Services asked in, and which Services it addressed.
 
 These are values (attrs, tuples, records, plain JSON-shaped objects), never code:
-``ironlb.snapshots`` writes them through the record codec and checks every field on
+``ironlb.app.snapshots`` writes them through the record codec and checks every field on
 the way back, so a crafted snapshot can at worst be refused.
 """
 

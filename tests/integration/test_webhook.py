@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from ironlb.webhook_certs import RENEW_BEFORE, CertificateManager
+from ironlb.webhook.certs import RENEW_BEFORE, CertificateManager
 from tests.apiserver import ApiServer
 from tests.integration.test_controller import free_port
 

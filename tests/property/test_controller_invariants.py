@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.addresses import is_buggy
 from ironlb.reconcile.controller import ControllerFold
-from ironlb.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from tests.k8s import key_of, kind_of, namespace, pool, service
 
 # Address blocks pools are built from; picking two overlapping blocks makes an

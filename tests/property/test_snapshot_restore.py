@@ -12,10 +12,10 @@ from __future__ import annotations
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.speaker import SpeakerFold
-from ironlb.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from tests.k8s import (
     endpoints,
     key_of,

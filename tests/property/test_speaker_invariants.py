@@ -9,10 +9,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.speaker import SpeakerFold
-from ironlb.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from tests.k8s import (
     bgp,
     endpoints,

@@ -16,12 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ironlb
-from ironlb.events.codec import pack_value
-from ironlb.events.errors import LbError
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
-from ironlb.runtime import SnapshotPolicy
-from ironlb.snapshots import (
+from ironlb.app.loop import SnapshotPolicy
+from ironlb.app.snapshots import (
     MAGIC,
     FoldSnapshot,
     SnapshotUnusable,
@@ -30,6 +26,10 @@ from ironlb.snapshots import (
     snapshot_to_start_from,
     usable_snapshot,
 )
+from ironlb.events.codec import pack_value
+from ironlb.events.errors import LbError
+from ironlb.reconcile.controller import ControllerFold
+from ironlb.reconcile.speaker import SpeakerFold
 from ironlb.store import Snapshot, open_store
 from tests.k8s import l2, records, service
 from tests.k8s import pool as pool_object
@@ -197,7 +197,7 @@ def test_wrong_types_in_each_field_name_the_field():
 def test_addresses_out_of_range_are_refused():
     body = {"magic": MAGIC, "format": 2, "seq": 1, "speaker": None}
     controller = ControllerFold().export_state()
-    from ironlb.snapshots import _controller_out
+    from ironlb.app.snapshots import _controller_out
 
     out = _controller_out(controller)
     out["decisions"] = [["default/web", [[4, 2**32]], None, None, [], []]]
@@ -206,7 +206,7 @@ def test_addresses_out_of_range_are_refused():
 
 
 def test_huge_snapshots_are_refused_unread(monkeypatch):
-    monkeypatch.setattr("ironlb.snapshots.MAX_SNAPSHOT_BYTES", 1000)
+    monkeypatch.setattr("ironlb.app.snapshots.MAX_SNAPSHOT_BYTES", 1000)
     with pytest.raises(SnapshotUnusable, match="over the limit of 1000"):
         decode_snapshot(b"\x00" * 1001)
 

@@ -8,8 +8,8 @@ import argparse
 import pytest
 import yaml
 
+from ironlb.cli._common import add_client_options, client_from
 from ironlb.events.errors import LbError
-from ironlb.kube_client import add_client_options, api_client
 
 
 def kubeconfig(path, *contexts: tuple[str, str]) -> str:
@@ -34,7 +34,7 @@ def kubeconfig(path, *contexts: tuple[str, str]) -> str:
 def host(*argv: str) -> str:
     parser = argparse.ArgumentParser()
     add_client_options(parser)
-    return api_client(parser.parse_args(argv)).configuration.host
+    return client_from(parser.parse_args(argv)).configuration.host
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ironlb.logs import configure_logging
+from ironlb.app.logs import configure_logging
 
 
 def test_json_logs_are_one_object_per_line(capsys):

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 
 from ironlb.announce.metrics import Counters
+from ironlb.app.metrics_server import MetricsServer, parse_address
 from ironlb.events.errors import LbError
-from ironlb.metrics_server import MetricsServer, parse_address
 
 
 def test_serves_counters_in_the_prometheus_text_format():

@@ -8,13 +8,13 @@ import json
 
 import pytest
 
+from ironlb.app.loop import SnapshotPolicy
+from ironlb.app.snapshots import FoldSnapshot, snapshot_to_start_from
 from ironlb.cli import main
 from ironlb.events.errors import LbError
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.verify import digest_record
-from ironlb.runtime import SnapshotPolicy
-from ironlb.snapshots import FoldSnapshot, snapshot_to_start_from
 from ironlb.store import Snapshot, open_store
 from tests.k8s import key_of, kind_of, pool, service
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ironlb.announce.status_content import controller_statuses, speaker_statuses
-from ironlb.inputs import read_inputs
 from ironlb.reconcile.controller import ControllerFold
 from ironlb.reconcile.speaker import SpeakerFold
 from ironlb.reconcile.verify import planned_statuses
+from ironlb.tools.inputs import read_inputs
 from tests.unit.test_cli_log import EXAMPLE
 
 NS = "metallb-system"

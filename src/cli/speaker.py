@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from .events.errors import LbError
-from .events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
-from .kube_client import add_client_options, api_client
-from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
-from .speaker_runtime import DEFAULT_STORE_ROOT, SpeakerRuntime
+from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
+from ..app.speaker import DEFAULT_STORE_ROOT, SpeakerRuntime
+from ..events.errors import LbError
+from ..events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
+from ._common import add_client_options, client_from
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -101,7 +101,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
     client = None
     if not args.events:
         try:
-            client = api_client(args)
+            client = client_from(args)
         except LbError as exc:
             raise LbError(f"{exc} (or run standalone with --events URL)") from exc
     if args.links_netns and not args.no_layer2:

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .announce.metrics import Counters
-from .events.errors import LbError
-from .events.record import Record
-from .events.watch import WatchSource
-from .reconcile.verify import digest_record
+from ..announce.metrics import Counters
+from ..events.errors import LbError
+from ..events.record import Record
+from ..events.watch import WatchSource
+from ..reconcile.verify import digest_record
+from ..store import Snapshot, Store
 from .snapshots import (
     FoldSnapshot,
     SnapshotState,
@@ -24,7 +25,6 @@ from .snapshots import (
     encode_snapshot,
     usable_snapshot,
 )
-from .store import Snapshot, Store
 
 log = logging.getLogger("ironlb")
 MAX_BATCH = 10_000

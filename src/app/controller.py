@@ -21,19 +21,19 @@ from collections.abc import Callable
 
 from kubernetes.client import ApiClient
 
-from .announce.metrics import Counters
-from .announce.service_status import ServiceStatusWriter
-from .announce.status_content import controller_statuses
-from .announce.status_objects import StatusObjectWriter
-from .events.k8s_leases import K8sLeaseStore
-from .events.leader import LeaderElector
-from .events.own_kinds import GROUP, IDENTITY, IDENTITY_KIND
-from .events.record import EventType, Record
-from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
-from .metrics_server import MetricsServer
-from .reconcile.controller import ControllerFold
-from .reconcile.plan import ControllerPlan
-from .runtime import (
+from ..announce.metrics import Counters
+from ..announce.service_status import ServiceStatusWriter
+from ..announce.status_content import controller_statuses
+from ..announce.status_objects import StatusObjectWriter
+from ..events.k8s_leases import K8sLeaseStore
+from ..events.leader import LeaderElector
+from ..events.own_kinds import GROUP, IDENTITY, IDENTITY_KIND
+from ..events.record import EventType, Record
+from ..events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
+from ..reconcile.controller import ControllerFold
+from ..reconcile.plan import ControllerPlan
+from ..store import Store, open_store
+from .loop import (
     DigestSchedule,
     LogMetrics,
     SnapshotPolicy,
@@ -42,8 +42,8 @@ from .runtime import (
     next_batch,
     watch_thread,
 )
+from .metrics_server import MetricsServer
 from .snapshots import FoldSnapshot
-from .store import Store, open_store
 
 log = logging.getLogger("ironlb.controller")
 # Compare the whole plan with what is observed at least this often, even when nothing

@@ -27,22 +27,22 @@ from typing import Any, Protocol, TextIO
 
 from kubernetes.client import ApiClient
 
-from .announce.bgp.session import State
-from .announce.bgp.speaker import BgpSpeaker
-from .announce.layer2 import Layer2Responder
-from .announce.layer2_core import Conflict
-from .announce.metrics import Counters
-from .announce.speaker_status import SpeakerStatusPublisher
-from .events.errors import LbError
-from .events.k8s_leases import K8sLeaseStore
-from .events.links import LinkSource
-from .events.membership import (
+from ..announce.bgp.session import State
+from ..announce.bgp.speaker import BgpSpeaker
+from ..announce.layer2 import Layer2Responder
+from ..announce.layer2_core import Conflict
+from ..announce.metrics import Counters
+from ..announce.speaker_status import SpeakerStatusPublisher
+from ..events.errors import LbError
+from ..events.k8s_leases import K8sLeaseStore
+from ..events.links import LinkSource
+from ..events.membership import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_RENEW_INTERVAL,
     LeaseRenewer,
     MembershipSource,
 )
-from .events.own_kinds import (
+from ..events.own_kinds import (
     CONFLICT_KIND,
     CURSOR,
     CURSOR_KIND,
@@ -51,15 +51,15 @@ from .events.own_kinds import (
     IDENTITY_KIND,
     SESSION_KIND,
 )
-from .events.record import EventType, Record
-from .events.secrets import LiveSecrets
-from .events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
-from .metrics_server import MetricsServer
-from .reconcile.controller import ControllerFold
-from .reconcile.speaker import SpeakerFold
-from .reconcile.speaker_plan import BGPSessionPlan, NodePlan
-from .reconcile.verify import planned_statuses
-from .runtime import (
+from ..events.record import EventType, Record
+from ..events.secrets import LiveSecrets
+from ..events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
+from ..reconcile.controller import ControllerFold
+from ..reconcile.speaker import SpeakerFold
+from ..reconcile.speaker_plan import BGPSessionPlan, NodePlan
+from ..reconcile.verify import planned_statuses
+from ..store import Store, open_store
+from .loop import (
     DigestSchedule,
     LogMetrics,
     SnapshotPolicy,
@@ -68,8 +68,8 @@ from .runtime import (
     next_batch,
     watch_thread,
 )
+from .metrics_server import MetricsServer
 from .snapshots import FoldSnapshot
-from .store import Store, open_store
 
 log = logging.getLogger("ironlb.speaker")
 DEFAULT_STORE_ROOT = "/var/lib/ironlb"

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .announce.metrics import Counters
-from .events.errors import LbError
+from ..announce.metrics import Counters
+from ..events.errors import LbError
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -7,11 +7,11 @@ import queue
 import threading
 from typing import TextIO
 
-from .events.record import Record
-from .events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
-from .kube_client import add_client_options, api_client
-from .runtime import install_signal_handlers, join_within, next_batch, watch_thread
-from .store import open_store
+from ..app.loop import install_signal_handlers, join_within, next_batch, watch_thread
+from ..events.record import Record
+from ..events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
+from ..store import open_store
+from ._common import add_client_options, client_from
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
-    client = api_client(args)
+    client = client_from(args)
     stop = threading.Event()
     install_signal_handlers(stop)
     incoming: queue.Queue[Record] = queue.Queue()

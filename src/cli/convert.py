@@ -8,9 +8,9 @@ from typing import TextIO
 
 import yaml
 
-from .convert import NS, convert, legacy_config, render
-from .events import yaml_loader
-from .events.errors import LbError
+from ..events import yaml_loader
+from ..events.errors import LbError
+from ..tools.convert import NS, convert, legacy_config, render
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

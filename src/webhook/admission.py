@@ -23,16 +23,16 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .reconcile.config import (
+from ..reconcile.config import (
     CONFIG_KINDS,
     METALLB_GROUP,
     ConfigError,
     gather_config_inputs,
     parse_config,
 )
-from .webhook_cache import Lister, Objects
+from .cache import Lister, Objects
 
-log = logging.getLogger("ironlb.webhook")
+log = logging.getLogger("ironlb.webhook.admission")
 
 # Fields only v1beta2 BGPPeers have: kept in an annotation while an object is seen
 # as v1beta1, so converting there and back loses nothing.

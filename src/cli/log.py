@@ -7,10 +7,10 @@ import collections
 from collections.abc import Iterator
 from typing import TextIO
 
-from .events.importer import import_files
-from .events.record import Record
+from ..events.importer import import_files
+from ..events.record import Record
+from ..store import Store, StoreError, open_store
 from .output import dump_json, json_line, render_table, timestamp
-from .store import Store, StoreError, open_store
 
 COPY_BATCH = 1000
 

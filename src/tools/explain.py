@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from .events.own_kinds import CONFLICT_KIND, SESSION_KIND
-from .events.record import Record
-from .reconcile.controller import ControllerFold
-from .reconcile.objects import Service
-from .reconcile.speaker import SpeakerFold
+from ..events.own_kinds import CONFLICT_KIND, SESSION_KIND
+from ..events.record import Record
+from ..reconcile.controller import ControllerFold
+from ..reconcile.objects import Service
+from ..reconcile.speaker import SpeakerFold
 
 
 def explain(

@@ -12,23 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import (
-    __version__,
-    cli_controller,
-    cli_convert,
-    cli_debug,
-    cli_log,
-    cli_plan,
-    cli_record,
-    cli_speaker,
-    cli_webhook,
-)
-from .events.errors import LbError
-from .logs import configure_logging
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INPUT = 2
+from .. import __version__
+from ..app.logs import configure_logging
+from ..events.errors import LbError
+from . import controller, convert, debug, log, plan, record, speaker, webhook
+from ._common import EXIT_INPUT, EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,14 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="diagnostics as plain lines or as JSON lines for log collectors (default: text)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    cli_plan.add_parsers(commands)
-    cli_log.add_parsers(commands)
-    cli_speaker.add_parsers(commands)
-    cli_controller.add_parsers(commands)
-    cli_record.add_parsers(commands)
-    cli_debug.add_parsers(commands)
-    cli_convert.add_parsers(commands)
-    cli_webhook.add_parsers(commands)
+    plan.add_parsers(commands)
+    log.add_parsers(commands)
+    speaker.add_parsers(commands)
+    controller.add_parsers(commands)
+    record.add_parsers(commands)
+    debug.add_parsers(commands)
+    convert.add_parsers(commands)
+    webhook.add_parsers(commands)
     return parser
 
 

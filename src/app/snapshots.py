@@ -42,20 +42,20 @@ from typing import Any
 
 import attrs
 
-from .events.codec import BoundedUnpacker, decode_fields, encode_many, pack_value
-from .events.errors import InvalidRecord, LbError
-from .reconcile.config import ConfigInputs
-from .reconcile.controller import ControllerFold
-from .reconcile.fold_state import (
+from ..events.codec import BoundedUnpacker, decode_fields, encode_many, pack_value
+from ..events.errors import InvalidRecord, LbError
+from ..reconcile.config import ConfigInputs
+from ..reconcile.controller import ControllerFold
+from ..reconcile.fold_state import (
     ControllerState,
     DecisionState,
     Relist,
     SpeakerState,
     WorldState,
 )
-from .reconcile.identity import Overrides
-from .reconcile.speaker import SpeakerFold, SpeakerOverrides
-from .store import Store
+from ..reconcile.identity import Overrides
+from ..reconcile.speaker import SpeakerFold, SpeakerOverrides
+from ..store import Store
 
 MAGIC = "ironlb-snapshot"
 FORMAT = 2

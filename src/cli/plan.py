@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from typing import Any, TextIO
 
 import yaml
 
-from .events.record import Record, split_kind
-from .inputs import default_inputs, read_inputs
+from ..app.snapshots import snapshot_to_start_from
+from ..events.record import Record
+from ..reconcile.controller import ControllerFold, Overrides
+from ..reconcile.plan import config_json
+from ..reconcile.plan_diff import announcers
+from ..reconcile.verify import verify_digests
+from ..store import open_store
+from ..tools.inputs import default_inputs, read_inputs
+from ..tools.planner import outside_namespace
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_fold_options,
+    overrides_from,
+    planner_from,
+    speaker_overrides_from,
+)
 from .output import dump_json, paint, render_table, use_colour
-from .reconcile.config import CONFIG_KINDS, ConfigError
-from .reconcile.controller import ControllerFold, Overrides
-from .reconcile.plan import config_json
-from .reconcile.plan_diff import announcers
-from .reconcile.speaker import SpeakerFold, SpeakerOverrides
-from .reconcile.verify import verify_digests
-from .snapshots import snapshot_to_start_from
-from .store import open_store
-
-EXIT_OK, EXIT_INVALID = 0, 1
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -80,86 +84,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_replay)
 
 
-def add_fold_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--node",
-        metavar="NAME",
-        help="limit the l2 and bgp sections to what this node announces",
-    )
-    p.add_argument(
-        "--speakers",
-        metavar="NODE,...",
-        help="the nodes that run a live speaker (default: membership records in the "
-        "input, else every Node)",
-    )
-    p.add_argument(
-        "--ignore-exclude-lb",
-        action="store_true",
-        default=None,
-        help="let nodes labelled node.kubernetes.io/exclude-from-external-load-balancers "
-        "announce (default: as recorded)",
-    )
-    p.add_argument(
-        "--lb-class",
-        metavar="CLASS",
-        help="serve Services of this loadBalancerClass (default: as recorded; "
-        "Services without a class)",
-    )
-    p.add_argument(
-        "--namespace",
-        metavar="NS",
-        help="read configuration from this namespace (default: as recorded, else metallb-system)",
-    )
-
-
-def overrides_from(args: argparse.Namespace) -> Overrides:
-    if args.lb_class is not None:
-        return Overrides(namespace=args.namespace, load_balancer_class=args.lb_class or None)
-    return Overrides(namespace=args.namespace)
-
-
-def speaker_overrides_from(args: argparse.Namespace) -> SpeakerOverrides:
-    speakers = None
-    if args.speakers is not None:
-        speakers = frozenset(n.strip() for n in args.speakers.split(",") if n.strip())
-    extra: dict[str, Any] = {}
-    if args.lb_class is not None:
-        extra["load_balancer_class"] = args.lb_class or None
-    return SpeakerOverrides(
-        namespace=args.namespace,
-        ignore_exclude_lb=args.ignore_exclude_lb,
-        speakers=speakers,
-        **extra,
-    )
-
-
-class Planner:
-    """The controller and the speakers folded side by side, as ``plan`` shows them.
-
-    The speakers' part is computed as the speakers will compute it once the
-    controller's planned statuses are written (DESIGN.md).
-    """
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.controller = ControllerFold(overrides_from(args))
-        self.speakers = SpeakerFold(speaker_overrides_from(args))
-        self.node: str | None = args.node
-
-    def apply_all(self, records: Sequence[Record]) -> Planner:
-        self.controller.apply_all(records)
-        self.speakers.apply_all(records)
-        return self
-
-    def to_json(self) -> dict[str, Any]:
-        controller = self.controller.plan()
-        self.speakers.assume_statuses({k: s.ips for k, s in controller.services.items()})
-        nodes = [self.node] if self.node is not None else None
-        return {**controller.to_json(), **self.speakers.plan(nodes).to_json()}
-
-
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     base = read_inputs(args.inputs or default_inputs())
-    planner = Planner(args).apply_all(base)
+    planner = planner_from(args).apply_all(base)
     before = planner.to_json() if args.extra else None
     if args.extra:
         planner.apply_all(read_inputs(args.extra, start_seq=len(base) + 1))
@@ -174,7 +101,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         start = snapshot.seq + 1 if snapshot else args.start
         records: list[Record] = list(store.read(start, args.until))
     overrides = overrides_from(args)
-    planner = Planner(args)
+    planner = planner_from(args)
     if snapshot is not None:
         planner.controller = snapshot.controller_fold(overrides)
         planner.speakers = snapshot.speaker_fold(speaker_overrides_from(args))
@@ -187,7 +114,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         )
         if report.mismatch is not None:
             out.write(report.describe() + "\n")
-            return EXIT_INVALID
+            return EXIT_FAILED
         out.write(
             f"verified {report.checked} plan digests up to seq "
             f"{records[-1].seq if records else 0}\n"
@@ -210,27 +137,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         for error in report["errors"]:
             field = f" {error['field']}:" if error["field"] else ""
             out.write(f"{error['object']}:{field} {error['message']}\n")
-    return EXIT_OK if report["valid"] else EXIT_INVALID
-
-
-def outside_namespace(records: Sequence[Record], namespace: str) -> list[ConfigError]:
-    """metallb.io objects ironlb would never read: MetalLB's webhooks reject them too."""
-    errors, seen = [], set()
-    for record in records:
-        group, _version, kind = split_kind(record.kind)
-        if group != "metallb.io" or kind not in CONFIG_KINDS or (kind, record.key) in seen:
-            continue
-        seen.add((kind, record.key))
-        object_namespace, _, name = record.key.rpartition("/")
-        if object_namespace != namespace:
-            errors.append(
-                ConfigError(
-                    f"{kind}/{object_namespace}/{name}",
-                    "metadata.namespace",
-                    f"resource must be created in {namespace} namespace",
-                )
-            )
-    return errors
+    return EXIT_OK if report["valid"] else EXIT_FAILED
 
 
 # --- rendering ----------------------------------------------------------------

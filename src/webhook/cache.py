@@ -23,12 +23,12 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from .announce.k8s_requests import api_request
-from .events.record import Record
-from .events.watch import METALLB, NAMESPACES, NODES, Resource, WatchSource
-from .reconcile.world import World
+from ..announce.k8s_requests import api_request
+from ..events.record import Record
+from ..events.watch import METALLB, NAMESPACES, NODES, Resource, WatchSource
+from ..reconcile.world import World
 
-log = logging.getLogger("ironlb.webhook")
+log = logging.getLogger("ironlb.webhook.admission")
 Objects = dict[tuple[str, str], dict[str, dict[str, Any]]]  # (group, Kind) -> key -> object
 Lister = Callable[[], Objects]
 RESOURCES: tuple[Resource, ...] = (*METALLB, NAMESPACES, NODES)

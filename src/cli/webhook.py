@@ -9,15 +9,15 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from .events.errors import LbError
-from .kube_client import add_client_options, api_client
-from .metrics_server import parse_address
-from .runtime import install_signal_handlers
-from .webhook import AdmissionValidator, WebhookServer
-from .webhook_cache import WatchedObjects
-from .webhook_certs import CertificateManager
+from ..app.loop import install_signal_handlers
+from ..app.metrics_server import parse_address
+from ..events.errors import LbError
+from ..webhook.admission import AdmissionValidator, WebhookServer
+from ..webhook.cache import WatchedObjects
+from ..webhook.certs import CertificateManager
+from ._common import add_client_options, client_from
 
-log = logging.getLogger("ironlb.webhook")
+log = logging.getLogger("ironlb.webhook.admission")
 CHECK_SECONDS = 3600.0  # certificates are looked at hourly; they are renewed a month early
 
 
@@ -50,7 +50,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
-    client = api_client(args)
+    client = client_from(args)
     if args.cert_manager and not args.cert_dir:
         raise LbError("--cert-manager needs --cert-dir, where cert-manager mounts the Secret")
     cert_dir = Path(args.cert_dir or tempfile.mkdtemp(prefix="ironlb-webhook-"))

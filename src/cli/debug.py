@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from .cli_plan import EXIT_OK, Planner, add_fold_options
-from .events.errors import LbError
-from .explain import explain
-from .inputs import read_inputs
+from ..events.errors import LbError
+from ..reconcile.plan_diff import describe, diff_plans
+from ..tools.explain import explain
+from ..tools.inputs import read_inputs
+from ._common import EXIT_OK, add_fold_options, planner_from
 from .output import dump_json
-from .reconcile.plan_diff import describe, diff_plans
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     end = args.end if args.end is not None else (records[-1].seq if records else 0)
     if args.start > end:
         raise LbError(f"--from {args.start} is after --to {end}")
-    planner = Planner(args)
+    planner = planner_from(args)
     planner.apply_all([r for r in records if r.seq <= args.start])
     before = planner.to_json()
     planner.apply_all([r for r in records if args.start < r.seq <= end])
@@ -68,7 +68,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     if "/" not in args.service:
         raise LbError(f"{args.service!r}: name the Service as namespace/name")
     records = [r for r in read_inputs([args.url]) if args.at is None or r.seq <= args.at]
-    planner = Planner(args)
+    planner = planner_from(args)
     report = explain(records, args.service, planner.controller, planner.speakers, node=args.node)
     if args.output == "json":
         dump_json(report, out)

@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from .announce.k8s_requests import api_request
+from ..announce.k8s_requests import api_request
 
-log = logging.getLogger("ironlb.webhook")
+log = logging.getLogger("ironlb.webhook.admission")
 VALIDITY = datetime.timedelta(days=365)
 RENEW_BEFORE = datetime.timedelta(days=30)  # rotate a month before expiry
 

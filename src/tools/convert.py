@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .events import yaml_loader
-from .events.errors import LbError
+from ..events import yaml_loader
+from ..events.errors import LbError
 
 NS = "metallb-system"
 GROUP = "metallb.io"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .events.errors import ManifestError
-from .events.importer import import_files
-from .events.record import Record
-from .examples import example_path
-from .store import open_store
+from ..events.errors import ManifestError
+from ..events.importer import import_files
+from ..events.record import Record
+from ..examples import example_path
+from ..store import open_store
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from .controller_runtime import ControllerRuntime
-from .events.errors import LbError
-from .kube_client import add_client_options, api_client
-from .runtime import add_log_options, install_signal_handlers, snapshot_policy_from
+from ..app.controller import ControllerRuntime
+from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
+from ..events.errors import LbError
+from ._common import add_client_options, client_from
 
 DEFAULT_STORE = "/var/lib/ironlb/controller"
 
@@ -39,7 +39,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
     if args.lease_duration <= args.lease_interval:
         raise LbError("--lease-duration must exceed --lease-interval")
     runtime = ControllerRuntime(
-        api_client(args),
+        client_from(args),
         store_url=args.store,
         namespace=args.namespace,
         lb_class=args.lb_class,

@@ -17,38 +17,26 @@ one ``LbError`` line naming where ironlb looked.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
 
-from .events.errors import LbError
+from ..events.errors import LbError
 
 # One watch per resource holds a connection for as long as it streams; writers,
 # Leases and lists need their own beside them (urllib3's default pool is 10).
 CONNECTION_POOL_SIZE = 32
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--kubeconfig",
-        metavar="PATH",
-        help="kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)",
-    )
-    parser.add_argument("--context", metavar="NAME", help="the kubeconfig context to use")
-    parser.add_argument(
-        "--api-server", metavar="URL", help="the API server's URL (overrides the kubeconfig's)"
-    )
-
-
-def api_client(args: argparse.Namespace) -> Any:
-    """An official-client ApiClient from the options ``add_client_options`` added."""
+def api_client(
+    *, kubeconfig: str | None = None, context: str | None = None, api_server: str | None = None
+) -> Any:
+    """An official-client ApiClient, configured as the module docstring says."""
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
     configuration = k8s.Configuration()
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
-    kubeconfig, api_server, context = args.kubeconfig, args.api_server, args.context
     source = _source(kubeconfig)
     if api_server and source is None and not context:
         configuration.host = api_server  # a proxy: no credentials needed

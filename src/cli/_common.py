@@ -1,0 +1,90 @@
+"""What several commands share: exit codes, the fold options and the way to reach
+the Kubernetes API; command modules import this, never each other."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..app.kube_client import api_client
+from ..reconcile.controller import Overrides
+from ..reconcile.speaker import SpeakerOverrides
+from ..tools.planner import Planner
+
+# 0 success; 1 a check failed (validate found errors, replay --verify a mismatch);
+# 2 an input could not be read or the command line is wrong.
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+def add_fold_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="limit the l2 and bgp sections to what this node announces",
+    )
+    p.add_argument(
+        "--speakers",
+        metavar="NODE,...",
+        help="the nodes that run a live speaker (default: membership records in the "
+        "input, else every Node)",
+    )
+    p.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        default=None,
+        help="let nodes labelled node.kubernetes.io/exclude-from-external-load-balancers "
+        "announce (default: as recorded)",
+    )
+    p.add_argument(
+        "--lb-class",
+        metavar="CLASS",
+        help="serve Services of this loadBalancerClass (default: as recorded; "
+        "Services without a class)",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="read configuration from this namespace (default: as recorded, else metallb-system)",
+    )
+
+
+def overrides_from(args: argparse.Namespace) -> Overrides:
+    if args.lb_class is not None:
+        return Overrides(namespace=args.namespace, load_balancer_class=args.lb_class or None)
+    return Overrides(namespace=args.namespace)
+
+
+def speaker_overrides_from(args: argparse.Namespace) -> SpeakerOverrides:
+    speakers = None
+    if args.speakers is not None:
+        speakers = frozenset(n.strip() for n in args.speakers.split(",") if n.strip())
+    extra: dict[str, Any] = {}
+    if args.lb_class is not None:
+        extra["load_balancer_class"] = args.lb_class or None
+    return SpeakerOverrides(
+        namespace=args.namespace,
+        ignore_exclude_lb=args.ignore_exclude_lb,
+        speakers=speakers,
+        **extra,
+    )
+
+
+def planner_from(args: argparse.Namespace) -> Planner:
+    return Planner(overrides_from(args), speaker_overrides_from(args), node=args.node)
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)",
+    )
+    parser.add_argument("--context", metavar="NAME", help="the kubeconfig context to use")
+    parser.add_argument(
+        "--api-server", metavar="URL", help="the API server's URL (overrides the kubeconfig's)"
+    )
+
+
+def client_from(args: argparse.Namespace) -> Any:
+    """An ApiClient from the options ``add_client_options`` added."""
+    return api_client(kubeconfig=args.kubeconfig, context=args.context, api_server=args.api_server)

@@ -1,0 +1,62 @@
+"""The planner behind ``plan``, ``replay``, ``diff`` and ``explain``: the controller
+and the speakers folded side by side over the same records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..events.record import Record, split_kind
+from ..reconcile.config import CONFIG_KINDS, ConfigError
+from ..reconcile.controller import ControllerFold, Overrides
+from ..reconcile.speaker import SpeakerFold, SpeakerOverrides
+
+
+class Planner:
+    """The controller and the speakers folded side by side, as ``plan`` shows them.
+
+    The speakers' part is computed as the speakers will compute it once the
+    controller's planned statuses are written (DESIGN.md).
+    """
+
+    def __init__(
+        self,
+        overrides: Overrides | None = None,
+        speaker_overrides: SpeakerOverrides | None = None,
+        *,
+        node: str | None = None,
+    ) -> None:
+        self.controller = ControllerFold(overrides)
+        self.speakers = SpeakerFold(speaker_overrides)
+        self.node = node
+
+    def apply_all(self, records: Sequence[Record]) -> Planner:
+        self.controller.apply_all(records)
+        self.speakers.apply_all(records)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        controller = self.controller.plan()
+        self.speakers.assume_statuses({k: s.ips for k, s in controller.services.items()})
+        nodes = [self.node] if self.node is not None else None
+        return {**controller.to_json(), **self.speakers.plan(nodes).to_json()}
+
+
+def outside_namespace(records: Sequence[Record], namespace: str) -> list[ConfigError]:
+    """metallb.io objects ironlb would never read: MetalLB's webhooks reject them too."""
+    errors, seen = [], set()
+    for record in records:
+        group, _version, kind = split_kind(record.kind)
+        if group != "metallb.io" or kind not in CONFIG_KINDS or (kind, record.key) in seen:
+            continue
+        seen.add((kind, record.key))
+        object_namespace, _, name = record.key.rpartition("/")
+        if object_namespace != namespace:
+            errors.append(
+                ConfigError(
+                    f"{kind}/{object_namespace}/{name}",
+                    "metadata.namespace",
+                    f"resource must be created in {namespace} namespace",
+                )
+            )
+    return errors
