@@ -98,7 +98,7 @@ def configuration_state(
     """MetalLB's ConfigurationState: is the configuration this process reads valid."""
     name = component if node is None else f"{component}-{node}"
     labels = {COMPONENT_LABEL: component, **({NODE_NAME_LABEL: node} if node else {})}
-    summary = "; ".join(f"{e.object} {e.field}: {e.message}".replace("  ", " ") for e in errors)
+    summary = "; ".join(str(e) for e in errors)
     status = {
         "result": "Invalid" if errors else "Valid",
         "errorSummary": summary,

@@ -9,6 +9,7 @@ import yaml
 
 from ..app.snapshots import snapshot_to_start_from
 from ..events.record import Record
+from ..reconcile.config import ConfigError
 from ..reconcile.controller import ControllerFold, Overrides
 from ..reconcile.plan import config_json
 from ..reconcile.plan_diff import announcers
@@ -134,9 +135,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     elif report["valid"]:
         out.write("configuration is valid\n")
     else:
-        for error in report["errors"]:
-            field = f" {error['field']}:" if error["field"] else ""
-            out.write(f"{error['object']}:{field} {error['message']}\n")
+        for error in sorted(errors):
+            out.write(f"{error}\n")
     return EXIT_OK if report["valid"] else EXIT_FAILED
 
 
@@ -228,7 +228,7 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
             + "\n"
         )
         for error in config["errors"]:
-            out.write(f"  {error['object']}: {error['field']}: {error['message']}\n")
+            out.write(f"  {ConfigError(**error)}\n")
     if before is not None:
         changed = sum(1 for k in keys if _service_change(k, plan, before))
         out.write(

@@ -6,13 +6,13 @@ decides *which* node sends *which* Service (speaker.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from .addresses import parse_ip, to_text
-from .config import BGPAdvertisement, BGPPeer
+from .config import BGPAdvertisement, BGPPeer, local_prefs_compatible
 from .speaker_plan import BGPRoute, BGPSessionPlan
 
-DEFAULT_HOLD_TIME = 90.0  # seconds, BGP's customary default and MetalLB's
 DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
 
 
@@ -35,13 +35,15 @@ def route_for(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
     )
 
 
-def local_pref_conflict(ads: Sequence[BGPAdvertisement], nodes: Sequence[set[str]]) -> bool:
-    """MetalLB's checkBGPAdvConflicts over the ads matching one Service.
-
-    Pairs without service selectors were already judged by configuration
-    validation; this catches the ones service selectors brought together.
+def local_pref_conflict(
+    ads: Sequence[BGPAdvertisement], nodes: Sequence[AbstractSet[str]], families: Iterable[int]
+) -> bool:
+    """MetalLB's checkBGPAdvConflicts over the ads matching one Service of a pool
+    holding ``families``: the configuration's rule, applied to the pairs service
+    selectors brought together (pairs without any were judged by validation).
     ``nodes[i]`` is the node set ``ads[i]`` selects.
     """
+    families = tuple(families)
     for i, first in enumerate(ads):
         for j in range(i + 1, len(ads)):
             second = ads[j]
@@ -49,16 +51,8 @@ def local_pref_conflict(ads: Sequence[BGPAdvertisement], nodes: Sequence[set[str
                 continue
             if not first.service_selectors and not second.service_selectors:
                 continue
-            if first.peers and second.peers and not set(first.peers) & set(second.peers):
-                continue
-            if nodes[i].isdisjoint(nodes[j]):
-                continue
-            if (
-                first.aggregation_length != second.aggregation_length
-                and first.aggregation_length_v6 != second.aggregation_length_v6
-            ):
-                continue
-            return True
+            if not local_prefs_compatible(first, second, families, nodes[i], nodes[j]):
+                return True
     return False
 
 
@@ -68,14 +62,6 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
     ``secret_version`` is the recorded keyed hash of the password Secret: the value
     itself is read live by the effector, never from a log.
     """
-    hold = peer.hold_time
-    keepalive = peer.keepalive_time
-    if hold is None and keepalive is None:
-        hold = DEFAULT_HOLD_TIME
-    if hold is None:
-        hold = 3 * keepalive  # type: ignore[operator]
-    if keepalive is None:
-        keepalive = hold / 3
     conditions = []
     if peer.bfd_profile:
         conditions.append(
@@ -93,25 +79,25 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
             "native speaker yet; the session is not opened"
         )
     return BGPSessionPlan(
-        peer.name,
-        peer.my_asn,
-        peer.peer_asn,
-        peer.dynamic_asn,
-        peer.address,
-        peer.interface,
-        peer.port,
-        peer.source_address,
-        peer.router_id,
-        hold,
-        keepalive,
-        peer.connect_time,
-        peer.password,
-        peer.password_secret,
-        secret_version,
-        peer.ebgp_multihop,
-        peer.graceful_restart,
-        peer.bfd_profile,
-        peer.vrf,
-        peer.ibgp,
-        tuple(conditions),
+        peer=peer.name,
+        my_asn=peer.my_asn,
+        peer_asn=peer.peer_asn,
+        dynamic_asn=peer.dynamic_asn,
+        address=peer.address,
+        interface=peer.interface,
+        port=peer.port,
+        source_address=peer.source_address,
+        router_id=peer.router_id,
+        hold_time=peer.hold_time,
+        keepalive_time=peer.keepalive_time,
+        connect_time=peer.connect_time,
+        password=peer.password,
+        password_secret=peer.password_secret,
+        password_version=secret_version,
+        ebgp_multihop=peer.ebgp_multihop,
+        graceful_restart=peer.graceful_restart,
+        bfd_profile=peer.bfd_profile,
+        vrf=peer.vrf,
+        ibgp=peer.ibgp,
+        conditions=tuple(conditions),
     )

@@ -638,8 +638,10 @@ class SpeakerFold:
         if not pool_ads:
             return
         ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
+        in_force = self.active.pool(pool)
+        families = in_force.families if in_force is not None else frozenset((4, 6))
         conflict = local_pref_conflict(
-            [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads]
+            [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads], families
         )
         self._bgp[service.key] = _BGPService(
             service.status_ips,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..events.record import Record, split_kind
-from ..reconcile.config import CONFIG_KINDS, ConfigError
+from ..reconcile.config import CONFIG_KINDS, ConfigError, namespace_error
 from ..reconcile.controller import ControllerFold, Overrides
 from ..reconcile.speaker import SpeakerFold, SpeakerOverrides
 
@@ -51,12 +51,7 @@ def outside_namespace(records: Sequence[Record], namespace: str) -> list[ConfigE
             continue
         seen.add((kind, record.key))
         object_namespace, _, name = record.key.rpartition("/")
-        if object_namespace != namespace:
-            errors.append(
-                ConfigError(
-                    f"{kind}/{object_namespace}/{name}",
-                    "metadata.namespace",
-                    f"resource must be created in {namespace} namespace",
-                )
-            )
+        error = namespace_error(kind, object_namespace, name, namespace)
+        if error is not None:
+            errors.append(error)
     return errors

@@ -28,6 +28,7 @@ from ..reconcile.config import (
     METALLB_GROUP,
     ConfigError,
     gather_config_inputs,
+    namespace_error,
     parse_config,
 )
 from .cache import Lister, Objects
@@ -76,8 +77,9 @@ class AdmissionValidator:
         metadata = obj.get("metadata") or {}
         name = metadata.get("name") or request.get("name") or ""
         namespace = metadata.get("namespace") or request.get("namespace") or ""
-        if operation == "CREATE" and namespace != self.namespace:
-            return False, f"resource must be created in {self.namespace} namespace"
+        outside = namespace_error(kind, namespace, name, self.namespace)
+        if operation == "CREATE" and outside is not None:
+            return False, outside.message
         key = f"{namespace}/{name}"
         current = self.lister()
         proposed = {k: dict(v) for k, v in current.items()}
@@ -89,7 +91,7 @@ class AdmissionValidator:
         introduced = _blocking(self._errors(proposed)) - _blocking(self._errors(current))
         if not introduced:
             return True, ""
-        return False, "; ".join(_describe(e) for e in sorted(introduced, key=_describe))
+        return False, "; ".join(str(e) for e in sorted(introduced, key=str))
 
     def _errors(self, objects: Objects) -> tuple[ConfigError, ...]:
         def of_kind(group: str, kind: str) -> Mapping[str, Mapping[str, Any]]:
@@ -100,11 +102,6 @@ class AdmissionValidator:
 
 def _blocking(errors: tuple[ConfigError, ...]) -> set[ConfigError]:
     return {e for e in errors if not e.transient}
-
-
-def _describe(error: ConfigError) -> str:
-    field = f" {error.field}:" if error.field else ""
-    return f"{error.object}:{field} {error.message}"
 
 
 def convert_bgppeer(obj: Mapping[str, Any], desired: str) -> dict[str, Any]:

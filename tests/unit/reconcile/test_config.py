@@ -270,10 +270,10 @@ def test_allocation_errors_are_only_pools_and_communities():
     assert config.errors and not config.allocation_errors
 
 
-def test_v1beta1_peers_without_timers_mean_unset():
+def test_v1beta1_peers_without_timers_get_the_default_not_a_hold_time_of_zero():
     old = metallb("BGPPeer", "r", {"myASN": 1, "peerASN": 2, "peerAddress": "10.0.0.1"})
     parsed = parse(old).peers[0]
-    assert parsed.hold_time is None and parsed.keepalive_time is None
+    assert (parsed.hold_time, parsed.keepalive_time) == (90, 30)
 
 
 @pytest.mark.parametrize(

@@ -439,3 +439,17 @@ def test_an_invalid_configuration_keeps_the_last_valid_one_for_the_speakers():
     fold = speakers_fold(POOL, *NODES, L2, SERVING, WEB, broken)
     assert fold.config.errors
     assert fold.l2()["default/web"]["192.0.2.5"].announced
+
+
+def test_local_prefs_are_judged_by_the_configurations_rule_for_the_pools_families():
+    """An IPv4-only pool: differing IPv4 aggregation lengths make two advertisements'
+    routes distinct, so their LOCAL_PREFs may differ (MetalLB's
+    BGPAdvertisementsHaveCompatibleLocalPref; the speaker once also asked the IPv6
+    lengths to differ, and refused to announce)."""
+    web = service("web", loadBalancerIP="192.0.2.5", labels={"app": "web"})
+    a = bgp("a", localPref=100, aggregationLength=28)
+    b = bgp("b", localPref=200, serviceSelectors=[{"matchLabels": {"app": "web"}}])
+    fold = speakers_fold(POOL, *NODES, EXTERNAL, a, b, SERVING, web)
+    plan = fold.node_plan("n1")
+    assert "default/web" not in plan.not_announced
+    assert {r.prefix for r in plan.bgp["ext"]} == {"192.0.2.5/32", "192.0.2.0/28"}
