@@ -161,10 +161,10 @@ class ControllerRuntime:
                     if now_leading != leading:
                         log.info("%s leadership", "took" if now_leading else "lost")
                         self.counters.set("ironlb_leader", int(now_leading))
-                    touched = self.fold.take_touched()
+                    touched = self.fold.changed_services()
                     if self.ready.is_set() and now_leading:
                         now = time.monotonic()
-                        observed = self.fold.world.of_kind("", "Service")
+                        observed = self.fold.observed_of_kind("", "Service")
                         if not leading or now - applied_at >= RESYNC_SECONDS:
                             # Everything: on taking over, and now and then, so a write
                             # that met a conflict is retried from the newest version.
@@ -175,7 +175,7 @@ class ControllerRuntime:
                             writer.apply(ControllerPlan(services, {}, ()), observed)
                         if not leading or now - objects_at >= OBJECTS_SECONDS:
                             summary = ControllerPlan(
-                                {}, self.fold.pool_counters(), self.fold.config.errors
+                                {}, self.fold.pool_counters(), self.fold.config_errors
                             )
                             objects.converge(
                                 "controller", controller_statuses(summary, self.namespace)
@@ -213,13 +213,13 @@ class ControllerRuntime:
         self.counters.replace_gauge("metallb_allocator_addresses_in_use_total", in_use)
         self.counters.replace_gauge("metallb_allocator_addresses_total", total)
         self.log_metrics.configuration(
-            loaded=bool(self.fold.active.pools) or not plan.config_errors,
+            loaded=self.fold.configuration_loaded,
             stale=bool(plan.config_errors),
         )
 
     def _identity_records(self) -> list[Record]:
         wanted = {"namespace": self.namespace, "loadBalancerClass": self.lb_class}
-        recorded = self.fold.world.get(GROUP, IDENTITY.name, "controller")
+        recorded = self.fold.observed(GROUP, IDENTITY.name, "controller")
         if recorded == wanted:
             return []
         return [

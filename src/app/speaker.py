@@ -250,7 +250,7 @@ class SpeakerRuntime:
         if restored is not None and restored.speaker is not None:
             self.controller = restored.controller_fold(self.controller.overrides)
             self.fold = restored.speaker_fold(self.fold.overrides, self.node)
-            cursor = self.fold.world.get(GROUP, CURSOR.name, "events") or {}
+            cursor = self.fold.observed(GROUP, CURSOR.name, "events") or {}
             self.cursor = int(cursor.get("seq", 0))
             start = restored.seq + 1
         for record in own.read(start):
@@ -274,7 +274,7 @@ class SpeakerRuntime:
                 "loadBalancerClass": self.identity["loadBalancerClass"],
             }
             wanted.append(("controller", controller))
-        recorded = self.fold.world.of_kind(GROUP, IDENTITY.name)
+        recorded = self.fold.observed_of_kind(GROUP, IDENTITY.name)
         return [
             self._record(IDENTITY_KIND, key, obj) for key, obj in wanted if recorded.get(key) != obj
         ]
@@ -345,7 +345,7 @@ class SpeakerRuntime:
                 self.plans_out.flush()
         if self.statuses is not None:
             self.statuses.publish(
-                plan, self.fold.config.errors, ready=self._listed(), plan_changed=plan_changed
+                plan, self.fold.config_errors, ready=self._listed(), plan_changed=plan_changed
             )
         now = time.monotonic()
         if self.digests.due(now, force=force_digest):
@@ -363,14 +363,12 @@ class SpeakerRuntime:
                 labels = (("service", service), ("protocol", "layer2"), ("node", self.node))
                 announced[(*labels, ("ip", ip))] = 1
         for service in plan.bgp_status:
-            known = self.fold.services.get(service)
-            for ip in known.status_ips if known else ():
+            for ip in self.fold.service_ips(service):
                 labels = (("service", service), ("protocol", "bgp"), ("node", self.node))
                 announced[(*labels, ("ip", ip))] = 1
         self.counters.replace_gauge("metallb_speaker_announced", announced)
-        errors = bool(self.fold.config.errors)
         self.log_metrics.configuration(
-            loaded=not errors or bool(self.fold.active.pools), stale=errors
+            loaded=self.fold.configuration_loaded, stale=bool(self.fold.config_errors)
         )
 
     def _bgp_password(self, session: BGPSessionPlan) -> str | None:

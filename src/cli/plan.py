@@ -128,7 +128,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     records = read_inputs(args.inputs)
     fold = ControllerFold(Overrides(namespace=args.namespace)).apply_all(records)
-    errors = list(fold.config.errors) + outside_namespace(records, fold.settings.namespace)
+    errors = list(fold.config_errors) + outside_namespace(records, fold.namespace)
     report = config_json(tuple(errors))
     if args.output == "json":
         dump_json(report, out)

@@ -52,15 +52,10 @@ from .addresses import to_text
 from .allocator import Address, AllocationIndex, address_of, go_quote_list
 from .config import (
     CONFIG_KINDS,
-    EMPTY_CONFIG,
     METALLB_GROUP,
-    Config,
-    ConfigInputs,
-    ParseCache,
     Pool,
-    gather_config_inputs,
-    parse_config,
 )
+from .fold_base import FoldBase
 from .fold_state import ControllerState, DecisionState, restore_configs
 from .identity import Overrides
 from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
@@ -87,42 +82,38 @@ def _versions(family: int | None) -> frozenset[int]:
     return frozenset({family}) if family else frozenset()
 
 
-class ControllerFold:
+class ControllerFold(FoldBase):
     """Fold records into the controller's state; ask ``plan()`` for the desired state."""
 
+    relist_defers = (
+        ("", "Node"),  # Node labels resolve nodeSelectors that validation compares
+        ("", "Namespace"),  # namespace labels resolve pools' namespace selectors
+        *((METALLB_GROUP, kind) for kind in CONFIG_KINDS),
+    )
+
     def __init__(self, overrides: Overrides | None = None) -> None:
+        super().__init__()
         self.overrides = overrides or Overrides()
-        self.world = World()
         self.settings = self.overrides.apply({})
         self.services: dict[str, Service] = {}
         self.decisions: dict[str, Decision] = {}
-        self.touched: set[str] = set()  # see take_touched
+        self.touched: set[str] = set()  # see changed_services
         self.pending: dict[str, int] = {}  # Service key -> seq at which it first asked
-        self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
-        self.active: Config = EMPTY_CONFIG  # the pools in force: the last valid parse
-        self._config_inputs_used: ConfigInputs | None = None  # what ``config`` was parsed from
-        self._active_inputs: ConfigInputs | None = None  # what ``active`` was parsed from
         self.index = AllocationIndex(())
         self.seq = 0
-        self._parse_cache = ParseCache()
-        self._config_waiting = False  # a reload was deferred until a relist ends
         self._addressed: set[str] = set()  # Services this fold ever gave addresses to
         self._displaced: list[str] = []  # Services a status claim took addresses from
         self._freed = False
 
     # --- folding ------------------------------------------------------------
 
-    def apply_all(self, records: Iterable[Record]) -> ControllerFold:
-        for record in records:
-            self.apply(record)
-        return self
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
 
     def apply(self, record: Record) -> None:
         self.seq = record.seq
-        for change in self.world.apply(record):
-            self._on_change(change)
-        if self._config_waiting and not self._config_relisting():
-            self._reload_config()
+        super().apply(record)
         if self._freed:
             self._freed = False
             self._retry_pending()
@@ -159,31 +150,17 @@ class ControllerFold:
 
     # --- configuration ------------------------------------------------------
 
-    def _config_inputs(self) -> ConfigInputs:
-        return gather_config_inputs(self.settings.namespace, self.world.of_kind)
-
-    def _config_relisting(self) -> bool:
-        if self.world.relisting("", "Node"):
-            return True  # Node labels resolve nodeSelectors that validation compares
-        return self.world.relisting("", "Namespace") or any(
-            self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS
-        )
-
     def _reload_config(self, *, everything: bool = False) -> None:
-        if self._config_relisting() and not everything:
-            self._config_waiting = True
+        parsed = self._parse_config(now=everything)
+        if parsed is None:
             return
-        self._config_waiting = False
-        inputs = self._config_inputs()
-        parsed = parse_config(inputs, self._parse_cache)
-        self.config, self._config_inputs_used = parsed, inputs
         if parsed.allocation_errors:
             # Keep the last valid pools in force (MetalLB's stale configuration).
             if everything:
                 self._reprocess(sorted(self.services))
             return
         previous = self.active
-        self.active, self._active_inputs = parsed, inputs
+        self._put_in_force(parsed)
         if previous.pools != parsed.pools or everything:
             self._rebuild_index(previous.pools, parsed.pools, everything=everything)
 
@@ -674,7 +651,25 @@ class ControllerFold:
             self.plan_services(self.decisions), self.pool_counters(), self.config.errors
         )
 
-    def take_touched(self) -> set[str]:
+    def decision(self, key: str) -> Decision | None:
+        """What the fold decided for one Service (addresses, pool, error, events)."""
+        return self.decisions.get(key)
+
+    def service(self, key: str) -> Service | None:
+        """One LoadBalancer Service as the fold reads it."""
+        return self.services.get(key)
+
+    def sharers(self, key: str) -> list[str]:
+        """The other Services holding one of this Service's addresses, by key."""
+        mine = self.decisions.get(key)
+        ips = set(mine.ips) if mine is not None else set()
+        return sorted(k for k, d in self.decisions.items() if k != key and ips & set(d.ips))
+
+    def pool(self, name: str) -> Pool | None:
+        """A pool in force."""
+        return self.index.pool(name)
+
+    def changed_services(self) -> set[str]:
         """Services whose decision or observed object changed since the last call:
         a live process re-plans only those (the plan of the others is unchanged)."""
         touched, self.touched = self.touched, set()

@@ -29,8 +29,6 @@ from typing import Any
 
 import attrs
 
-from ironlb.events.record import Record
-
 from ..events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
 from .addresses import parse_ip
 from .allocator import AllocationIndex
@@ -47,18 +45,13 @@ from .cluster import (
 )
 from .config import (
     CONFIG_KINDS,
-    EMPTY_CONFIG,
     METALLB_GROUP,
     BGPAdvertisement,
     BGPPeer,
-    Config,
-    ConfigInputs,
     L2Advertisement,
-    ParseCache,
-    gather_config_inputs,
-    parse_config,
 )
 from .election import Candidates, ElectionKey, election_key
+from .fold_base import FoldBase
 from .fold_state import SpeakerState, restore_configs
 from .identity import DEFAULT_NAMESPACE, UNSET, Overrides
 from .objects import Service
@@ -129,17 +122,19 @@ def _alive(membership: Mapping[str, Any] | None) -> bool:
     return isinstance(membership, Mapping) and membership.get("alive") is True
 
 
-class SpeakerFold:
+class SpeakerFold(FoldBase):
     """Fold records into the speakers' state; ``node_plan``/``plan`` give desired state.
 
     ``node`` is the node this fold runs for (a speaker process); its BGP routes are
     kept up to date after every record. Tools leave it None and ask for any node.
     """
 
+    relist_defers = (("", "Node"), *((METALLB_GROUP, kind) for kind in CONFIG_KINDS))
+
     def __init__(self, overrides: SpeakerOverrides | None = None, node: str | None = None) -> None:
+        super().__init__()
         self.overrides = overrides or SpeakerOverrides()
         self.node = node
-        self.world = World()
         self.identity: dict[str, Any] = {}
         self.settings = self.overrides.apply({})
         self.services: dict[str, Service] = {}
@@ -149,13 +144,7 @@ class SpeakerFold:
         self.membership: dict[str, bool] = {}
         self.links: dict[str, tuple[Link, ...]] = {}
         self.exclude = ExcludeRules()
-        self.config: Config = EMPTY_CONFIG  # the newest parse, valid or not
-        self.active: Config = EMPTY_CONFIG  # the last valid parse, in force
-        self._config_inputs_used: ConfigInputs | None = None  # what ``config`` was parsed from
-        self._active_inputs: ConfigInputs | None = None  # what ``active`` was parsed from
         self._index = AllocationIndex(())
-        self._parse_cache = ParseCache()
-        self._config_waiting = False
         # Derived state, refreshed lazily (see refresh):
         self._l2: dict[str, dict[str, L2Announcement]] = {}
         self._l2_state: dict[str, _L2State] = {}
@@ -175,16 +164,9 @@ class SpeakerFold:
 
     # --- folding ------------------------------------------------------------
 
-    def apply_all(self, records: Iterable[Record]) -> SpeakerFold:
-        for record in records:
-            self.apply(record)
-        return self
-
-    def apply(self, record: Record) -> None:
-        for change in self.world.apply(record):
-            self._on_change(change)
-        if self._config_waiting and not self._config_relisting():
-            self._reload_config()
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
 
     def _on_change(self, change: Change) -> None:
         group, kind, key, after = change.group, change.kind, change.key, change.after
@@ -322,26 +304,12 @@ class SpeakerFold:
 
     # --- configuration --------------------------------------------------------
 
-    def _config_relisting(self) -> bool:
-        """While Nodes or configuration kinds are relisted, half a list would mislead."""
-        return self.world.relisting("", "Node") or any(
-            self.world.relisting(METALLB_GROUP, kind) for kind in CONFIG_KINDS
-        )
-
     def _reload_config(self) -> None:
         """Parse now (validity has history: the last valid one stays); derive at refresh."""
-        if self._config_relisting():
-            self._config_waiting = True
-            return
-        self._config_waiting = False
-        inputs = gather_config_inputs(self.settings.namespace, self.world.of_kind)
-        parsed = parse_config(inputs, self._parse_cache)
-        self.config, self._config_inputs_used = parsed, inputs
-        if parsed.errors:
-            return  # the last valid configuration stays in force (MetalLB's speakers)
-        if parsed == self.active:
-            return
-        self.active, self._active_inputs = parsed, inputs
+        parsed = self._parse_config()
+        if parsed is None or parsed.errors or parsed == self.active:
+            return  # deferred; or the last valid configuration stays in force (MetalLB's)
+        self._put_in_force(parsed)
         self._all_dirty = True  # node sets, pools and every announcement: see refresh
 
     def _derive_from_config(self) -> None:
@@ -717,6 +685,14 @@ class SpeakerFold:
         """The recorded speaker works without a controller: it plans statuses itself
         (``ironlb speaker --assign-addresses``, for hosts fed plain manifests)."""
         return self.identity.get("assignAddresses") is True
+
+    def node_names(self) -> list[str]:
+        return sorted(self.nodes)
+
+    def service_ips(self, key: str) -> tuple[str, ...]:
+        """The addresses the Service's status holds (or was assumed to hold)."""
+        service = self.services.get(key)
+        return service.status_ips if service is not None else ()
 
     def assume_statuses(self, statuses: Mapping[str, Sequence[str]]) -> None:
         """Fold as if the controller's planned statuses had been written and observed."""

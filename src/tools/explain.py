@@ -46,10 +46,10 @@ def explain(
                 "reason": state.get("reason"),
                 "seq": record.seq,
             }
-        decision = controller.decisions.get(key)
+        decision = controller.decision(key)
         addresses = (decision.ips, decision.pool, decision.error) if decision else None
         if addresses != last_addresses:
-            service = controller.services.get(key)
+            service = controller.service(key)
             if decision and decision.ips and not (last_addresses and last_addresses[0]):
                 retained = bool(service and service.status_ips == decision.ips)
             history.append(_entry(record, _describe_addresses(addresses)))
@@ -62,8 +62,8 @@ def explain(
             who = ", ".join(f"{ip} by {n or 'nobody'}" for ip, n in sorted(announcers.items()))
             history.append(_entry(record, f"layer 2: {who}"))
             last_announcers = announcers
-    service = controller.services.get(key)
-    decision = controller.decisions.get(key)
+    service = controller.service(key)
+    decision = controller.decision(key)
     result: dict[str, Any] = {
         "service": key,
         "at": records[-1].seq if records else 0,
@@ -89,7 +89,7 @@ def explain(
     ]
     for ip, announcement in sorted(by_ip.items()):
         result["layer2"][ip] = {**announcement.to_json(), "candidates": candidates}
-    nodes = [node] if node else sorted(speakers.nodes)
+    nodes = [node] if node else speakers.node_names()
     for name in nodes:
         plan = speakers.node_plan(name)
         if key in plan.bgp_status:
@@ -133,9 +133,7 @@ def _rule(controller: ControllerFold, service: Service, ips: Sequence[str], reta
     """Which of MetalLB's rules chose these addresses, in words."""
     if not ips:
         return "none assigned"
-    sharers = sorted(
-        k for k, d in controller.decisions.items() if k != service.key and set(d.ips) & set(ips)
-    )
+    sharers = controller.sharers(service.key)
     if service.requested:
         rule = "requested (metallb.io/loadBalancerIPs or spec.loadBalancerIP)"
     elif service.address_pool:
@@ -143,8 +141,9 @@ def _rule(controller: ControllerFold, service: Service, ips: Sequence[str], reta
     elif retained:
         rule = "retained: the Service's status already held them when ironlb first saw it"
     else:
-        decision = controller.decisions[service.key]
-        pool = controller.index.pool(decision.pool) if decision.pool else None
+        decision = controller.decision(service.key)
+        assert decision is not None  # ips came from it
+        pool = controller.pool(decision.pool) if decision.pool else None
         priority = f"priority {pool.priority}" if pool and pool.priority else "no priority"
         rule = (
             f"first free address of pool {decision.pool} ({priority}): pools are tried by "
