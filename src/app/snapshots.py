@@ -75,7 +75,7 @@ class FoldSnapshot:
     """The folds of one process after ``seq``: the controller's, and a speaker's."""
 
     seq: int
-    controller: ControllerFold
+    controller: ControllerFold | None
     speaker: SpeakerFold | None = None
 
 
@@ -88,9 +88,16 @@ class SnapshotState:
     speaker: SpeakerState | None
 
     def controller_fold(self, overrides: Overrides | None = None) -> ControllerFold:
-        if self.controller is None:
-            raise SnapshotUnusable("the snapshot holds no controller state")
-        return ControllerFold.restore(self.controller, overrides)
+        """The controller fold. A speaker that does not assign addresses keeps no
+        controller state; for tools reading its log, one is rebuilt as a restarted
+        controller would build it, from every object the speaker observed (Service
+        statuses keep their addresses, as they keep MetalLB's across restarts)."""
+        if self.controller is not None:
+            return ControllerFold.restore(self.controller, overrides)
+        if self.speaker is None:
+            raise SnapshotUnusable("the snapshot holds no state")
+        observed = sorted(self.speaker.world.records, key=lambda record: record.seq)
+        return ControllerFold(overrides).apply_all(observed)
 
     def speaker_fold(
         self, overrides: SpeakerOverrides | None = None, node: str | None = None
@@ -109,19 +116,19 @@ class SnapshotState:
 
 
 def encode_snapshot(snapshot: FoldSnapshot) -> bytes:
-    controller = snapshot.controller.export_state()
+    controller = snapshot.controller.export_state() if snapshot.controller is not None else None
     speaker = snapshot.speaker.export_state() if snapshot.speaker is not None else None
     body = {
         "magic": MAGIC,
         "format": FORMAT,
         "seq": snapshot.seq,
-        "controller": _controller_out(controller),
+        "controller": _controller_out(controller) if controller is not None else None,
         "speaker": None,
     }
     if speaker is not None:
         # A speaker process folds the same records into both folds: its world is
         # written once (the records compare by identity, so this costs little).
-        same_world = speaker.world == controller.world
+        same_world = controller is not None and speaker.world == controller.world
         body["speaker"] = _speaker_out(speaker, world=None if same_world else speaker.world)
     return pack_value(body)
 

@@ -69,7 +69,7 @@ from .loop import (
     watch_thread,
 )
 from .metrics_server import MetricsServer
-from .snapshots import FoldSnapshot
+from .snapshots import FoldSnapshot, SnapshotState
 
 log = logging.getLogger("ironlb.speaker")
 DEFAULT_STORE_ROOT = "/var/lib/ironlb"
@@ -135,7 +135,8 @@ class SpeakerRuntime:
         self.stop = threading.Event()
         self.incoming: queue.Queue[Record] = queue.Queue()
         self.fold = SpeakerFold(node=node)
-        self.controller = ControllerFold()
+        # Only a speaker that assigns addresses itself plans them as a controller does.
+        self.controller = ControllerFold() if assign_addresses else None
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
         self.digests = DigestSchedule(digest_interval)
@@ -243,12 +244,18 @@ class SpeakerRuntime:
         for record in records:
             self.incoming.put(record)
 
+    def _can_resume(self, restored: SnapshotState) -> bool:
+        """A snapshot without a controller's state cannot resume a speaker that now
+        assigns addresses: that one replays its log."""
+        return self.controller is None or restored.controller is not None
+
     def _resume(self, own: Store) -> None:
         """Fold what the own log already holds; find where copying the events stopped."""
         restored = self.snapshots.restore(own)
         start = None
-        if restored is not None and restored.speaker is not None:
-            self.controller = restored.controller_fold(self.controller.overrides)
+        if restored is not None and restored.speaker is not None and self._can_resume(restored):
+            if self.controller is not None:
+                self.controller = restored.controller_fold(self.controller.overrides)
             self.fold = restored.speaker_fold(self.fold.overrides, self.node)
             cursor = self.fold.observed(GROUP, CURSOR.name, "events") or {}
             self.cursor = int(cursor.get("seq", 0))
@@ -294,7 +301,8 @@ class SpeakerRuntime:
 
     def _fold(self, record: Record) -> None:
         self.fold.apply(record)
-        self.controller.apply(record)
+        if self.controller is not None:
+            self.controller.apply(record)
         mine = record.key.startswith(f"{self.node}/")
         if record.kind == CONFLICT_KIND and mine and self.statuses is not None:
             self.statuses.note_conflict(record.object or {}, record.observed_at)
@@ -318,7 +326,7 @@ class SpeakerRuntime:
         return self.listed_once
 
     def _plan(self) -> NodePlan:
-        if self.fold.assigns_addresses:
+        if self.controller is not None:
             self.fold.assume_statuses(planned_statuses(self.controller))
         self.fold.refresh()
         return self.fold.node_plan(self.node)

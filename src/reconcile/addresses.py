@@ -16,6 +16,9 @@ import ipaddress
 
 import attrs
 
+# An address as the allocator, the pool lookup and snapshots hold it: (version, integer).
+Address = tuple[int, int]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 

@@ -13,14 +13,12 @@ change. Rules from MetalLB's ``internal/allocator``:
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 
-from .addresses import FreeRuns, is_buggy, parse_ip, to_text
+from .addresses import Address, FreeRuns, parse_ip, to_text
 from .config import Pool
 from .objects import Service
-
-Address = tuple[int, int]  # (version, integer)
+from .pool_lookup import PoolLookup
 
 
 def address_of(text: str) -> Address | None:
@@ -86,14 +84,7 @@ class AllocationIndex:
         for pool in pools:
             if pool.name not in self.pools:
                 self.pools[pool.name] = _PoolIndex(pool)
-        bounds: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
-        for pool in pools:
-            for r in pool.ranges:
-                bounds[r.version].append((r.first, r.last, pool.name))
-        for items in bounds.values():
-            items.sort()
-        self._firsts = {v: [b[0] for b in items] for v, items in bounds.items()}
-        self._bounds = bounds
+        self._lookup = PoolLookup(pools)
 
     @staticmethod
     def same_addresses(old: Pool | None, new: Pool) -> bool:
@@ -108,16 +99,7 @@ class AllocationIndex:
 
     def pool_of(self, address: Address) -> str | None:
         """The pool whose addresses include this one, skipping its .0/.255 if it avoids them."""
-        version, value = address
-        index = bisect.bisect_right(self._firsts[version], value) - 1
-        if index < 0:
-            return None
-        _first, last, name = self._bounds[version][index]
-        if value > last:
-            return None
-        if self.pools[name].pool.avoid_buggy_ips and is_buggy(value, version):
-            return None
-        return name
+        return self._lookup.pool_of(address)
 
     def pool(self, name: str) -> Pool | None:
         """The pool in force by that name (a dict lookup; Config.pool walks the list)."""

@@ -27,9 +27,8 @@ import attrs
 
 from ironlb.events.record import EventType, Record
 
+from .addresses import Address
 from .config import EMPTY_CONFIG, Config, ConfigInputs, ParseCache, parse_config
-
-Address = tuple[int, int]  # (version, integer), as the allocator holds it
 
 
 @attrs.frozen

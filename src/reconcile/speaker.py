@@ -31,7 +31,6 @@ import attrs
 
 from ..events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
 from .addresses import parse_ip
-from .allocator import AllocationIndex
 from .bgp_routes import local_pref_conflict, route_for, session_plan
 from .cluster import (
     EXCLUDE_L2_CONFIGMAP,
@@ -55,6 +54,7 @@ from .fold_base import FoldBase
 from .fold_state import SpeakerState, restore_configs
 from .identity import DEFAULT_NAMESPACE, UNSET, Overrides
 from .objects import Service
+from .pool_lookup import PoolLookup
 from .selectors import any_matches
 from .speaker_plan import (
     BGPRoute,
@@ -144,7 +144,7 @@ class SpeakerFold(FoldBase):
         self.membership: dict[str, bool] = {}
         self.links: dict[str, tuple[Link, ...]] = {}
         self.exclude = ExcludeRules()
-        self._index = AllocationIndex(())
+        self._pools = PoolLookup(())
         # Derived state, refreshed lazily (see refresh):
         self._l2: dict[str, dict[str, L2Announcement]] = {}
         self._l2_state: dict[str, _L2State] = {}
@@ -314,7 +314,7 @@ class SpeakerFold(FoldBase):
 
     def _derive_from_config(self) -> None:
         """Pool index and each selector's node set, from the configuration in force."""
-        self._index = AllocationIndex(self.active.pools)
+        self._pools = PoolLookup(self.active.pools)
         self._l2_ad_nodes = [
             self._selected(a.node_selectors) for a in self.active.l2_advertisements
         ]
@@ -365,14 +365,20 @@ class SpeakerFold(FoldBase):
             return self.membership.get(name) is True
         return name in self.nodes
 
-    def _usable_node(self, name: str) -> bool:
+    def ineligibility(self, name: str) -> Reason | None:
+        """Why a node's speaker may not announce anything now, or None: the one rule
+        elections, node plans and ``explain`` share, so they never disagree."""
         info = self.nodes.get(name)
-        return (
-            info is not None
-            and self._is_live(name)
-            and not info.network_unavailable
-            and (self.settings.ignore_exclude_lb or not info.excluded)
-        )
+        if info is not None and info.network_unavailable:
+            return Reason.NODE_NETWORK_UNAVAILABLE
+        if info is not None and info.excluded and not self.settings.ignore_exclude_lb:
+            return Reason.NODE_EXCLUDED
+        if not self._is_live(name):
+            return Reason.NO_LIVE_SPEAKER
+        return None
+
+    def _usable_node(self, name: str) -> bool:
+        return name in self.nodes and self.ineligibility(name) is None
 
     def _update_usable(self, name: str) -> None:
         """One node's usability changed, perhaps: the cheap path for one record."""
@@ -447,11 +453,7 @@ class SpeakerFold(FoldBase):
         return False
 
     def _candidate(self, node: str, key: str, state: _L2State) -> bool:
-        if node not in self._usable:
-            return False
-        if not any(node in self._l2_ad_nodes[i] for i in state.ads):
-            return False
-        return not state.local or node in self._serving(key)[0]
+        return node in self._usable and self._l2_exclusion(node, key, state) is None
 
     def _score(self, node: str, ads: Sequence[int]) -> int:
         info = self.nodes.get(node)
@@ -492,7 +494,7 @@ class SpeakerFold(FoldBase):
             parsed = parse_ip(ip)
             if parsed is None:
                 return None
-            pools.add(self._index.pool_of((parsed[1], parsed[0])))
+            pools.add(self._pools.pool_of((parsed[1], parsed[0])))
         return pools.pop() if len(pools) == 1 else None
 
     def _refresh_service(self, key: str) -> None:
@@ -751,13 +753,9 @@ class SpeakerFold(FoldBase):
         first = next(iter(by_ip.values()))
         if first.reason is not None and first.node is None:
             return first.reason
-        info = self.nodes.get(node)
-        if info is not None and info.network_unavailable:
-            return Reason.NODE_NETWORK_UNAVAILABLE
-        if info is not None and info.excluded and not self.settings.ignore_exclude_lb:
-            return Reason.NODE_EXCLUDED
-        if not self._is_live(node):
-            return Reason.NO_LIVE_SPEAKER
+        ineligible = self.ineligibility(node)
+        if ineligible is not None:
+            return ineligible
         state = self._l2_state.get(key)
         if state is not None and not any(node in self._l2_ad_nodes[i] for i in state.ads):
             return Reason.NOT_SELECTED
@@ -772,26 +770,22 @@ class SpeakerFold(FoldBase):
         state = self._l2_state.get(key)
         if state is None:
             return []
-        serving = self._serving(key)[0]
         eligible, others = [], []
         for node in sorted(self.nodes):
-            info = self.nodes[node]
-            reason = None
-            if not self._is_live(node):
-                reason = Reason.NO_LIVE_SPEAKER
-            elif info.network_unavailable:
-                reason = Reason.NODE_NETWORK_UNAVAILABLE
-            elif info.excluded and not self.settings.ignore_exclude_lb:
-                reason = Reason.NODE_EXCLUDED
-            elif not any(node in self._l2_ad_nodes[i] for i in state.ads):
-                reason = Reason.NOT_SELECTED
-            elif state.local and node not in serving:
-                reason = Reason.NO_LOCAL_ENDPOINTS
+            reason = self.ineligibility(node) or self._l2_exclusion(node, key, state)
             if reason is None:
                 eligible.append((election_key(node, state.ip, self._score(node, state.ads)), node))
             else:
                 others.append((node, reason))
         return [(node, None) for _key, node in sorted(eligible)] + others
+
+    def _l2_exclusion(self, node: str, key: str, state: _L2State) -> Reason | None:
+        """Why an otherwise eligible node is no candidate in one Service's election."""
+        if not any(node in self._l2_ad_nodes[i] for i in state.ads):
+            return Reason.NOT_SELECTED
+        if state.local and node not in self._serving(key)[0]:
+            return Reason.NO_LOCAL_ENDPOINTS
+        return None
 
     def _eligible_interfaces(self, node: str, version: int) -> tuple[str, ...]:
         return eligible_interfaces(self.links.get(node, ()), self.exclude, version=version)

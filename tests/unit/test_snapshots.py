@@ -14,9 +14,10 @@ from ironlb.cli import main
 from ironlb.events.errors import LbError
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller import ControllerFold
+from ironlb.reconcile.speaker import SpeakerFold
 from ironlb.reconcile.verify import digest_record
 from ironlb.store import Snapshot, open_store
-from tests.k8s import key_of, kind_of, pool, service
+from tests.k8s import key_of, kind_of, node, pool, service
 
 
 def records(count: int) -> list[Record]:
@@ -78,3 +79,27 @@ def test_history_dropped_without_a_snapshot_is_an_error_naming_the_way_out(tmp_p
         assert store.first_seq > 1
         with pytest.raises(LbError, match="unusable"):
             snapshot_to_start_from(store)
+
+
+def speaker_history() -> list[Record]:
+    made = [pool("lan", "192.0.2.0/24"), node("n1")]
+    made += [service(f"s{i}", status=[f"192.0.2.{10 * i + 7}"]) for i in range(5)]
+    return [Record(0, 0.0, "test", EventType.ADDED, kind_of(o), key_of(o), None, o) for o in made]
+
+
+def test_a_speaker_that_does_not_assign_addresses_snapshots_no_controller(tmp_path):
+    speaker = SpeakerFold(node="n1")
+    with open_store(str(tmp_path / "log")) as store:
+        for record, seq in zip(speaker_history(), store.append(speaker_history()), strict=True):
+            speaker.apply(record.with_seq(seq))
+        SnapshotPolicy(0, min_records=1).take(
+            store, FoldSnapshot(store.last_seq, None, speaker), now=0.0
+        )
+        restored = SnapshotPolicy().restore(store)
+    assert restored is not None and restored.controller is None
+    assert restored.speaker_fold(node="n1").node_plan("n1") == speaker.node_plan("n1")
+    # Tools still show the controller's part: rebuilt as a restarted controller would.
+    rebuilt = restored.controller_fold().plan().to_json()["services"]
+    assert {k: v["ips"] for k, v in rebuilt.items()} == {
+        f"default/s{i}": [f"192.0.2.{10 * i + 7}"] for i in range(5)
+    }
