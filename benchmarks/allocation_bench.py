@@ -18,7 +18,7 @@ import sys
 import time
 
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold
+from ironlb.reconcile.controller.fold import ControllerFold
 
 
 def pool(name: str, *addresses: str, **spec: object) -> dict:

@@ -33,7 +33,7 @@ from tests.k8s import session_plan
 
 from ironlb.announce.bgp.session import State
 from ironlb.announce.bgp.speaker import BgpSpeaker
-from ironlb.reconcile.speaker_plan import BGPRoute, NodePlan
+from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
 
 NODE, ROUTER = "10.50.0.1", "10.50.0.2"
 BASE = int(IPv4Address("100.64.0.0"))

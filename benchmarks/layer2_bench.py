@@ -24,10 +24,10 @@ import sys
 import time
 from ipaddress import IPv4Address
 
-from ironlb.announce.layer2 import Layer2Responder
-from ironlb.announce.layer2_core import InterfaceInfo, Layer2Core
-from ironlb.announce.packets import ARP_REQUEST, BROADCAST, Arp, arp_frame, parse_frame
-from ironlb.reconcile.speaker_plan import L2Announcement, NodePlan
+from ironlb.announce.l2.core import InterfaceInfo, Layer2Core
+from ironlb.announce.l2.packets import ARP_REQUEST, BROADCAST, Arp, arp_frame, parse_frame
+from ironlb.announce.l2.responder import Layer2Responder
+from ironlb.reconcile.plan.speaker import L2Announcement, NodePlan
 
 VIP = IPv4Address("10.20.0.200")
 WARMUP = IPv4Address("10.20.0.201")

@@ -21,7 +21,7 @@ import statistics
 import time
 
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.reconcile.speaker.fold import SpeakerFold
 
 NS = "metallb-system"
 

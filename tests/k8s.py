@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold, Overrides
+from ironlb.reconcile.controller.fold import ControllerFold, Overrides
 
 NS = "metallb-system"
 
@@ -194,7 +194,7 @@ def link(name: str, *flags: str, master: str | None = None, addresses: tuple = (
 
 def speakers_fold(*objects: dict | tuple[str, dict], **overrides: Any) -> Any:
     """Controller and speakers folded together, statuses as the controller plans them."""
-    from ironlb.reconcile.speaker import SpeakerFold, SpeakerOverrides
+    from ironlb.reconcile.speaker.fold import SpeakerFold, SpeakerOverrides
 
     recorded = records(*objects)
     controller = ControllerFold().apply_all(recorded)
@@ -224,7 +224,7 @@ def routes(*objects: dict | tuple[str, dict], node: str, **overrides: Any) -> di
 def session_plan(peer: str, address: str, port: int = 179, **overrides: Any) -> Any:
     """A BGPSessionPlan as the speaker fold makes it for a plain eBGP peer (64512 to
     64513, hold 90 s), for driving the BGP effector without a fold."""
-    from ironlb.reconcile.speaker_plan import BGPSessionPlan
+    from ironlb.reconcile.plan.speaker import BGPSessionPlan
 
     fields = {
         "peer": peer,

@@ -21,18 +21,18 @@ from collections.abc import Callable
 
 from kubernetes.client import ApiClient
 
+from ..announce.k8s.service_status import ServiceStatusWriter
+from ..announce.k8s.status_content import controller_statuses
+from ..announce.k8s.status_objects import StatusObjectWriter
 from ..announce.metrics import Counters
-from ..announce.service_status import ServiceStatusWriter
-from ..announce.status_content import controller_statuses
-from ..announce.status_objects import StatusObjectWriter
-from ..events.k8s_leases import K8sLeaseStore
-from ..events.leader import LeaderElector
 from ..events.own_kinds import GROUP, IDENTITY, IDENTITY_KIND
 from ..events.record import EventType, Record
-from ..events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
-from ..reconcile.controller import ControllerFold
-from ..reconcile.plan import ControllerPlan
+from ..events.sources.leases import K8sLeaseStore
+from ..events.sources.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
+from ..reconcile.controller.fold import ControllerFold
+from ..reconcile.plan.controller import ControllerPlan
 from ..store import Store, open_store
+from .leader import LeaderElector
 from .loop import (
     DigestSchedule,
     LogMetrics,

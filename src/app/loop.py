@@ -15,8 +15,8 @@ from typing import Any
 from ..announce.metrics import Counters
 from ..events.errors import LbError
 from ..events.record import Record
-from ..events.watch import WatchSource
-from ..reconcile.verify import digest_record
+from ..events.sources.watch import WatchSource
+from ..reconcile.plan.verify import digest_record
 from ..store import Snapshot, Store
 from .snapshots import (
     FoldSnapshot,

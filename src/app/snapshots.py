@@ -45,7 +45,7 @@ import attrs
 from ..events.codec import BoundedUnpacker, decode_fields, encode_many, pack_value
 from ..events.errors import InvalidRecord, LbError
 from ..reconcile.config import ConfigInputs
-from ..reconcile.controller import ControllerFold
+from ..reconcile.controller.fold import ControllerFold
 from ..reconcile.fold_state import (
     ControllerState,
     DecisionState,
@@ -54,7 +54,7 @@ from ..reconcile.fold_state import (
     WorldState,
 )
 from ..reconcile.identity import Overrides
-from ..reconcile.speaker import SpeakerFold, SpeakerOverrides
+from ..reconcile.speaker.fold import SpeakerFold, SpeakerOverrides
 from ..store import Store
 
 MAGIC = "ironlb-snapshot"

@@ -29,19 +29,11 @@ from kubernetes.client import ApiClient
 
 from ..announce.bgp.session import State
 from ..announce.bgp.speaker import BgpSpeaker
-from ..announce.layer2 import Layer2Responder
-from ..announce.layer2_core import Conflict
+from ..announce.k8s.speaker_status import SpeakerStatusPublisher
+from ..announce.l2.core import Conflict
+from ..announce.l2.responder import Layer2Responder
 from ..announce.metrics import Counters
-from ..announce.speaker_status import SpeakerStatusPublisher
 from ..events.errors import LbError
-from ..events.k8s_leases import K8sLeaseStore
-from ..events.links import LinkSource
-from ..events.membership import (
-    DEFAULT_LEASE_DURATION,
-    DEFAULT_RENEW_INTERVAL,
-    LeaseRenewer,
-    MembershipSource,
-)
 from ..events.own_kinds import (
     CONFLICT_KIND,
     CURSOR,
@@ -52,12 +44,20 @@ from ..events.own_kinds import (
     SESSION_KIND,
 )
 from ..events.record import EventType, Record
-from ..events.secrets import LiveSecrets
-from ..events.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
-from ..reconcile.controller import ControllerFold
-from ..reconcile.speaker import SpeakerFold
-from ..reconcile.speaker_plan import BGPSessionPlan, NodePlan
-from ..reconcile.verify import planned_statuses
+from ..events.sources.leases import K8sLeaseStore
+from ..events.sources.links import LinkSource
+from ..events.sources.membership import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_RENEW_INTERVAL,
+    LeaseRenewer,
+    MembershipSource,
+)
+from ..events.sources.secrets import LiveSecrets
+from ..events.sources.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
+from ..reconcile.controller.fold import ControllerFold
+from ..reconcile.plan.speaker import BGPSessionPlan, NodePlan
+from ..reconcile.plan.verify import planned_statuses
+from ..reconcile.speaker.fold import SpeakerFold
 from ..store import Store, open_store
 from .loop import (
     DigestSchedule,

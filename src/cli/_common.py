@@ -7,8 +7,8 @@ import argparse
 from typing import Any
 
 from ..app.kube_client import api_client
-from ..reconcile.controller import Overrides
-from ..reconcile.speaker import SpeakerOverrides
+from ..reconcile.controller.fold import Overrides
+from ..reconcile.speaker.fold import SpeakerOverrides
 from ..tools.planner import Planner
 
 # 0 success; 1 a check failed (validate found errors, replay --verify a mismatch);

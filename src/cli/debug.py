@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from ..events.errors import LbError
-from ..reconcile.plan_diff import describe, diff_plans
+from ..reconcile.plan.diff import describe, diff_plans
 from ..tools.explain import explain
 from ..tools.inputs import read_inputs
 from ._common import EXIT_OK, add_fold_options, planner_from

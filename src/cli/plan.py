@@ -10,10 +10,10 @@ import yaml
 from ..app.snapshots import snapshot_to_start_from
 from ..events.record import Record
 from ..reconcile.config import ConfigError
-from ..reconcile.controller import ControllerFold, Overrides
-from ..reconcile.plan import config_json
-from ..reconcile.plan_diff import announcers
-from ..reconcile.verify import verify_digests
+from ..reconcile.controller.fold import ControllerFold, Overrides
+from ..reconcile.plan.controller import config_json
+from ..reconcile.plan.diff import announcers
+from ..reconcile.plan.verify import verify_digests
 from ..store import open_store
 from ..tools.inputs import default_inputs, read_inputs
 from ..tools.planner import outside_namespace

@@ -9,7 +9,13 @@ from typing import TextIO
 
 from ..app.loop import install_signal_handlers, join_within, next_batch, watch_thread
 from ..events.record import Record
-from ..events.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, SPEAKER_RESOURCES, WatchSource
+from ..events.sources.watch import (
+    CONFIGMAPS,
+    CONTROLLER_RESOURCES,
+    SECRETS,
+    SPEAKER_RESOURCES,
+    WatchSource,
+)
 from ..store import open_store
 from ._common import add_client_options, client_from
 

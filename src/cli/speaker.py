@@ -8,7 +8,7 @@ from typing import TextIO
 from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
 from ..app.speaker import DEFAULT_STORE_ROOT, SpeakerRuntime
 from ..events.errors import LbError
-from ..events.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
+from ..events.sources.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
 from ._common import add_client_options, client_from
 
 

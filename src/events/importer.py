@@ -33,7 +33,7 @@ import yaml
 from . import yaml_loader
 from .errors import ManifestError
 from .record import EventType, Record
-from .secrets import redact_secret
+from .sources.secrets import redact_secret
 
 __all__ = ["IMPORT_SOURCE", "import_files", "parse_documents", "records_from_documents"]
 

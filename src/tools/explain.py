@@ -14,9 +14,9 @@ from typing import Any
 
 from ..events.own_kinds import CONFLICT_KIND, SESSION_KIND
 from ..events.record import Record
-from ..reconcile.controller import ControllerFold
+from ..reconcile.controller.fold import ControllerFold
 from ..reconcile.objects import Service
-from ..reconcile.speaker import SpeakerFold
+from ..reconcile.speaker.fold import SpeakerFold
 
 
 def explain(

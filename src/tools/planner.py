@@ -8,8 +8,8 @@ from typing import Any
 
 from ..events.record import Record, split_kind
 from ..reconcile.config import CONFIG_KINDS, ConfigError, namespace_error
-from ..reconcile.controller import ControllerFold, Overrides
-from ..reconcile.speaker import SpeakerFold, SpeakerOverrides
+from ..reconcile.controller.fold import ControllerFold, Overrides
+from ..reconcile.speaker.fold import SpeakerFold, SpeakerOverrides
 
 
 class Planner:

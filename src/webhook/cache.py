@@ -23,9 +23,9 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from ..announce.k8s_requests import api_request
+from ..announce.k8s.requests import api_request
 from ..events.record import Record
-from ..events.watch import METALLB, NAMESPACES, NODES, Resource, WatchSource
+from ..events.sources.watch import METALLB, NAMESPACES, NODES, Resource, WatchSource
 from ..reconcile.world import World
 
 log = logging.getLogger("ironlb.webhook.admission")

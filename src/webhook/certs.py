@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from ..announce.k8s_requests import api_request
+from ..announce.k8s.requests import api_request
 
 log = logging.getLogger("ironlb.webhook.admission")
 VALIDITY = datetime.timedelta(days=365)

@@ -17,7 +17,7 @@ import socket
 import sys
 from ipaddress import ip_address
 
-from ironlb.announce.packets import (
+from ironlb.announce.l2.packets import (
     BROADCAST,
     Arp,
     NeighborAdvertisement,

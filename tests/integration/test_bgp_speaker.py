@@ -13,7 +13,7 @@ from ironlb.announce.bgp.messages import Notification, Update, decode, split_mes
 from ironlb.announce.bgp.session import Send, Session, SessionConfig
 from ironlb.announce.bgp.speaker import BgpSpeaker
 from ironlb.announce.metrics import Counters
-from ironlb.reconcile.speaker_plan import BGPRoute, NodePlan
+from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
 from tests.k8s import session_plan
 
 DEADLINE = 30.0

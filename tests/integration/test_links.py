@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from ironlb.events.links import LinkSource
-from ironlb.reconcile.cluster import links_from_record
+from ironlb.events.sources.links import LinkSource
+from ironlb.reconcile.speaker.cluster import links_from_record
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None,

@@ -150,7 +150,7 @@ def test_a_snapshot_planted_with_one_hset_runs_nothing_and_the_log_is_replayed(
     """The Redis overlay's Redis has no auth: anyone on the network can HSET."""
 
     from ironlb.app.loop import SnapshotPolicy
-    from ironlb.reconcile.controller import ControllerFold
+    from ironlb.reconcile.controller.fold import ControllerFold
     from tests.unit.test_hostile_snapshots import pickle_payloads, placements
 
     name = uuid.uuid4().hex

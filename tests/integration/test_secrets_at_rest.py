@@ -13,8 +13,8 @@ from pathlib import Path
 import redis
 
 from ironlb.app.snapshots import FoldSnapshot, encode_snapshot
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.store import Snapshot, open_store
 from tests.kube_cluster import NAMESPACE
 from tests.processes import ironlb

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 
 from ironlb.events.record import Record
-from ironlb.events.watch import SECRETS, SERVICES, WatchSource
+from ironlb.events.sources.watch import SECRETS, SERVICES, WatchSource
 from ironlb.reconcile.world import World
 from tests.apiserver import ApiServer
 

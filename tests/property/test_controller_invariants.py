@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.addresses import is_buggy
-from ironlb.reconcile.controller import ControllerFold
+from ironlb.reconcile.controller.fold import ControllerFold
 from tests.k8s import key_of, kind_of, namespace, pool, service
 
 # Address blocks pools are built from; picking two overlapping blocks makes an

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv6Address
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ironlb.announce.packets import (
+from ironlb.announce.l2.packets import (
     ARP_REPLY,
     ARP_REQUEST,
     BROADCAST,

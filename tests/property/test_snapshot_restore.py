@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from tests.k8s import (
     endpoints,
     key_of,

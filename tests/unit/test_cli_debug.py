@@ -13,8 +13,8 @@ import yaml
 from ironlb.cli import main
 from ironlb.events.own_kinds import CONFLICT_KIND, SESSION_KIND
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.verify import digest_record
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.plan.verify import digest_record
 from ironlb.store import open_store
 from ironlb.tools.inputs import read_inputs
 from tests.unit.test_cli_log import EXAMPLE, EXAMPLE_EVENTS

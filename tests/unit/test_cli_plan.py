@@ -12,8 +12,8 @@ import yaml
 
 from ironlb.cli import main
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.verify import digest_record
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.plan.verify import digest_record
 from ironlb.store import open_store
 from tests.k8s import pool as pool_obj
 from tests.k8s import records

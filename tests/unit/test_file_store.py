@@ -177,7 +177,7 @@ def test_a_failed_write_leaves_no_half_batch(tmp_path, monkeypatch):
         real_write(fd, bytes(data)[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("ironlb.store.file.os.write", half_then_full)
+    monkeypatch.setattr("os.write", half_then_full)
     with pytest.raises(StoreError, match="No space left"):
         store.append([record(), record()])
     monkeypatch.undo()

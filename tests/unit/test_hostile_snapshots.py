@@ -28,8 +28,8 @@ from ironlb.app.snapshots import (
 )
 from ironlb.events.codec import pack_value
 from ironlb.events.errors import LbError
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.store import Snapshot, open_store
 from tests.k8s import l2, records, service
 from tests.k8s import pool as pool_object
@@ -64,7 +64,7 @@ def pickle_payloads(marker: Path) -> dict[str, bytes]:
         # The hole this replaced: a dotted name under ironlb.reconcile reaches
         # FunctionType, and from there builtins (the classic __globals__ walk).
         "protocol 4, dotted name into ironlb.reconcile": b"\x80\x04"
-        + _short("ironlb.reconcile.controller")
+        + _short("ironlb.reconcile.controller.fold")
         + _short("ControllerFold.__init__.__globals__.get")
         + b"\x93"
         + _short("__builtins__")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
 
-from ironlb.announce.layer2_core import (
+from ironlb.announce.l2.core import (
     ANNOUNCE_EVERY,
     InterfaceInfo,
     Layer2Core,
     desired_addresses,
 )
-from ironlb.announce.packets import (
+from ironlb.announce.l2.packets import (
     ARP_REPLY,
     ARP_REQUEST,
     BROADCAST,
@@ -22,7 +22,7 @@ from ironlb.announce.packets import (
     parse_frame,
     unsolicited_advertisement,
 )
-from ironlb.reconcile.speaker_plan import L2Announcement, NodePlan
+from ironlb.reconcile.plan.speaker import L2Announcement, NodePlan
 
 OURS = b"\x02\0\0\0\0\x01"
 OTHER_NIC = b"\x02\0\0\0\0\x02"

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from ironlb.events.errors import LbError
-from ironlb.events.membership import (
+from ironlb.events.sources.membership import (
     InMemoryLeaseStore,
     Lease,
     LeaseConflict,
@@ -18,7 +18,7 @@ from ironlb.events.membership import (
     MembershipSource,
     lease_name,
 )
-from ironlb.reconcile.speaker import SpeakerFold
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from tests.k8s import endpoints, l2, node, pool, records, service
 
 

@@ -13,9 +13,9 @@ from ironlb.app.snapshots import FoldSnapshot, snapshot_to_start_from
 from ironlb.cli import main
 from ironlb.events.errors import LbError
 from ironlb.events.record import EventType, Record
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
-from ironlb.reconcile.verify import digest_record
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.plan.verify import digest_record
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.store import Snapshot, open_store
 from tests.k8s import key_of, kind_of, node, pool, service
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ironlb.announce.status_content import controller_statuses, speaker_statuses
-from ironlb.reconcile.controller import ControllerFold
-from ironlb.reconcile.speaker import SpeakerFold
-from ironlb.reconcile.verify import planned_statuses
+from ironlb.announce.k8s.status_content import controller_statuses, speaker_statuses
+from ironlb.reconcile.controller.fold import ControllerFold
+from ironlb.reconcile.plan.verify import planned_statuses
+from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.tools.inputs import read_inputs
 from tests.unit.test_cli_log import EXAMPLE
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ...reconcile.speaker_plan import BGPRoute
+from ...reconcile.plan.speaker import BGPRoute
 from .messages import (
     AFI_IPV4,
     AFI_IPV6,

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ...reconcile.speaker_plan import BGPSessionPlan, NodePlan
+from ...reconcile.plan.speaker import BGPSessionPlan, NodePlan
 from ..metrics import Counters
 from .session import (
     Close,

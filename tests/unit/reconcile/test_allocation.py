@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ironlb.reconcile.controller import Overrides
+from ironlb.reconcile.controller.fold import Overrides
 from tests.k8s import fold, ips, namespace, plan, pool, records, service
 
 V4 = pool("v4", "192.0.2.0/29")

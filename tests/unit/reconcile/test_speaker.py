@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ironlb.reconcile.speaker_plan import Reason
+from ironlb.reconcile.plan.speaker import Reason
 from tests.k8s import (
     announcers,
     bgp,

@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable
 from ipaddress import IPv6Address
 
-from ..reconcile.speaker_plan import NodePlan
-from .layer2_core import Conflict, InterfaceInfo, Layer2Core, desired_addresses
-from .metrics import Counters
+from ...reconcile.plan.speaker import NodePlan
+from ..metrics import Counters
+from .core import Conflict, InterfaceInfo, Layer2Core, desired_addresses
 from .packets import ETH_P_ARP, ETH_P_IPV6, multicast_mac, solicited_node
 
 log = logging.getLogger("ironlb.layer2")

@@ -29,8 +29,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import attrs
 
-from ..reconcile.speaker_plan import NodePlan
-from .metrics import Counters
+from ...reconcile.plan.speaker import NodePlan
+from ..metrics import Counters
 from .packets import (
     ARP_REQUEST,
     BROADCAST,

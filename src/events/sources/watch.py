@@ -29,7 +29,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from .record import EventType, Record
+from ..record import EventType, Record
 from .secrets import LiveSecrets, redact_secret
 
 log = logging.getLogger("ironlb.watch")

@@ -35,6 +35,11 @@ Theory of operation
   (a background flush at most every 100 ms; the default), ``never``. Every
   policy survives a crash of the process (the data is in the kernel once append
   returns); they differ on power loss.
+
+Size: one class of about 450 lines, on purpose: every method shares the writer's
+state (the active segment's descriptor and size, the lock, the flusher, the
+readers' resume point) under one lock; the segment format and the directory's
+files live beside it (``segments``, ``directory``).
 """
 
 from __future__ import annotations
@@ -44,21 +49,17 @@ import fcntl
 import itertools
 import logging
 import os
-import re
-import struct
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import attrs
-
 from ironlb.events import codec
 from ironlb.events.errors import InvalidRecord
 from ironlb.events.record import Record
 
-from .base import (
+from ..base import (
     CorruptLog,
     Snapshot,
     Store,
@@ -67,184 +68,30 @@ from .base import (
     StoreStats,
     check_copy_seqs,
 )
+from .directory import (
+    check_manifest,
+    fsync_dir,
+    segment_files,
+    snapshot_files,
+    write_manifest,
+)
+from .segments import (
+    FRAME_HEADER,
+    FSYNC_INTERVAL_S,
+    FSYNC_POLICIES,
+    SEGMENT_HEADER,
+    SEGMENT_MAGIC,
+    SEGMENT_MAGIC_V1,
+    SNAPSHOT_HEADER,
+    SNAPSHOT_MAGIC,
+    SNAPSHOTS_KEPT,
+    Scan,
+    TornTail,
+    encode_frame,
+    segment_name,
+)
 
-log = logging.getLogger(__name__)
-
-SEGMENT_MAGIC = b"IRONLOG\x02"  # format 2: batch ends marked
-SEGMENT_MAGIC_V1 = b"IRONLOG\x01"  # format 1: read, never written
-BATCH_END = 1 << 31  # in a frame's length: the last frame of its batch
-LENGTH_MASK = BATCH_END - 1
-SEGMENT_HEADER = struct.Struct(">8sQ")  # magic, first seq
-FRAME_PREFIX = struct.Struct(">II")  # payload length, crc32(payload)
-FRAME_HEADER = struct.Struct(">III")  # ... plus crc32(prefix)
-MAX_FRAME = 64 << 20  # no record is this large; a bigger length is damage
-SNAPSHOT_MAGIC = b"IRONSNP\x01"
-SNAPSHOT_HEADER = struct.Struct(">8sQQI")  # magic, seq, length, crc32(data)
-FSYNC_POLICIES = ("batch", "interval", "never")
-FSYNC_INTERVAL_S = 0.1
-READ_CHUNK = 1 << 20
-SNAPSHOTS_KEPT = 2
-MANIFEST = "SEGMENTS"
-
-_SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
-_SNAPSHOT_NAME = re.compile(r"^(\d{20})\.snap$")
-
-
-def segment_name(first_seq: int) -> str:
-    return f"{first_seq:020d}.log"
-
-
-def encode_frame(payload: bytes, *, batch_end: bool = True) -> bytes:
-    length = len(payload) | (BATCH_END if batch_end else 0)
-    prefix = FRAME_PREFIX.pack(length, zlib.crc32(payload))
-    return prefix + struct.pack(">I", zlib.crc32(prefix)) + payload
-
-
-@attrs.frozen
-class TornTail:
-    """What recovery cut from the end of the newest segment."""
-
-    segment: str
-    offset: int
-    dropped_bytes: int
-    reason: str
-
-
-@attrs.define
-class _Scan:
-    """Frames of one segment, read from ``offset`` up to the size seen at the start."""
-
-    path: Path
-    is_last: bool
-    offset: int
-    batched: bool = True  # format 2: frames carry batch ends
-    end: int = 0  # where the last good frame of a complete batch ends
-    frames: int = 0
-    tail: TornTail | None = None
-
-    def __iter__(self) -> Iterator[tuple[int, memoryview]]:
-        """Yield ``(offset, payload)`` per intact frame of a complete batch; raise
-        CorruptLog on damage."""
-        pending: list[tuple[int, memoryview]] = []  # frames of a batch not ended yet
-        batch_start = self.end = self.offset
-        for pos, payload, last in self._frames():
-            if not pending:
-                batch_start = pos
-            pending.append((pos, payload))
-            if last or not self.batched:
-                yield from pending
-                self.frames += len(pending)
-                pending.clear()
-                self.end = pos + FRAME_HEADER.size + len(payload)
-        if pending:  # the segment ends inside a batch: in flight, or torn by a crash
-            if not self.is_last:
-                raise CorruptLog(
-                    self.path.name, batch_start, "incomplete batch in a sealed segment"
-                )
-            size = self.path.stat().st_size
-            self.tail = TornTail(
-                self.path.name, batch_start, size - batch_start, "incomplete batch"
-            )
-
-    def _frames(self) -> Iterator[tuple[int, memoryview, bool]]:
-        """Every intact frame: ``(offset, payload, ends its batch)``."""
-        crc32 = zlib.crc32
-        unpack_header = FRAME_HEADER.unpack_from
-        header_size = FRAME_HEADER.size
-        pos = self.offset
-        with open(self.path, "rb", buffering=0) as fh:
-            fd = fh.fileno()
-            size = os.fstat(fd).st_size
-            view = memoryview(b"")
-            view_at = view_end = pos
-            while pos < size:
-                if size - pos < header_size:
-                    self._torn(fd, pos, size, "incomplete frame header")
-                    break
-                if pos + header_size > view_end:
-                    view = memoryview(os.pread(fd, READ_CHUNK, pos))
-                    view_at, view_end = pos, pos + len(view)
-                rel = pos - view_at
-                raw, payload_crc, header_crc = unpack_header(view, rel)
-                if crc32(view[rel : rel + 8]) != header_crc:
-                    if self.is_last and _zero_from(fd, pos, size):
-                        self._torn(fd, pos, size, "zero-filled tail")
-                        break
-                    raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
-                length = raw & LENGTH_MASK
-                if not 0 < length <= MAX_FRAME:
-                    raise CorruptLog(self.path.name, pos, f"impossible frame length {length}")
-                end = pos + header_size + length
-                if end > size:
-                    self._torn(fd, pos, size, "incomplete record")
-                    break
-                if end > view_end:
-                    view = memoryview(os.pread(fd, max(READ_CHUNK, end - pos), pos))
-                    view_at, view_end = pos, pos + len(view)
-                    rel = 0
-                payload = view[rel + header_size : rel + header_size + length]
-                if crc32(payload) != payload_crc:
-                    if self.is_last and (end == size or _zero_from(fd, end, size)):
-                        self._torn(fd, pos, size, "damaged final record")
-                        break
-                    raise CorruptLog(self.path.name, pos, "record checksum mismatch")
-                yield pos, payload, bool(raw & BATCH_END)
-                pos = end
-
-    def skip(self, count: int) -> None:
-        """Advance ``offset`` past ``count`` frames, checking headers but not payloads.
-
-        When the frames run out first, stop after the last complete batch: frames of
-        a batch still being written (or torn) do not count.
-        """
-        with open(self.path, "rb", buffering=0) as fh:
-            fd = fh.fileno()
-            size = os.fstat(fd).st_size
-            pos = committed_pos = self.offset
-            done = committed = 0
-            while done < count:
-                header = os.pread(fd, FRAME_HEADER.size, pos)
-                if len(header) < FRAME_HEADER.size:
-                    break
-                raw, _crc, header_crc = FRAME_HEADER.unpack(header)
-                length = raw & LENGTH_MASK
-                if zlib.crc32(header[:8]) != header_crc or not 0 < length <= MAX_FRAME:
-                    if self.is_last and _zero_from(fd, pos, size):
-                        break
-                    raise CorruptLog(self.path.name, pos, "frame header checksum mismatch")
-                if pos + FRAME_HEADER.size + length > size:
-                    break
-                pos += FRAME_HEADER.size + length
-                done += 1
-                if raw & BATCH_END or not self.batched:
-                    committed_pos, committed = pos, done
-            if done < count:
-                pos, done = committed_pos, committed
-            self.frames += done
-            self.offset = pos
-
-    def _torn(self, fd: int, pos: int, size: int, reason: str) -> None:
-        if not self.is_last:
-            raise CorruptLog(self.path.name, pos, f"{reason} in a sealed segment")
-        self.tail = TornTail(self.path.name, pos, size - pos, reason)
-
-
-def _zero_from(fd: int, start: int, end: int) -> bool:
-    pos = start
-    while pos < end:
-        block = os.pread(fd, min(READ_CHUNK, end - pos), pos)
-        if not block or block.count(0) != len(block):
-            return False
-        pos += len(block)
-    return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+log = logging.getLogger("ironlb.store.file")
 
 
 class FileStore(Store):
@@ -290,7 +137,7 @@ class FileStore(Store):
         if readonly:
             if not self.path.is_dir():
                 raise StoreError(f"no log at {self.path}: the directory does not exist")
-            self._check_manifest(self._segments())
+            check_manifest(self.path, segment_files(self.path))
         else:
             self._open_writer()
 
@@ -323,7 +170,7 @@ class FileStore(Store):
             self._flusher.start()
 
     def _recover(self) -> None:
-        segments = self._segments()
+        segments = segment_files(self.path)
         while segments:
             first, path = segments[-1]
             size = path.stat().st_size
@@ -341,10 +188,10 @@ class FileStore(Store):
         if not segments:
             self._last_seq = 0
             return
-        self._check_manifest(segments)
+        check_manifest(self.path, segments)
         first, path = segments[-1]
         batched = self._check_segment_header(first, path)
-        scan = _Scan(path, is_last=True, offset=SEGMENT_HEADER.size, batched=batched)
+        scan = Scan(path, is_last=True, offset=SEGMENT_HEADER.size, batched=batched)
         last_payload: bytes | None = None
         for _pos, payload in scan:
             last_payload = payload
@@ -393,57 +240,6 @@ class FileStore(Store):
         return magic == SEGMENT_MAGIC
 
     # --- the manifest ----------------------------------------------------------
-
-    def _write_manifest(self, first: int, newest: int) -> None:
-        temporary = self.path / ".SEGMENTS.tmp"
-        temporary.write_text(f"first {first}\nnewest {newest}\n")
-        with open(temporary, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(temporary, self.path / MANIFEST)
-        _fsync_dir(self.path)
-
-    def _read_manifest(self) -> tuple[int, int] | None:
-        try:
-            text = (self.path / MANIFEST).read_text()
-        except FileNotFoundError:
-            return None  # a log written before the manifest existed
-        try:
-            fields = dict(line.split() for line in text.splitlines() if line.strip())
-            return int(fields["first"]), int(fields["newest"])
-        except (ValueError, KeyError):
-            raise CorruptLog(MANIFEST, 0, f"unreadable manifest: {text[:80]!r}") from None
-
-    def _check_manifest(self, segments: list[tuple[int, Path]]) -> None:
-        """Segments missing at either end are damage: name them."""
-        manifest = self._read_manifest()
-        if manifest is None:
-            return
-        first, newest = manifest
-        present = {seq for seq, _path in segments}
-        if newest not in present and (not segments or segments[-1][0] < newest):
-            raise CorruptLog(
-                segment_name(newest), 0, "the newest segment the manifest names is missing"
-            )
-        if segments and segments[0][0] > first:
-            raise CorruptLog(
-                segment_name(first),
-                0,
-                f"segments before seq {segments[0][0]} are missing (the manifest says the "
-                f"log starts at seq {first})",
-            )
-
-    def _segments(self) -> list[tuple[int, Path]]:
-        try:
-            names = os.listdir(self.path)
-        except FileNotFoundError:
-            raise StoreError(f"no log at {self.path}: the directory is gone") from None
-        found = []
-        for name in names:
-            match = _SEGMENT_NAME.match(name)
-            if match:
-                found.append((int(match.group(1)), self.path / name))
-        found.sort()
-        return found
 
     # --- writing -------------------------------------------------------------
 
@@ -498,9 +294,9 @@ class FileStore(Store):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         os.write(fd, SEGMENT_HEADER.pack(SEGMENT_MAGIC, first))
         os.fsync(fd)
-        _fsync_dir(self.path)
-        oldest = self._segments()[0][0]
-        self._write_manifest(oldest, first)
+        fsync_dir(self.path)
+        oldest = segment_files(self.path)[0][0]
+        write_manifest(self.path, oldest, first)
         self._active_fd = fd
         self._active_first = first
         self._active_size = SEGMENT_HEADER.size
@@ -528,7 +324,7 @@ class FileStore(Store):
     def last_seq(self) -> int:
         if not self.readonly:
             return self._last_seq
-        segments = self._segments()
+        segments = segment_files(self.path)
         if not segments:
             return 0
         first, path = segments[-1]
@@ -536,7 +332,7 @@ class FileStore(Store):
 
     @property
     def first_seq(self) -> int:
-        segments = self._segments()
+        segments = segment_files(self.path)
         if segments:
             return segments[0][0]
         return self.last_seq + 1
@@ -553,7 +349,7 @@ class FileStore(Store):
         if size < SEGMENT_HEADER.size:
             return 0
         batched = self._check_segment_header(first, path)
-        scan = _Scan(path, is_last=True, offset=offset, batched=batched)
+        scan = Scan(path, is_last=True, offset=offset, batched=batched)
         scan.skip(1 << 62)
         frames += scan.frames
         self._tail_cache = (first, size, frames, scan.offset)
@@ -564,7 +360,7 @@ class FileStore(Store):
         return self._read(begin, until)
 
     def _read(self, begin: int, until: int | None) -> Iterator[Record]:
-        segments = self._segments()
+        segments = segment_files(self.path)
         index = 0
         for i, (first, _path) in enumerate(segments):
             if first <= begin:
@@ -578,7 +374,7 @@ class FileStore(Store):
                 continue
             is_last = i == len(segments) - 1
             batched = self._check_segment_header(first, path)
-            scan = _Scan(path, is_last=is_last, offset=SEGMENT_HEADER.size, batched=batched)
+            scan = Scan(path, is_last=is_last, offset=SEGMENT_HEADER.size, batched=batched)
             resume = self._resume
             if resume and resume[0] == first and resume[1] == seq:
                 scan.offset = resume[2]
@@ -644,26 +440,14 @@ class FileStore(Store):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, final)
-        _fsync_dir(directory)
-        for _seq, old in self._snapshot_files()[:-SNAPSHOTS_KEPT]:
+        fsync_dir(directory)
+        for _seq, old in snapshot_files(self.path)[:-SNAPSHOTS_KEPT]:
             old.unlink(missing_ok=True)
         if self.retain is not None:
             self.drop_history(snapshot.seq + 1 - self.retain)
 
-    def _snapshot_files(self) -> list[tuple[int, Path]]:
-        directory = self.path / "snapshots"
-        if not directory.is_dir():
-            return []
-        found = []
-        for name in os.listdir(directory):
-            match = _SNAPSHOT_NAME.match(name)
-            if match:
-                found.append((int(match.group(1)), directory / name))
-        found.sort()
-        return found
-
     def load_snapshot(self) -> Snapshot | None:
-        for seq, path in reversed(self._snapshot_files()):
+        for seq, path in reversed(snapshot_files(self.path)):
             try:
                 raw = path.read_bytes()
             except FileNotFoundError:
@@ -685,26 +469,26 @@ class FileStore(Store):
         self._check_writable()
         with self._lock:
             floor = self._snapshot_floor(before)
-            segments = self._segments()
+            segments = segment_files(self.path)
             doomed = [
                 path
                 for (_first, path), (next_first, _next) in itertools.pairwise(segments)
                 if next_first <= floor
             ]
             if doomed:
-                self._write_manifest(segments[len(doomed)][0], segments[-1][0])
+                write_manifest(self.path, segments[len(doomed)][0], segments[-1][0])
             dropped = False
             for path in doomed:
                 path.unlink()
                 dropped = True
             if dropped:
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
             return self.first_seq
 
     # --- housekeeping --------------------------------------------------------
 
     def stats(self) -> StoreStats:
-        segments = self._segments()
+        segments = segment_files(self.path)
         size = 0
         for _first, path in segments:
             with contextlib.suppress(FileNotFoundError):
@@ -732,6 +516,3 @@ class FileStore(Store):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
-
-
-__all__ = ["FSYNC_POLICIES", "FileStore", "TornTail", "encode_frame"]

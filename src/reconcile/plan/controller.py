@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .config import ConfigError
+from ..config import ConfigError
 
 NORMAL = "Normal"
 WARNING = "Warning"

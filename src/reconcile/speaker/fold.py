@@ -29,8 +29,30 @@ from typing import Any
 
 import attrs
 
-from ..events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
-from .addresses import parse_ip
+from ...events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
+from ..addresses import parse_ip
+from ..config import (
+    CONFIG_KINDS,
+    METALLB_GROUP,
+    BGPAdvertisement,
+    BGPPeer,
+    L2Advertisement,
+)
+from ..fold_base import FoldBase
+from ..fold_state import SpeakerState, restore_configs
+from ..identity import DEFAULT_NAMESPACE, UNSET, Overrides
+from ..objects import Service
+from ..plan.speaker import (
+    BGPRoute,
+    BGPSessionPlan,
+    L2Announcement,
+    NodePlan,
+    Reason,
+    SpeakerPlan,
+)
+from ..pool_lookup import PoolLookup
+from ..selectors import any_matches
+from ..world import Change, World
 from .bgp_routes import local_pref_conflict, route_for, session_plan
 from .cluster import (
     EXCLUDE_L2_CONFIGMAP,
@@ -42,29 +64,7 @@ from .cluster import (
     links_from_record,
     parse_exclude_rules,
 )
-from .config import (
-    CONFIG_KINDS,
-    METALLB_GROUP,
-    BGPAdvertisement,
-    BGPPeer,
-    L2Advertisement,
-)
 from .election import Candidates, ElectionKey, election_key
-from .fold_base import FoldBase
-from .fold_state import SpeakerState, restore_configs
-from .identity import DEFAULT_NAMESPACE, UNSET, Overrides
-from .objects import Service
-from .pool_lookup import PoolLookup
-from .selectors import any_matches
-from .speaker_plan import (
-    BGPRoute,
-    BGPSessionPlan,
-    L2Announcement,
-    NodePlan,
-    Reason,
-    SpeakerPlan,
-)
-from .world import Change, World
 
 DISCOVERY_GROUP = "discovery.k8s.io"
 Routes = tuple[BGPRoute, ...]

@@ -47,20 +47,27 @@ import attrs
 
 from ironlb.events.record import Record
 
-from ..events.own_kinds import GROUP, IDENTITY
-from .addresses import to_text
-from .allocator import Address, AllocationIndex, address_of, go_quote_list
-from .config import (
+from ...events.own_kinds import GROUP, IDENTITY
+from ..addresses import to_text
+from ..config import (
     CONFIG_KINDS,
     METALLB_GROUP,
     Pool,
 )
-from .fold_base import FoldBase
-from .fold_state import ControllerState, DecisionState, restore_configs
-from .identity import Overrides
-from .objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
-from .plan import NORMAL, WARNING, ControllerPlan, PoolCounters, ServiceEvent, ServicePlan
-from .world import Change, World
+from ..fold_base import FoldBase
+from ..fold_state import ControllerState, DecisionState, restore_configs
+from ..identity import Overrides
+from ..objects import DEPRECATED_PREFIX, DUAL, Service, namespace_labels
+from ..plan.controller import (
+    NORMAL,
+    WARNING,
+    ControllerPlan,
+    PoolCounters,
+    ServiceEvent,
+    ServicePlan,
+)
+from ..world import Change, World
+from .allocator import Address, AllocationIndex, address_of, go_quote_list
 
 
 @attrs.frozen

@@ -24,10 +24,10 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from ..reconcile.config import ConfigError
-from ..reconcile.speaker_plan import NodePlan
-from .k8s_requests import api_request
-from .metrics import Counters
+from ...reconcile.config import ConfigError
+from ...reconcile.plan.speaker import NodePlan
+from ..metrics import Counters
+from .requests import api_request
 from .status_content import (
     API_VERSION,
     NODE_LABEL,

@@ -19,8 +19,8 @@ import attrs
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from .errors import LbError
-from .membership import Lease, LeaseConflict, LeaseStore
+from ..events.errors import LbError
+from ..events.sources.membership import Lease, LeaseConflict, LeaseStore
 
 log = logging.getLogger("ironlb.leader")
 

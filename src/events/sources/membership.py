@@ -35,9 +35,9 @@ from typing import Protocol
 
 import attrs
 
-from .errors import LbError
-from .own_kinds import MEMBERSHIP_KIND
-from .record import EventType, Record
+from ..errors import LbError
+from ..own_kinds import MEMBERSHIP_KIND
+from ..record import EventType, Record
 
 LEASE_PREFIX = "ironlb-speaker-"
 DEFAULT_RENEW_INTERVAL = 1.0

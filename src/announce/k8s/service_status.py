@@ -28,9 +28,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from ..reconcile.plan import ControllerPlan, ServiceEvent
-from .k8s_requests import PacedWriter, api_request
-from .metrics import Counters
+from ...reconcile.plan.controller import ControllerPlan, ServiceEvent
+from ..metrics import Counters
+from .requests import PacedWriter, api_request
 
 log = logging.getLogger("ironlb.status")
 COMPONENT = "ironlb-controller"

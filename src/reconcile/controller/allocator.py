@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .addresses import Address, FreeRuns, parse_ip, to_text
-from .config import Pool
-from .objects import Service
-from .pool_lookup import PoolLookup
+from ..addresses import Address, FreeRuns, parse_ip, to_text
+from ..config import Pool
+from ..objects import Service
+from ..pool_lookup import PoolLookup
 
 
 def address_of(text: str) -> Address | None:

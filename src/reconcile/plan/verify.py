@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 
-from ..events.own_kinds import DIGEST_KIND
-from ..events.record import EventType, Record
-from .controller import ControllerFold, Overrides
-from .plan import ControllerPlan, canonical_json, digest
-from .speaker import SpeakerFold, SpeakerOverrides
-from .speaker_plan import NodePlan
+from ...events.own_kinds import DIGEST_KIND
+from ...events.record import EventType, Record
+from ..controller.fold import ControllerFold, Overrides
+from ..speaker.fold import SpeakerFold, SpeakerOverrides
+from .controller import ControllerPlan, canonical_json, digest
+from .speaker import NodePlan
 
 CONTROLLER_SCOPE = "controller"
 SPEAKER_SCOPE_PREFIX = "speaker/"

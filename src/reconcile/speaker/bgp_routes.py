@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
-from .addresses import parse_ip, to_text
-from .config import BGPAdvertisement, BGPPeer, local_prefs_compatible
-from .speaker_plan import BGPRoute, BGPSessionPlan
+from ..addresses import parse_ip, to_text
+from ..config import BGPAdvertisement, BGPPeer, local_prefs_compatible
+from ..plan.speaker import BGPRoute, BGPSessionPlan
 
 DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
 

@@ -22,8 +22,8 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
-from .own_kinds import LINKS_KIND
-from .record import EventType, Record
+from ..own_kinds import LINKS_KIND
+from ..record import EventType, Record
 
 # The IFF_* bits the fold and operators care about (linux/if.h).
 IFF_FLAGS = {

@@ -19,9 +19,9 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..reconcile.config import ConfigError
-from ..reconcile.plan import ControllerPlan
-from ..reconcile.speaker_plan import NodePlan
+from ...reconcile.config import ConfigError
+from ...reconcile.plan.controller import ControllerPlan
+from ...reconcile.plan.speaker import NodePlan
 from .status_objects import ObjectRef, WantedStatus
 
 API_VERSION = "metallb.io/v1beta1"

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .addresses import parse_ip
+from ..addresses import parse_ip
 
 
 class Reason(enum.StrEnum):

@@ -23,8 +23,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from .k8s_requests import PacedWriter, api_request
-from .metrics import Counters
+from ..metrics import Counters
+from .requests import PacedWriter, api_request
 
 log = logging.getLogger("ironlb.status")
 RETRY_SECONDS = 0.5
