@@ -25,6 +25,14 @@ from .speaker import NodePlan
 CONTROLLER_SCOPE = "controller"
 SPEAKER_SCOPE_PREFIX = "speaker/"
 
+# The version of the decision rules, carried by every digest record so that
+# ``replay --verify`` can tell a rule changed on purpose from nondeterminism. Bump
+# it whenever a change makes a plan differ on the same records:
+#   1  the first wave (digest records without "rules")
+#   2  the speaker judges LOCAL_PREF compatibility by the pool's families, as
+#      validation does (MetalLB's BGPAdvertisementsHaveCompatibleLocalPref)
+RULES_VERSION = 2
+
 
 def plan_digest(plan: ControllerPlan | NodePlan) -> str:
     """The controller's services, pools and config; a speaker's l2 and bgp for its node."""
@@ -73,7 +81,12 @@ def digest_record(plan: ControllerPlan | NodePlan, *, source: str, observed_at: 
         DIGEST_KIND,
         scope,
         None,
-        {"scope": scope, "digest": plan_digest(plan), "parts": part_digests(plan.to_json())},
+        {
+            "scope": scope,
+            "digest": plan_digest(plan),
+            "parts": part_digests(plan.to_json()),
+            "rules": RULES_VERSION,
+        },
     )
 
 
@@ -83,6 +96,11 @@ class Mismatch:
     recorded: str
     recomputed: str
     details: tuple[str, ...] = ()  # what differs, and the records that could have caused it
+    rules: int = RULES_VERSION  # the decision rules the live process applied
+
+    @property
+    def rules_changed(self) -> bool:
+        return self.rules != RULES_VERSION
 
 
 @attrs.frozen
@@ -99,7 +117,19 @@ class VerifyReport:
             f"plan digest at seq {m.seq} differs: recorded {m.recorded[:16]}..., "
             f"replay computed {m.recomputed[:16]}... (after {self.checked} matching)"
         )
+        if m.rules_changed:
+            head += (
+                f"\n  the log was written under decision rules {m.rules} and this ironlb "
+                f"applies rules {RULES_VERSION}: a rule changed on purpose between the "
+                "versions (docs/upgrading.md lists them), not nondeterminism"
+            )
         return "\n".join([head, *(f"  {line}" for line in m.details)])
+
+
+def _rules_of(record: Record) -> int:
+    """The decision rules a digest was computed under (1: written before they were named)."""
+    rules = record.object.get("rules", 1)
+    return rules if isinstance(rules, int) and not isinstance(rules, bool) else 1
 
 
 def planned_statuses(controller: ControllerFold) -> dict[str, tuple[str, ...]]:
@@ -142,7 +172,15 @@ def verify_digests(
                     since = seen[previous.get(record.key, 0) :]
                     details = divergence(record, plan.to_json(), since)
                     return VerifyReport(
-                        checked, skipped, Mismatch(record.seq, str(recorded), recomputed, details)
+                        checked,
+                        skipped,
+                        Mismatch(
+                            record.seq,
+                            str(recorded),
+                            recomputed,
+                            details,
+                            rules=_rules_of(record),
+                        ),
                     )
                 checked += 1
                 previous[record.key] = len(seen)
