@@ -71,7 +71,8 @@ def parse_selector(raw: Any) -> Selector:
     if not isinstance(raw, Mapping):
         raise SelectorError("a label selector must be an object")
     requirements: list[Requirement] = []
-    match_labels = raw.get("matchLabels") or {}
+    match_labels = raw.get("matchLabels")
+    match_labels = {} if match_labels is None else match_labels
     if not isinstance(match_labels, Mapping):
         raise SelectorError("matchLabels must be an object")
     for key, value in match_labels.items():
@@ -79,7 +80,8 @@ def parse_selector(raw: Any) -> Selector:
         if not isinstance(value, str) or not _VALUE.match(value):
             raise SelectorError(f"matchLabels: invalid label value {value!r} for key {key!r}")
         requirements.append(Requirement(key, "In", frozenset([value])))
-    expressions = raw.get("matchExpressions") or []
+    expressions = raw.get("matchExpressions")
+    expressions = [] if expressions is None else expressions
     if not isinstance(expressions, list):
         raise SelectorError("matchExpressions must be a list")
     seen: set[tuple[str, str, tuple[str, ...]]] = set()
