@@ -64,6 +64,11 @@ def any_matches(selectors: Sequence[Selector], labels: Mapping[str, str]) -> boo
     return any(s.matches(labels) for s in selectors)
 
 
+def selects(selectors: Sequence[Selector], labels: Mapping[str, str]) -> bool:
+    """MetalLB's rule for serviceSelectors and nodeSelectors: none selects everything."""
+    return not selectors or any_matches(selectors, labels)
+
+
 def parse_selector(raw: Any) -> Selector:
     """One LabelSelector (metav1 or MetalLB's v1beta1 legacy shape, which is the same)."""
     if raw is None:

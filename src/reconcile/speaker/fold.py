@@ -20,6 +20,9 @@ recomputes that Service alone; a node joining or leaving re-runs an election onl
 where that node wins or won (see ``election``). The layer-2 part is computed for
 every Service (every speaker needs the winner); the BGP part is computed per node,
 continuously for the node this fold belongs to and on demand for others.
+
+The fold is one class in four modules: this one (changes, configuration,
+refresh, plans), ``liveness``, ``layer2`` and ``bgp``, mixins sharing its state.
 """
 
 from __future__ import annotations
@@ -34,9 +37,6 @@ from ..addresses import parse_ip
 from ..config import (
     CONFIG_KINDS,
     METALLB_GROUP,
-    BGPAdvertisement,
-    BGPPeer,
-    L2Advertisement,
 )
 from ..fold_base import FoldBase
 from ..fold_state import SpeakerState, restore_configs
@@ -44,7 +44,6 @@ from ..identity import DEFAULT_NAMESPACE, UNSET, Overrides
 from ..objects import Service
 from ..plan.speaker import (
     BGPRoute,
-    BGPSessionPlan,
     L2Announcement,
     NodePlan,
     Reason,
@@ -53,18 +52,19 @@ from ..plan.speaker import (
 from ..pool_lookup import PoolLookup
 from ..selectors import any_matches
 from ..world import Change, World
-from .bgp_routes import local_pref_conflict, route_for, session_plan
+from .bgp import BGPAnnouncements, _BGPService
 from .cluster import (
     EXCLUDE_L2_CONFIGMAP,
     ExcludeRules,
     Link,
     NodeInfo,
     SliceServing,
-    eligible_interfaces,
     links_from_record,
     parse_exclude_rules,
 )
-from .election import Candidates, ElectionKey, election_key
+from .election import Candidates
+from .layer2 import Layer2Elections, _L2State
+from .liveness import NodeLiveness
 
 DISCOVERY_GROUP = "discovery.k8s.io"
 Routes = tuple[BGPRoute, ...]
@@ -96,33 +96,11 @@ class SpeakerOverrides:
         return SpeakerSettings(base.namespace, base.load_balancer_class, ignore)
 
 
-@attrs.frozen
-class _L2State:
-    """What one Service's election was decided from, kept to update it incrementally."""
-
-    ip: str  # the key address (the first in status)
-    ads: tuple[int, ...]  # indexes of the L2Advertisements matching the Service
-    local: bool  # externalTrafficPolicy Local
-    winner: str | None
-    key: ElectionKey | None
-
-
-@attrs.frozen
-class _BGPService:
-    """The node-independent part of a Service's BGP announcement."""
-
-    ips: tuple[str, ...]
-    pool_ads: tuple[int, ...]  # BGPAdvertisements of the Service's pool
-    ads: tuple[int, ...]  # ... that also match the Service
-    conflict: bool
-    local: bool
-
-
 def _alive(membership: Mapping[str, Any] | None) -> bool:
     return isinstance(membership, Mapping) and membership.get("alive") is True
 
 
-class SpeakerFold(FoldBase):
+class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
     """Fold records into the speakers' state; ``node_plan``/``plan`` give desired state.
 
     ``node`` is the node this fold runs for (a speaker process); its BGP routes are
@@ -350,61 +328,6 @@ class SpeakerFold(FoldBase):
 
     # --- who runs a usable speaker -------------------------------------------
 
-    def live_speakers(self) -> set[str]:
-        """``--speakers``, else the membership verdicts, else every Node (no memberlist)."""
-        if self.overrides.speakers is not None:
-            return set(self.overrides.speakers)
-        if self.membership:
-            return {n for n, alive in self.membership.items() if alive}
-        return set(self.nodes)
-
-    def _is_live(self, name: str) -> bool:
-        if self.overrides.speakers is not None:
-            return name in self.overrides.speakers
-        if self.membership:
-            return self.membership.get(name) is True
-        return name in self.nodes
-
-    def ineligibility(self, name: str) -> Reason | None:
-        """Why a node's speaker may not announce anything now, or None: the one rule
-        elections, node plans and ``explain`` share, so they never disagree."""
-        info = self.nodes.get(name)
-        if info is not None and info.network_unavailable:
-            return Reason.NODE_NETWORK_UNAVAILABLE
-        if info is not None and info.excluded and not self.settings.ignore_exclude_lb:
-            return Reason.NODE_EXCLUDED
-        if not self._is_live(name):
-            return Reason.NO_LIVE_SPEAKER
-        return None
-
-    def _usable_node(self, name: str) -> bool:
-        return name in self.nodes and self.ineligibility(name) is None
-
-    def _update_usable(self, name: str) -> None:
-        """One node's usability changed, perhaps: the cheap path for one record."""
-        usable = self._usable_node(name)
-        if usable == (name in self._usable):
-            return
-        if usable:
-            self._usable.add(name)
-        else:
-            self._usable.discard(name)
-        self._nodes_changed.add(name)
-        if name == self.node:
-            self._all_dirty = True
-
-    def _usable_now(self) -> set[str]:
-        return {n for n in set(self.nodes) | self.live_speakers() if self._usable_node(n)}
-
-    def _recompute_usable(self) -> None:
-        """Every node again: membership appeared or went, or settings changed."""
-        usable = self._usable_now()
-        changed = usable ^ self._usable
-        self._usable = usable
-        self._nodes_changed |= changed
-        if self.node is not None and self.node in changed:
-            self._all_dirty = True
-
     # --- refreshing derived state ----------------------------------------------
 
     def refresh(self) -> set[str]:
@@ -433,41 +356,6 @@ class SpeakerFold(FoldBase):
         self._reelect = set()
         changed, self._changed = self._changed, set()
         return changed
-
-    def _elections_after_node_changes(self, nodes: set[str]) -> None:
-        """Re-run only the elections a joining or leaving node can change."""
-        for key, state in self._l2_state.items():
-            if state.winner is None or self._election_affected(key, state, nodes):
-                self._dirty.add(key)
-                self._reelect.add(key)
-
-    def _election_affected(self, key: str, state: _L2State, nodes: set[str]) -> bool:
-        for node in sorted(nodes):
-            if state.winner == node:
-                return True  # the winner left or changed: a new election
-            if not self._candidate(node, key, state):
-                continue
-            assert state.key is not None
-            if election_key(node, state.ip, self._score(node, state.ads)) < state.key:
-                return True  # a joining node that sorts first takes over
-        return False
-
-    def _candidate(self, node: str, key: str, state: _L2State) -> bool:
-        return node in self._usable and self._l2_exclusion(node, key, state) is None
-
-    def _score(self, node: str, ads: Sequence[int]) -> int:
-        info = self.nodes.get(node)
-        if info is None:
-            return 0
-        total = 0
-        for index in ads:
-            ad = self.active.l2_advertisements[index]
-            if node not in self._l2_ad_nodes[index]:
-                continue
-            for term in ad.preferred:
-                if term.selector.matches(info.labels):
-                    total += term.weight
-        return total
 
     def _serving(self, key: str) -> tuple[set[str], bool]:
         """Nodes hosting an endpoint of the Service that can serve; whether any can."""
@@ -517,168 +405,7 @@ class SpeakerFold(FoldBase):
 
     # --- layer 2 --------------------------------------------------------------
 
-    def _candidates_for(self, ads: tuple[int, ...]) -> Candidates:
-        """Usable nodes some of these advertisements select, prepared once per node change."""
-        found = self._candidate_cache.get(ads)
-        if found is None:
-            advertised: set[str] = set()
-            for i in ads:
-                advertised |= self._l2_ad_nodes[i]
-            found = self._candidate_cache[ads] = Candidates(advertised & self._usable)
-        return found
-
-    def _refresh_l2(self, service: Service, pool: str | None, previous: _L2State | None) -> None:
-        key, ips = service.key, service.status_ips
-        ads_all = self.active.l2_advertisements
-        if pool is None:
-            if ads_all:
-                self._l2[key] = _nobody(ips, Reason.IP_NOT_ALLOWED)
-            return
-        pool_ads = [i for i, ad in enumerate(ads_all) if pool in ad.pools]
-        if not pool_ads:
-            return  # the pool is not announced in layer 2 at all
-        ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
-        if not ads:
-            self._l2[key] = _nobody(ips, Reason.NO_MATCHING_ADVERTISEMENT)
-            return
-        if service.sharing_key and any(ads_all[i].service_selectors for i in ads):
-            self._l2[key] = _nobody(ips, Reason.SHARED_IP_WITH_SERVICE_SELECTOR)
-            return
-        serving_nodes, anywhere = self._serving(key)
-        if not anywhere:
-            self._l2[key] = _nobody(ips, Reason.NO_ENDPOINTS)
-            return
-        local = service.external_traffic_policy == "Local"
-        if (
-            previous is not None
-            and previous.winner is not None
-            and previous.key is not None
-            and not local
-            and not previous.local
-            and (previous.ip, previous.ads) == (ips[0], ads)
-            and key not in self._reelect
-        ):
-            # ETP Cluster: endpoints moving do not change who may announce.
-            result: tuple[str, ElectionKey] | None = (previous.winner, previous.key)
-        else:
-            usable = self._candidates_for(ads)
-            if local:
-                candidates = Candidates(n for n in serving_nodes if n in usable.members)
-            else:
-                candidates = usable
-            has_preferences = any(ads_all[i].preferred for i in ads)
-            result = candidates.elect(
-                ips[0], (lambda n: self._score(n, ads)) if has_preferences else None
-            )
-            if result is None:
-                reason = Reason.NO_LOCAL_ENDPOINTS if usable.names else Reason.NO_ELIGIBLE_NODE
-                self._l2[key] = _nobody(ips, reason)
-                self._l2_state[key] = _L2State(ips[0], ads, local, None, None)
-                return
-        winner, election = result
-        self._l2_state[key] = _L2State(ips[0], ads, local, winner, election)
-        interfaces = self._interfaces(winner, ads)
-        reason = None
-        if interfaces is not None and winner in self.links and not interfaces:
-            reason = Reason.INTERFACES_NOT_FOUND
-        self._l2[key] = {ip: L2Announcement(winner, interfaces, reason) for ip in ips}
-
-    def _interfaces(self, node: str, ads: Sequence[int]) -> tuple[str, ...] | None:
-        """Union of the ``interfaces`` of the ads selecting the node; None: all of them."""
-        names: set[str] = set()
-        for i in ads:
-            if node not in self._l2_ad_nodes[i]:
-                continue
-            ad = self.active.l2_advertisements[i]
-            if not ad.interfaces:
-                return None
-            names |= set(ad.interfaces)
-        links = self.links.get(node)
-        if links is not None:
-            names &= {link.name for link in links}
-        return tuple(sorted(names))
-
     # --- BGP -------------------------------------------------------------------
-
-    def _refresh_bgp(self, service: Service, pool: str | None) -> None:
-        if pool is None:
-            return
-        ads_all = self.active.bgp_advertisements
-        pool_ads = tuple(i for i, ad in enumerate(ads_all) if pool in ad.pools)
-        if not pool_ads:
-            return
-        ads = tuple(i for i in pool_ads if _matches_service(ads_all[i], service))
-        in_force = self.active.pool(pool)
-        families = in_force.families if in_force is not None else frozenset((4, 6))
-        conflict = local_pref_conflict(
-            [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads], families
-        )
-        self._bgp[service.key] = _BGPService(
-            service.status_ips,
-            pool_ads,
-            ads,
-            conflict,
-            service.external_traffic_policy == "Local",
-        )
-
-    def _bgp_for(
-        self, key: str, node: str
-    ) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
-        """One Service's routes from one node, by peer; or why it announces none."""
-        info = self._bgp.get(key)
-        if info is None:
-            return {}, None
-        reason = self._bgp_reason(key, info, node)
-        if reason is not None:
-            return {}, reason
-        ads_all = self.active.bgp_advertisements
-        here = [ads_all[i] for i in info.ads if node in self._bgp_ad_nodes[i]]
-        routes: dict[str, set[BGPRoute]] = {}
-        for peer in self._peers_of(node):
-            for ad in here:
-                if ad.peers and peer.name not in ad.peers:
-                    continue
-                for ip in info.ips:
-                    routes.setdefault(peer.name, set()).add(route_for(ip, ad, peer))
-        return {p: tuple(sorted(r, key=BGPRoute.sort_key)) for p, r in routes.items()}, None
-
-    def _bgp_reason(self, key: str, info: _BGPService, node: str) -> Reason | None:
-        node_info = self.nodes.get(node)
-        if not any(node in self._bgp_ad_nodes[i] for i in info.pool_ads):
-            return Reason.NOT_SELECTED
-        if not any(node in self._bgp_ad_nodes[i] for i in info.ads):
-            return Reason.NO_MATCHING_ADVERTISEMENT
-        if info.conflict:
-            return Reason.CONFLICTING_ADVERTISEMENTS
-        if node_info is not None and node_info.network_unavailable:
-            return Reason.NODE_NETWORK_UNAVAILABLE
-        if node_info is not None and node_info.excluded and not self.settings.ignore_exclude_lb:
-            return Reason.NODE_EXCLUDED
-        serving_nodes, anywhere = self._serving(key)
-        if info.local and node not in serving_nodes:
-            return Reason.NO_LOCAL_ENDPOINTS
-        if not anywhere:
-            return Reason.NO_ENDPOINTS
-        return None
-
-    def _peers_of(self, node: str) -> list[BGPPeer]:
-        return [
-            peer
-            for peer, nodes in zip(self.active.peers, self._peer_nodes, strict=True)
-            if node in nodes
-        ]
-
-    def _refresh_own_routes(self, key: str) -> None:
-        assert self.node is not None
-        routes, reason = self._bgp_for(key, self.node)
-        if routes:
-            self._own_routes[key] = routes
-        else:
-            self._own_routes.pop(key, None)
-        if reason is None:
-            self._own_reasons.pop(key, None)
-        else:
-            self._own_reasons[key] = reason
 
     # --- plans -----------------------------------------------------------------
 
@@ -703,16 +430,6 @@ class SpeakerFold(FoldBase):
             if service is not None and service.status_ips != tuple(ips):
                 self.services[key] = attrs.evolve(service, status_ips=tuple(ips))
                 self._dirty.add(key)
-
-    def l2(self) -> dict[str, dict[str, L2Announcement]]:
-        self.refresh()
-        return {k: dict(v) for k, v in self._l2.items()}
-
-    def l2_of(self, key: str) -> dict[str, L2Announcement] | None:
-        """One Service's layer-2 announcements (None: not announced in layer 2)."""
-        self.refresh()
-        found = self._l2.get(key)
-        return dict(found) if found is not None else None
 
     def node_plan(self, node: str) -> NodePlan:
         self.refresh()
@@ -749,47 +466,6 @@ class SpeakerFold(FoldBase):
             reasons,
         )
 
-    def _l2_reason(self, key: str, by_ip: Mapping[str, L2Announcement], node: str) -> Reason:
-        first = next(iter(by_ip.values()))
-        if first.reason is not None and first.node is None:
-            return first.reason
-        ineligible = self.ineligibility(node)
-        if ineligible is not None:
-            return ineligible
-        state = self._l2_state.get(key)
-        if state is not None and not any(node in self._l2_ad_nodes[i] for i in state.ads):
-            return Reason.NOT_SELECTED
-        if first.reason is not None:
-            return first.reason
-        return Reason.NOT_OWNER
-
-    def l2_candidates(self, key: str) -> list[tuple[str, Reason | None]]:
-        """Every known node for a Service's layer-2 election: in election order the
-        eligible ones (reason None), then the others with why each is out (explain)."""
-        self.refresh()
-        state = self._l2_state.get(key)
-        if state is None:
-            return []
-        eligible, others = [], []
-        for node in sorted(self.nodes):
-            reason = self.ineligibility(node) or self._l2_exclusion(node, key, state)
-            if reason is None:
-                eligible.append((election_key(node, state.ip, self._score(node, state.ads)), node))
-            else:
-                others.append((node, reason))
-        return [(node, None) for _key, node in sorted(eligible)] + others
-
-    def _l2_exclusion(self, node: str, key: str, state: _L2State) -> Reason | None:
-        """Why an otherwise eligible node is no candidate in one Service's election."""
-        if not any(node in self._l2_ad_nodes[i] for i in state.ads):
-            return Reason.NOT_SELECTED
-        if state.local and node not in self._serving(key)[0]:
-            return Reason.NO_LOCAL_ENDPOINTS
-        return None
-
-    def _eligible_interfaces(self, node: str, version: int) -> tuple[str, ...]:
-        return eligible_interfaces(self.links.get(node, ()), self.exclude, version=version)
-
     def plan(self, nodes: Iterable[str] | None = None) -> SpeakerPlan:
         """Every node's plan (or those named): the ``l2`` and ``bgp`` sections."""
         self.refresh()
@@ -809,21 +485,3 @@ class SpeakerFold(FoldBase):
             if plan.bgp:
                 bgp[node] = plan.bgp
         return SpeakerPlan(l2, bgp)
-
-    def _session(self, peer: BGPPeer) -> BGPSessionPlan:
-        secret_version = None
-        if peer.password_secret:
-            secret_key = f"{self.settings.namespace}/{peer.password_secret}"
-            secret = self.world.get("", "Secret", secret_key)
-            data = secret.get("data") if isinstance(secret, Mapping) else None
-            if isinstance(data, Mapping) and isinstance(data.get("password"), str):
-                secret_version = data["password"]
-        return session_plan(peer, secret_version)
-
-
-def _nobody(ips: Sequence[str], reason: Reason) -> dict[str, L2Announcement]:
-    return {ip: L2Announcement(None, None, reason) for ip in ips}
-
-
-def _matches_service(ad: L2Advertisement | BGPAdvertisement, service: Service) -> bool:
-    return not ad.service_selectors or any_matches(ad.service_selectors, service.labels)
