@@ -65,6 +65,12 @@ class Counters:
         with self._lock:
             self._values[key] = self._values.get(key, 0) + amount
 
+    def add_all(self, counts: Mapping[tuple[str, Labels], float]) -> None:
+        """Counts a sans-IO core gathered (metric name and labels -> amount)."""
+        with self._lock:
+            for key, amount in counts.items():
+                self._values[key] = self._values.get(key, 0) + amount
+
     def set(self, name: str, value: float, **labels: str) -> None:
         with self._lock:
             self._gauges[(name, tuple(sorted(labels.items())))] = value

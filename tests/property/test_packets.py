@@ -13,6 +13,7 @@ from ironlb.announce.l2.packets import (
     BROADCAST,
     Arp,
     Dropped,
+    DropReason,
     NeighborAdvertisement,
     NeighborSolicitation,
     advertisement_for,
@@ -106,13 +107,15 @@ def test_bad_checksum_hop_limit_and_options_are_dropped_with_a_reason():
     )
     corrupt = bytearray(frame)
     corrupt[-1] ^= 0xFF
-    assert parse_frame(bytes(corrupt)) == Dropped("ICMPv6 checksum mismatch")
+    assert parse_frame(bytes(corrupt)) == Dropped(DropReason.BAD_CHECKSUM)
     hop = bytearray(frame)
     hop[14 + 7] = 64
-    assert "hop limit" in parse_frame(bytes(hop)).reason
-    assert parse_frame(b"\x00" * 10) == Dropped("shorter than an Ethernet header")
+    assert parse_frame(bytes(hop)) == Dropped(DropReason.BAD_HOP_LIMIT)
+    assert "hop limit" in parse_frame(bytes(hop)).detail
+    assert parse_frame(b"\x00" * 10) == Dropped(DropReason.TRUNCATED)
     other = bytes(12) + b"\x08\x00" + bytes(40)
-    assert "neither ARP nor IPv6" in parse_frame(other).reason
+    assert parse_frame(other).reason is DropReason.OTHER_PROTOCOL
+    assert "neither ARP nor IPv6" in parse_frame(other).detail
 
 
 @given(st.binary(max_size=200))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ironlb.announce.bgp.messages import (
+    ErrorCode,
     Keepalive,
     Notification,
     Open,
@@ -15,8 +16,10 @@ from ironlb.announce.bgp.messages import (
     split_messages,
 )
 from ironlb.announce.bgp.session import (
+    CONNECTED,
     Close,
     Connect,
+    LocalProtocolError,
     Route,
     Send,
     Session,
@@ -56,9 +59,14 @@ class Wire:
             if not data_a and not data_b:
                 return
             self.from_a += sent(from_a)
-            from_b = self.b.data_received(self.now, data_a) if data_a else []
-            from_a = self.a.data_received(self.now, data_b) if data_b else []
+            # As a driver does: bytes reach a session only while its connection is up.
+            from_b = self.b.data_received(self.now, data_a) if data_a and up(self.b) else []
+            from_a = self.a.data_received(self.now, data_b) if data_b and up(self.a) else []
         raise AssertionError("the sessions never went quiet")
+
+
+def up(session: Session) -> bool:
+    return session.state in CONNECTED
 
 
 def config(my: int, peer: int, **extra) -> SessionConfig:
@@ -200,6 +208,7 @@ def test_a_stop_says_cease():
 
 def test_open_carries_the_capabilities():
     wire = Wire(config(4_200_000_000, 64513, graceful_restart=True), config(64513, 64512))
+    wire.a.start(0)
     (message,) = sent(wire.a.connection_made(0, "192.0.2.1"))
     assert isinstance(message, Open) and message.asn == 4_200_000_000
     raw = encode(message)
@@ -207,3 +216,43 @@ def test_open_carries_the_capabilities():
     caps = message.capabilities
     assert caps.multiprotocol == ((1, 1), (2, 1)) and caps.route_refresh
     assert caps.graceful_restart == (0, 120, ((1, 1, 0x80), (2, 1, 0x80)))
+
+
+@pytest.mark.parametrize(
+    ("state", "message", "subcode"),
+    [
+        (State.OPEN_SENT, Keepalive(), 1),
+        (State.OPEN_SENT, Update(), 1),
+        (State.OPEN_CONFIRM, Update(), 2),
+        (State.OPEN_CONFIRM, RouteRefresh(1, 1), 2),
+        (State.ESTABLISHED, Open(64513, 90, "10.0.0.9"), 3),
+    ],
+)
+def test_a_message_a_state_does_not_expect_is_an_fsm_error(state, message, subcode):
+    """RFC 4271 section 8.2.2: NOTIFICATION (FSM Error, RFC 6608's subcode for the
+    state), close, and back to Active to retry."""
+    wire = Wire(config(64512, 64513), config(64513, 64512))
+    wire.a.start(0)
+    actions = wire.a.connection_made(0, "192.0.2.1")
+    if state is not State.OPEN_SENT:
+        actions = wire.a.data_received(0, encode(Open(64513, 90, "10.0.0.13")))
+    if state is State.ESTABLISHED:
+        wire.a.data_received(0, encode(Keepalive()))
+    assert wire.a.state is state
+    actions = wire.a.data_received(0, encode(message))
+    assert sent(actions) == [Notification(ErrorCode.FSM, subcode)]
+    assert any(isinstance(a, Close) for a in actions)
+    assert wire.a.state is State.ACTIVE and "in " + str(state) in wire.a.last_error
+
+
+def test_misuse_by_ironlb_is_a_local_error_never_sent_to_the_peer():
+    session = Session(config(64512, 64513))
+    with pytest.raises(LocalProtocolError, match="data_received in Idle"):
+        session.data_received(0, encode(Keepalive()))
+    with pytest.raises(LocalProtocolError, match="connection_made in Idle"):
+        session.connection_made(0, "192.0.2.1")
+    session.start(0)
+    session.connection_made(0, "192.0.2.1")
+    with pytest.raises(LocalProtocolError, match="connection_made in OpenSent"):
+        session.connection_made(0, "192.0.2.1")
+    assert session.state is State.OPEN_SENT  # a local error changes nothing

@@ -22,6 +22,7 @@ from ironlb.announce.l2.packets import (
     parse_frame,
     unsolicited_advertisement,
 )
+from ironlb.announce.metrics import Counters
 from ironlb.reconcile.plan.speaker import L2Announcement, NodePlan
 
 OURS = b"\x02\0\0\0\0\x01"
@@ -29,6 +30,14 @@ OTHER_NIC = b"\x02\0\0\0\0\x02"
 CLIENT = b"\x02\0\0\0\0\x99"
 VIP = IPv4Address("192.0.2.10")
 VIP6 = IPv6Address("2001:db8::10")
+
+
+def counted_in(counts, name: str, **labels: str) -> int:
+    return counts.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def counted(c: Layer2Core, name: str, **labels: str) -> int:
+    return counted_in(c.counts, name, **labels)
 
 
 def core(now: float = 0.0) -> Layer2Core:
@@ -76,7 +85,7 @@ def test_arp_requests_for_our_addresses_on_that_interface_are_answered():
         OURS,
         VIP,
     )
-    assert c.counters.get("metallb_layer2_responses_sent", ip=str(VIP), interface="eth0") == 1
+    assert counted(c, "metallb_layer2_responses_sent", ip=str(VIP), interface="eth0") == 1
     assert c.receive("eth1", request(VIP), 1.0) == (None, None)  # not announced there
     assert c.receive("eth0", request(IPv4Address("192.0.2.11")), 1.0) == (None, None)
     assert c.receive("eth0", request(VIP, dst=b"\x02" * 6), 1.0) == (None, None)  # not for us
@@ -133,7 +142,7 @@ def test_other_hosts_claiming_our_address_are_conflicts_reported_once_a_minute()
     )
     assert c.receive("eth0", claim, 30.0) == (None, None)  # counted, not reported again
     assert c.receive("eth0", claim, 62.0)[1] is not None
-    assert c.counters.total("ironlb_layer2_address_conflicts") == 3
+    assert sum(n for (name, _), n in c.counts.items() if name.endswith("conflicts")) == 3
     na = unsolicited_advertisement(VIP6, CLIENT)
     assert c.receive("eth0", na, 1.0)[1].how == "neighbor advertisement"
     # Our own frames, looped back or from our other NIC, are never conflicts.
@@ -143,5 +152,11 @@ def test_other_hosts_claiming_our_address_are_conflicts_reported_once_a_minute()
 def test_malformed_frames_are_counted_by_reason():
     c = core()
     assert c.receive("eth0", b"\x00" * 5, 1.0) == (None, None)
-    assert c.counters.get("ironlb_layer2_frames_dropped", reason="shorter than an Ethernet header")
-    assert "ironlb_layer2_frames_dropped_total{" in c.counters.render()
+    c.receive("eth0", bytes(12) + b"\x08\x00" + bytes(40), 1.0)  # IPv4: not ours
+    counts = c.take_counts()
+    assert counted_in(counts, "ironlb_layer2_frames_dropped", reason="truncated") == 1
+    assert counted_in(counts, "ironlb_layer2_frames_dropped", reason="otherProtocol") == 1
+    assert c.take_counts() == {}  # taken: the driver adds them to its metrics once
+    metrics = Counters()
+    metrics.add_all(counts)
+    assert "ironlb_layer2_frames_dropped_total{" in metrics.render()

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ...events.errors import LbError
+
 MARKER = b"\xff" * 16
 HEADER = struct.Struct("!16sHB")
 HEADER_SIZE = HEADER.size  # 19
@@ -62,10 +64,11 @@ ADMINISTRATIVE_SHUTDOWN, PEER_DECONFIGURED, ADMINISTRATIVE_RESET = 2, 3, 4
 INVALID_MESSAGE_LENGTH = 1  # ROUTE-REFRESH (RFC 7313)
 
 
-class BgpError(Exception):
-    """A protocol error: the NOTIFICATION that must be sent before closing."""
+class BgpError(LbError):
+    """A protocol error of the peer's making: the NOTIFICATION to send before closing
+    (RFC 4271 section 6). Our own misuse of a session is ``LocalProtocolError``."""
 
-    def __init__(self, code: int, subcode: int, message: str, data: bytes = b"") -> None:
+    def __init__(self, code: ErrorCode, subcode: int, message: str, data: bytes = b"") -> None:
         super().__init__(message)
         self.code, self.subcode, self.data = code, subcode, data
 
@@ -174,9 +177,14 @@ def split_messages(buffer: bytes) -> tuple[list[bytes], bytes]:
     while len(view) - offset >= HEADER_SIZE:
         marker, length, _type = HEADER.unpack_from(view, offset)
         if marker != MARKER:
-            raise BgpError(1, CONNECTION_NOT_SYNCHRONIZED, "bad marker")
+            raise BgpError(ErrorCode.MESSAGE_HEADER, CONNECTION_NOT_SYNCHRONIZED, "bad marker")
         if not HEADER_SIZE <= length <= MAX_SIZE:
-            raise BgpError(1, BAD_MESSAGE_LENGTH, f"bad length {length}", struct.pack("!H", length))
+            raise BgpError(
+                ErrorCode.MESSAGE_HEADER,
+                BAD_MESSAGE_LENGTH,
+                f"bad length {length}",
+                struct.pack("!H", length),
+            )
         if len(view) - offset < length:
             break
         messages.append(bytes(view[offset : offset + length]))
@@ -188,12 +196,22 @@ def decode(message: bytes, *, four_octet_as: bool = True) -> Message:
     """One framed message (header included). ``four_octet_as``: whether AS_PATH in
     UPDATEs carries 4-octet ASNs (both sides sent capability 65)."""
     if len(message) < HEADER_SIZE:
-        raise BgpError(1, BAD_MESSAGE_LENGTH, "short message", struct.pack("!H", len(message)))
+        raise BgpError(
+            ErrorCode.MESSAGE_HEADER,
+            BAD_MESSAGE_LENGTH,
+            "short message",
+            struct.pack("!H", len(message)),
+        )
     marker, length, kind = HEADER.unpack_from(message)
     if marker != MARKER:
-        raise BgpError(1, CONNECTION_NOT_SYNCHRONIZED, "bad marker")
+        raise BgpError(ErrorCode.MESSAGE_HEADER, CONNECTION_NOT_SYNCHRONIZED, "bad marker")
     if length != len(message) or not HEADER_SIZE <= length <= MAX_SIZE:
-        raise BgpError(1, BAD_MESSAGE_LENGTH, f"bad length {length}", struct.pack("!H", length))
+        raise BgpError(
+            ErrorCode.MESSAGE_HEADER,
+            BAD_MESSAGE_LENGTH,
+            f"bad length {length}",
+            struct.pack("!H", length),
+        )
     body = message[HEADER_SIZE:]
     if kind == MessageType.OPEN:
         return _decode_open(body)
@@ -201,19 +219,33 @@ def decode(message: bytes, *, four_octet_as: bool = True) -> Message:
         return _decode_update(body, four_octet_as)
     if kind == MessageType.NOTIFICATION:
         if len(body) < 2:
-            raise BgpError(1, BAD_MESSAGE_LENGTH, "short NOTIFICATION", struct.pack("!H", length))
+            raise BgpError(
+                ErrorCode.MESSAGE_HEADER,
+                BAD_MESSAGE_LENGTH,
+                "short NOTIFICATION",
+                struct.pack("!H", length),
+            )
         return Notification(body[0], body[1], bytes(body[2:]))
     if kind == MessageType.KEEPALIVE:
         if body:
             length_field = struct.pack("!H", length)
-            raise BgpError(1, BAD_MESSAGE_LENGTH, "KEEPALIVE with a body", length_field)
+            raise BgpError(
+                ErrorCode.MESSAGE_HEADER, BAD_MESSAGE_LENGTH, "KEEPALIVE with a body", length_field
+            )
         return Keepalive()
     if kind == MessageType.ROUTE_REFRESH:
         if len(body) != 4:
-            raise BgpError(7, INVALID_MESSAGE_LENGTH, "bad ROUTE-REFRESH length", bytes(message))
+            raise BgpError(
+                ErrorCode.ROUTE_REFRESH,
+                INVALID_MESSAGE_LENGTH,
+                "bad ROUTE-REFRESH length",
+                bytes(message),
+            )
         afi, _reserved, safi = struct.unpack("!HBB", body)
         return RouteRefresh(afi, safi)
-    raise BgpError(1, BAD_MESSAGE_TYPE, f"unknown message type {kind}", bytes([kind]))
+    raise BgpError(
+        ErrorCode.MESSAGE_HEADER, BAD_MESSAGE_TYPE, f"unknown message type {kind}", bytes([kind])
+    )
 
 
 def encode(message: Message, *, four_octet_as: bool = True) -> bytes:
@@ -237,17 +269,29 @@ def encode(message: Message, *, four_octet_as: bool = True) -> bytes:
 
 def _decode_open(body: bytes) -> Open:
     if len(body) < 10:
-        raise BgpError(1, BAD_MESSAGE_LENGTH, "short OPEN", struct.pack("!H", len(body) + 19))
+        raise BgpError(
+            ErrorCode.MESSAGE_HEADER,
+            BAD_MESSAGE_LENGTH,
+            "short OPEN",
+            struct.pack("!H", len(body) + 19),
+        )
     version, my_as, hold, ident, params_length = struct.unpack_from("!BHHIB", body)
     if version != 4:
-        raise BgpError(2, UNSUPPORTED_VERSION, f"BGP version {version}", struct.pack("!H", 4))
+        raise BgpError(
+            ErrorCode.OPEN_MESSAGE,
+            UNSUPPORTED_VERSION,
+            f"BGP version {version}",
+            struct.pack("!H", 4),
+        )
     if hold in (1, 2):
-        raise BgpError(2, UNACCEPTABLE_HOLD_TIME, f"hold time {hold}")
+        raise BgpError(ErrorCode.OPEN_MESSAGE, UNACCEPTABLE_HOLD_TIME, f"hold time {hold}")
     if ident == 0:
-        raise BgpError(2, BAD_BGP_IDENTIFIER, "BGP identifier 0.0.0.0")
+        raise BgpError(ErrorCode.OPEN_MESSAGE, BAD_BGP_IDENTIFIER, "BGP identifier 0.0.0.0")
     params = body[10:]
     if len(params) != params_length:
-        raise BgpError(2, 0, "optional parameters length disagrees with the message")
+        raise BgpError(
+            ErrorCode.OPEN_MESSAGE, 0, "optional parameters length disagrees with the message"
+        )
     capabilities = _decode_capabilities(params)
     asn = capabilities.four_octet_as if capabilities.four_octet_as is not None else my_as
     return Open(asn, hold, str(ipaddress.IPv4Address(ident)), capabilities, version)
@@ -262,22 +306,24 @@ def _decode_capabilities(params: bytes) -> Capabilities:
     offset = 0
     while offset < len(params):
         if offset + 2 > len(params):
-            raise BgpError(2, 0, "truncated optional parameter")
+            raise BgpError(ErrorCode.OPEN_MESSAGE, 0, "truncated optional parameter")
         kind, length = params[offset], params[offset + 1]
         value = params[offset + 2 : offset + 2 + length]
         if len(value) != length:
-            raise BgpError(2, 0, "truncated optional parameter")
+            raise BgpError(ErrorCode.OPEN_MESSAGE, 0, "truncated optional parameter")
         offset += 2 + length
         if kind != 2:  # only Capabilities (RFC 5492) are defined
-            raise BgpError(2, UNSUPPORTED_OPTIONAL_PARAMETER, f"optional parameter {kind}")
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, UNSUPPORTED_OPTIONAL_PARAMETER, f"optional parameter {kind}"
+            )
         inner = 0
         while inner < len(value):
             if inner + 2 > len(value):
-                raise BgpError(2, 0, "truncated capability")
+                raise BgpError(ErrorCode.OPEN_MESSAGE, 0, "truncated capability")
             code, size = value[inner], value[inner + 1]
             data = value[inner + 2 : inner + 2 + size]
             if len(data) != size:
-                raise BgpError(2, 0, "truncated capability")
+                raise BgpError(ErrorCode.OPEN_MESSAGE, 0, "truncated capability")
             inner += 2 + size
             if code == 1 and size == 4:
                 afi, _reserved, safi = struct.unpack("!HBB", data)
@@ -333,7 +379,7 @@ def _decode_prefixes(data: bytes, version: int) -> tuple[str, ...]:
         bits = data[offset]
         size = (bits + 7) // 8
         if bits > width or offset + 1 + size > len(data):
-            raise BgpError(3, INVALID_NETWORK_FIELD, "malformed prefix")
+            raise BgpError(ErrorCode.UPDATE_MESSAGE, INVALID_NETWORK_FIELD, "malformed prefix")
         raw = data[offset + 1 : offset + 1 + size] + b"\x00" * (width // 8 - size)
         offset += 1 + size
         address = ipaddress.ip_address(raw)
@@ -377,16 +423,24 @@ class _Withdraw(Exception):
 
 def _decode_update(body: bytes, four_octet_as: bool) -> Update:
     if len(body) < 4:
-        raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, "short UPDATE")
+        raise BgpError(ErrorCode.UPDATE_MESSAGE, MALFORMED_ATTRIBUTE_LIST, "short UPDATE")
     withdrawn_length = struct.unpack_from("!H", body)[0]
     if 2 + withdrawn_length + 2 > len(body):
-        raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, "withdrawn routes overrun the message")
+        raise BgpError(
+            ErrorCode.UPDATE_MESSAGE,
+            MALFORMED_ATTRIBUTE_LIST,
+            "withdrawn routes overrun the message",
+        )
     withdrawn = _decode_prefixes(body[2 : 2 + withdrawn_length], 4)
     offset = 2 + withdrawn_length
     attributes_length = struct.unpack_from("!H", body, offset)[0]
     offset += 2
     if offset + attributes_length > len(body):
-        raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, "path attributes overrun the message")
+        raise BgpError(
+            ErrorCode.UPDATE_MESSAGE,
+            MALFORMED_ATTRIBUTE_LIST,
+            "path attributes overrun the message",
+        )
     nlri = _decode_prefixes(body[offset + attributes_length :], 4)
     if not attributes_length:
         return Update(withdrawn, None, nlri)
@@ -407,11 +461,15 @@ def _decode_attributes(
     offset = 0
     while offset < len(data):
         if offset + 3 > len(data):
-            raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, "truncated attribute header")
+            raise BgpError(
+                ErrorCode.UPDATE_MESSAGE, MALFORMED_ATTRIBUTE_LIST, "truncated attribute header"
+            )
         flags, kind = data[offset], data[offset + 1]
         if flags & EXTENDED:
             if offset + 4 > len(data):
-                raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, "truncated attribute header")
+                raise BgpError(
+                    ErrorCode.UPDATE_MESSAGE, MALFORMED_ATTRIBUTE_LIST, "truncated attribute header"
+                )
             length = struct.unpack_from("!H", data, offset + 2)[0]
             start = offset + 4
         else:
@@ -419,11 +477,17 @@ def _decode_attributes(
             start = offset + 3
         value = data[start : start + length]
         if len(value) != length:
-            raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, f"attribute {kind} overruns the list")
+            raise BgpError(
+                ErrorCode.UPDATE_MESSAGE,
+                MALFORMED_ATTRIBUTE_LIST,
+                f"attribute {kind} overruns the list",
+            )
         offset = start + length
         if kind in seen:
             if kind in (MP_REACH_NLRI, MP_UNREACH_NLRI):
-                raise BgpError(3, MALFORMED_ATTRIBUTE_LIST, f"attribute {kind} repeated")
+                raise BgpError(
+                    ErrorCode.UPDATE_MESSAGE, MALFORMED_ATTRIBUTE_LIST, f"attribute {kind} repeated"
+                )
             continue  # RFC 7606 3(g): all but the first are discarded
         seen.add(kind)
         try:
@@ -524,20 +588,24 @@ def _family_version(afi: int) -> int:
         return 4
     if afi == AFI_IPV6:
         return 6
-    raise BgpError(3, OPTIONAL_ATTRIBUTE_ERROR, f"unsupported AFI {afi}")
+    raise BgpError(ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, f"unsupported AFI {afi}")
 
 
 def _decode_mp_reach(value: bytes) -> MpReach:
     if len(value) < 5:
-        raise BgpError(3, OPTIONAL_ATTRIBUTE_ERROR, "short MP_REACH_NLRI")
+        raise BgpError(ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, "short MP_REACH_NLRI")
     afi, safi, hop_length = struct.unpack_from("!HBB", value)
     version = _family_version(afi)
     hops_raw = value[4 : 4 + hop_length]
     if len(hops_raw) != hop_length or 4 + hop_length + 1 > len(value):
-        raise BgpError(3, OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns")
+        raise BgpError(
+            ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns"
+        )
     size = 4 if version == 4 else 16
     if hop_length == 0 or hop_length % size:
-        raise BgpError(3, OPTIONAL_ATTRIBUTE_ERROR, f"next hop length {hop_length}")
+        raise BgpError(
+            ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, f"next hop length {hop_length}"
+        )
     hops = tuple(
         str(ipaddress.ip_address(hops_raw[i : i + size])) for i in range(0, hop_length, size)
     )
@@ -547,7 +615,7 @@ def _decode_mp_reach(value: bytes) -> MpReach:
 
 def _decode_mp_unreach(value: bytes) -> MpUnreach:
     if len(value) < 3:
-        raise BgpError(3, OPTIONAL_ATTRIBUTE_ERROR, "short MP_UNREACH_NLRI")
+        raise BgpError(ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, "short MP_UNREACH_NLRI")
     afi, safi = struct.unpack_from("!HB", value)
     return MpUnreach(afi, safi, _decode_prefixes(value[3:], _family_version(afi)))
 

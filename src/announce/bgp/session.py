@@ -13,18 +13,32 @@ Routes are kept as desired (``set_routes``) and as advertised; once Established,
 the difference goes out in batched UPDATEs (one per set of identical attributes,
 filled up to the 4096-byte limit). Changing what is advertised never resets the
 session. After a reconnect everything desired is advertised again.
+
+Theory of operation, as a table
+-------------------------------
+``RECEIVED`` says what each message does in each state where a connection is up
+(RFC 4271 section 8.2.2). A NOTIFICATION ends the session in any state. A message
+a state does not expect is the peer's error: a NOTIFICATION "Finite State Machine
+Error" with the subcode RFC 6608 gives that state, and the session goes down (to
+Active, retrying; to Idle once stopped). Errors are split as h11 splits them: the
+peer's are ``BgpError`` (answered on the wire), ironlb's own misuse of a session
+(bytes fed with no connection up, a connection reported twice) is
+``LocalProtocolError``, raised to the caller and never sent.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 
+from ...events.errors import LbError
 from ...reconcile.plan.speaker import BGPRoute
 from .messages import (
+    ADMINISTRATIVE_SHUTDOWN,
     AFI_IPV4,
     AFI_IPV6,
     BAD_PEER_AS,
@@ -33,6 +47,7 @@ from .messages import (
     UNACCEPTABLE_HOLD_TIME,
     BgpError,
     Capabilities,
+    ErrorCode,
     Keepalive,
     MpReach,
     MpUnreach,
@@ -58,6 +73,15 @@ class State(enum.StrEnum):
     OPEN_SENT = "OpenSent"
     OPEN_CONFIRM = "OpenConfirm"
     ESTABLISHED = "Established"
+
+
+class LocalProtocolError(LbError):
+    """The driver used a session wrongly: a bug in ironlb, never the peer's fault."""
+
+
+CONNECTED = frozenset((State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED))
+# RFC 6608: the FSM error subcode names the state the unexpected message came in.
+FSM_SUBCODE = {State.OPEN_SENT: 1, State.OPEN_CONFIRM: 2, State.ESTABLISHED: 3}
 
 
 @attrs.frozen
@@ -146,7 +170,7 @@ class Session:
         self._retry_at = self._hold_deadline = self._keepalive_at = None
         actions: list[Action] = []
         if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
-            actions.append(Send(encode(Notification(6, 2))))  # Cease/Administrative Shutdown
+            actions.append(Send(encode(Notification(ErrorCode.CEASE, ADMINISTRATIVE_SHUTDOWN))))
         if self.state is not State.IDLE:
             actions.append(Close(reason))
         return actions + self._move(State.IDLE, reason)
@@ -159,6 +183,8 @@ class Session:
         router_id: str = "0.0.0.1",
     ) -> list[Action]:
         """Connected; ``router_id`` serves when the configuration names none."""
+        if self.state is not State.CONNECT:
+            raise LocalProtocolError(f"connection_made in {self.state}: no Connect was asked for")
         self.local_address, self.link_local = local_address, link_local
         self._fallback_router_id = router_id
         self._buffer = b""
@@ -175,6 +201,8 @@ class Session:
         return self._down(now, reason)
 
     def data_received(self, now: float, data: bytes) -> list[Action]:
+        if self.state not in CONNECTED:
+            raise LocalProtocolError(f"data_received in {self.state}: no connection is up")
         try:
             frames, self._buffer = split_messages(self._buffer + data)
             actions: list[Action] = []
@@ -194,7 +222,7 @@ class Session:
             self._retry_at = None
             actions += [Connect(), *self._move(State.CONNECT, "connecting")]
         if self._hold_deadline is not None and now >= self._hold_deadline:
-            error = BgpError(4, 0, "hold timer expired")
+            error = BgpError(ErrorCode.HOLD_TIMER_EXPIRED, 0, "hold timer expired")
             return actions + self._error(now, error)
         if self._keepalive_at is not None and now >= self._keepalive_at:
             actions.append(Send(encode(Keepalive())))
@@ -226,23 +254,24 @@ class Session:
     def _message(self, now: float, message: object) -> list[Action]:
         if isinstance(message, Notification):
             return self._down(now, f"peer sent NOTIFICATION {message.describe()}")
-        if self.state is State.OPEN_SENT:
-            if not isinstance(message, Open):
-                raise BgpError(5, 1, f"{type(message).__name__} in OpenSent")
-            return self._open_received(now, message)
-        if self.state is State.OPEN_CONFIRM:
-            if isinstance(message, Keepalive):
-                self._restart_hold(now)
-                return self._move(State.ESTABLISHED, "established") + self._sync(initial=True)
-            raise BgpError(5, 2, f"{type(message).__name__} in OpenConfirm")
-        if self.state is State.ESTABLISHED:
-            self._restart_hold(now)
-            if isinstance(message, Open):
-                raise BgpError(5, 3, "OPEN in Established")
-            if isinstance(message, RouteRefresh):
-                return self._resend()
-            return []  # KEEPALIVE, or an UPDATE: ironlb imports nothing
+        handler = RECEIVED.get((self.state, type(message)))
+        if handler is None:
+            subcode = FSM_SUBCODE[self.state]
+            raise BgpError(ErrorCode.FSM, subcode, f"{type(message).__name__} in {self.state}")
+        return handler(self, now, message)
+
+    def _confirmed(self, now: float, _keepalive: Keepalive) -> list[Action]:
+        self._restart_hold(now)
+        return self._move(State.ESTABLISHED, "established") + self._sync(initial=True)
+
+    def _alive(self, now: float, _message: object) -> list[Action]:
+        """A KEEPALIVE, or an UPDATE (ironlb imports nothing): the peer is there."""
+        self._restart_hold(now)
         return []
+
+    def _refresh_requested(self, now: float, _refresh: RouteRefresh) -> list[Action]:
+        self._restart_hold(now)
+        return self._resend()
 
     def _open_received(self, now: float, peer: Open) -> list[Action]:
         expected = self.config.peer_asn
@@ -250,11 +279,19 @@ class Session:
             expected = self.config.my_asn
         if self.config.dynamic_asn == "external":
             if peer.asn == self.config.my_asn:
-                raise BgpError(2, BAD_PEER_AS, f"peer AS {peer.asn} is ours; expected external")
+                raise BgpError(
+                    ErrorCode.OPEN_MESSAGE,
+                    BAD_PEER_AS,
+                    f"peer AS {peer.asn} is ours; expected external",
+                )
         elif peer.asn != expected:
-            raise BgpError(2, BAD_PEER_AS, f"peer AS {peer.asn}, expected {expected}")
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, BAD_PEER_AS, f"peer AS {peer.asn}, expected {expected}"
+            )
         if peer.hold_time in (1, 2):
-            raise BgpError(2, UNACCEPTABLE_HOLD_TIME, f"hold time {peer.hold_time}")
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, UNACCEPTABLE_HOLD_TIME, f"hold time {peer.hold_time}"
+            )
         self.peer = peer
         self.four_octet = peer.capabilities.four_octet_as is not None
         self.hold_time = float(min(self.config.hold_time, peer.hold_time))
@@ -421,3 +458,14 @@ def _community(text: str) -> int:
 def _large(text: str) -> tuple[int, int, int]:
     a, b, c = text.split(":")
     return int(a), int(b), int(c)
+
+
+# What a received message does, by state (see the module docstring). The handlers
+# are Session methods; anything not here is an FSM error.
+RECEIVED: dict[tuple[State, type], Callable[[Session, float, Any], list[Action]]] = {
+    (State.OPEN_SENT, Open): Session._open_received,
+    (State.OPEN_CONFIRM, Keepalive): Session._confirmed,
+    (State.ESTABLISHED, Keepalive): Session._alive,
+    (State.ESTABLISHED, Update): Session._alive,
+    (State.ESTABLISHED, RouteRefresh): Session._refresh_requested,
+}

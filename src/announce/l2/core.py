@@ -24,13 +24,14 @@ returns. Rules (MetalLB's ``internal/layer2``, with the differences noted):
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import attrs
 
 from ...reconcile.plan.speaker import NodePlan
-from ..metrics import Counters
+from ..metrics import Labels
 from .packets import (
     ARP_REQUEST,
     BROADCAST,
@@ -92,8 +93,10 @@ class _Window:
 
 
 class Layer2Core:
-    def __init__(self, counters: Counters | None = None) -> None:
-        self.counters = counters or Counters()
+    def __init__(self) -> None:
+        # What happened since the driver last asked (take_counts): metric name and
+        # labels -> amount. The core counts; the driver owns the metrics.
+        self.counts: collections.Counter[tuple[str, Labels]] = collections.Counter()
         self.desired: dict[str, frozenset[Address]] = {}
         self.interfaces: dict[str, InterfaceInfo] = {}
         self._windows: dict[tuple[str, Address], _Window] = {}
@@ -119,6 +122,14 @@ class Layer2Core:
             self.interfaces[name] = info
         self._ours = {i.mac for i in self.interfaces.values()}
 
+    def take_counts(self) -> collections.Counter[tuple[str, Labels]]:
+        """The counts since the last call, for the driver to add to its metrics."""
+        counts, self.counts = self.counts, collections.Counter()
+        return counts
+
+    def _count(self, name: str, amount: int = 1, **labels: str) -> None:
+        self.counts[(name, tuple(sorted(labels.items())))] += amount
+
     def owns(self, address: Address) -> bool:
         return any(address in addresses for addresses in self.desired.values())
 
@@ -139,7 +150,7 @@ class Layer2Core:
             else:
                 round_frames = [unsolicited_advertisement(address, info.mac)]
             frames += [(name, frame) for frame in round_frames]
-            self.counters.inc(
+            self._count(
                 "metallb_layer2_gratuitous_sent",
                 len(round_frames),
                 ip=str(address),
@@ -159,7 +170,7 @@ class Layer2Core:
             return None, None
         packet = parse_frame(frame)
         if isinstance(packet, Dropped):
-            self.counters.inc("ironlb_layer2_frames_dropped", reason=packet.reason)
+            self._count("ironlb_layer2_frames_dropped", reason=packet.reason.value)
             return None, None
         if packet.eth_src in self._ours:
             return None, None  # our own frame, looped back
@@ -186,8 +197,8 @@ class Layer2Core:
         if packet.eth_dst not in (BROADCAST, info.mac):
             return None, conflict
         labels = {"ip": str(packet.target_ip), "interface": name}
-        self.counters.inc("metallb_layer2_requests_received", **labels)
-        self.counters.inc("metallb_layer2_responses_sent", **labels)
+        self._count("metallb_layer2_requests_received", **labels)
+        self._count("metallb_layer2_responses_sent", **labels)
         return arp_reply(packet, info.mac), conflict
 
     def _solicitation(
@@ -201,8 +212,8 @@ class Layer2Core:
         elif packet.source_lla is None:
             packet = attrs.evolve(packet, source_lla=packet.eth_src)  # unicast NUD probe
         labels = {"ip": str(packet.target), "interface": name}
-        self.counters.inc("metallb_layer2_requests_received", **labels)
-        self.counters.inc("metallb_layer2_responses_sent", **labels)
+        self._count("metallb_layer2_requests_received", **labels)
+        self._count("metallb_layer2_responses_sent", **labels)
         return advertisement_for(packet, info.mac), conflict
 
     def _advertisement(
@@ -218,7 +229,7 @@ class Layer2Core:
     def _conflict(
         self, address: Address, name: str, mac: bytes, how: str, now: float
     ) -> Conflict | None:
-        self.counters.inc("ironlb_layer2_address_conflicts", ip=str(address), interface=name)
+        self._count("ironlb_layer2_address_conflicts", ip=str(address), interface=name)
         key = (str(address), mac_text(mac))
         last = self._reported.get(key)
         if last is not None and now - last < CONFLICT_REPORT_EVERY:

@@ -10,6 +10,7 @@ source link-layer option.
 
 from __future__ import annotations
 
+import enum
 import struct
 from ipaddress import IPv4Address, IPv6Address
 
@@ -42,9 +43,25 @@ def mac_bytes(text: str) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+class DropReason(enum.StrEnum):
+    """Why a frame was not for the responder: the label of the dropped-frames metric,
+    so a bounded set (the detail goes to the debug log, not to a label)."""
+
+    TRUNCATED = "truncated"  # shorter than its headers say, or an option runs past it
+    VLAN_TAGGED = "vlanTagged"  # the kernel strips tags for the interfaces we serve
+    OTHER_PROTOCOL = "otherProtocol"  # not ARP over Ethernet/IPv4, not ICMPv6 ND
+    BAD_HOP_LIMIT = "badHopLimit"  # ND with a hop limit other than 255 (RFC 4861 7.1)
+    BAD_CODE = "badCode"  # ND with a nonzero code
+    BAD_CHECKSUM = "badChecksum"
+    BAD_OPTION = "badOption"  # a zero-length option, or an option the sender may not send
+    MULTICAST_TARGET = "multicastTarget"
+    MALFORMED = "malformed"  # anything else that does not parse
+
+
 @attrs.frozen
 class Dropped:
-    reason: str
+    reason: DropReason
+    detail: str = attrs.field(default="", eq=False)
 
 
 @attrs.frozen
@@ -90,7 +107,9 @@ Packet = Arp | NeighborSolicitation | NeighborAdvertisement
 
 
 class _Malformed(Exception):
-    pass
+    def __init__(self, reason: DropReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 def parse_frame(frame: bytes) -> Packet | Dropped:
@@ -98,70 +117,79 @@ def parse_frame(frame: bytes) -> Packet | Dropped:
     try:
         return _parse(bytes(frame))
     except _Malformed as exc:
-        return Dropped(str(exc))
+        return Dropped(exc.reason, str(exc))
     except (struct.error, ValueError, IndexError) as exc:  # belt and braces: never raise
-        return Dropped(f"malformed: {exc}")
+        return Dropped(DropReason.MALFORMED, str(exc))
 
 
 def _parse(frame: bytes) -> Packet:
     if len(frame) < _ETHERNET.size:
-        raise _Malformed("shorter than an Ethernet header")
+        raise _Malformed(DropReason.TRUNCATED, "shorter than an Ethernet header")
     dst, src, ethertype = _ETHERNET.unpack_from(frame)
     if ethertype == ETH_P_8021Q:
-        raise _Malformed("VLAN-tagged frame (the kernel strips tags for our interfaces)")
+        raise _Malformed(
+            DropReason.VLAN_TAGGED, "VLAN-tagged frame (the kernel strips tags for our interfaces)"
+        )
     body = frame[_ETHERNET.size :]
     if ethertype == ETH_P_ARP:
         return _parse_arp(dst, src, body)
     if ethertype == ETH_P_IPV6:
         return _parse_ndp(dst, src, body)
-    raise _Malformed(f"ethertype 0x{ethertype:04x} is neither ARP nor IPv6")
+    raise _Malformed(
+        DropReason.OTHER_PROTOCOL, f"ethertype 0x{ethertype:04x} is neither ARP nor IPv6"
+    )
 
 
 def _parse_arp(dst: bytes, src: bytes, body: bytes) -> Arp:
     if len(body) < _ARP.size:
-        raise _Malformed("ARP packet shorter than 28 bytes")
+        raise _Malformed(DropReason.TRUNCATED, "ARP packet shorter than 28 bytes")
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(body)
     if (htype, ptype, hlen, plen) != (1, 0x0800, 6, 4):
-        raise _Malformed("ARP for other than Ethernet and IPv4")
+        raise _Malformed(DropReason.OTHER_PROTOCOL, "ARP for other than Ethernet and IPv4")
     if op not in (ARP_REQUEST, ARP_REPLY):
-        raise _Malformed(f"ARP operation {op}")
+        raise _Malformed(DropReason.OTHER_PROTOCOL, f"ARP operation {op}")
     return Arp(dst, src, op, sha, IPv4Address(spa), tha, IPv4Address(tpa))
 
 
 def _parse_ndp(dst: bytes, src: bytes, body: bytes) -> NeighborSolicitation | NeighborAdvertisement:
     if len(body) < _IPV6.size:
-        raise _Malformed("IPv6 packet shorter than its header")
+        raise _Malformed(DropReason.TRUNCATED, "IPv6 packet shorter than its header")
     first, length, next_header, hop_limit, source, destination = _IPV6.unpack_from(body)
     if first >> 28 != 6:
-        raise _Malformed("IP version is not 6")
+        raise _Malformed(DropReason.OTHER_PROTOCOL, "IP version is not 6")
     if next_header != ICMPV6:
-        raise _Malformed(f"next header {next_header} is not ICMPv6")
+        raise _Malformed(DropReason.OTHER_PROTOCOL, f"next header {next_header} is not ICMPv6")
     if hop_limit != 255:
-        raise _Malformed("neighbor discovery with hop limit other than 255 (RFC 4861 7.1)")
+        raise _Malformed(
+            DropReason.BAD_HOP_LIMIT,
+            "neighbor discovery with hop limit other than 255 (RFC 4861 7.1)",
+        )
     payload = body[_IPV6.size : _IPV6.size + length]
     if len(payload) != length or length < 4:
-        raise _Malformed("ICMPv6 message truncated")
+        raise _Malformed(DropReason.TRUNCATED, "ICMPv6 message truncated")
     kind, code = payload[0], payload[1]
     if kind not in (NEIGHBOR_SOLICITATION, NEIGHBOR_ADVERTISEMENT):
-        raise _Malformed(f"ICMPv6 type {kind} is not neighbor discovery")
+        raise _Malformed(DropReason.OTHER_PROTOCOL, f"ICMPv6 type {kind} is not neighbor discovery")
     if length < 24:
-        raise _Malformed("neighbor discovery message shorter than 24 bytes")
+        raise _Malformed(DropReason.TRUNCATED, "neighbor discovery message shorter than 24 bytes")
     if code != 0:
-        raise _Malformed("neighbor discovery with a nonzero code")
+        raise _Malformed(DropReason.BAD_CODE, "neighbor discovery with a nonzero code")
     if icmpv6_checksum(source, destination, payload[:2] + b"\0\0" + payload[4:]) != (
         payload[2] << 8 | payload[3]
     ):
-        raise _Malformed("ICMPv6 checksum mismatch")
+        raise _Malformed(DropReason.BAD_CHECKSUM, "ICMPv6 checksum mismatch")
     flags = payload[4]
     target = IPv6Address(payload[8:24])
     if target.is_multicast:
-        raise _Malformed("target is a multicast address")
+        raise _Malformed(DropReason.MULTICAST_TARGET, "target is a multicast address")
     options = _options(payload[24:])
     src_ip, dst_ip = IPv6Address(source), IPv6Address(destination)
     if kind == NEIGHBOR_SOLICITATION:
         source_lla = options.get(OPTION_SOURCE_LLA)
         if src_ip == UNSPECIFIED and source_lla is not None:
-            raise _Malformed("solicitation from :: with a source link-layer option")
+            raise _Malformed(
+                DropReason.BAD_OPTION, "solicitation from :: with a source link-layer option"
+            )
         return NeighborSolicitation(dst, src, src_ip, dst_ip, target, source_lla)
     return NeighborAdvertisement(
         dst,
@@ -182,13 +210,13 @@ def _options(data: bytes) -> dict[int, bytes]:
     offset = 0
     while offset < len(data):
         if offset + 2 > len(data):
-            raise _Malformed("truncated option")
+            raise _Malformed(DropReason.TRUNCATED, "truncated option")
         kind, units = data[offset], data[offset + 1]
         if units == 0:
-            raise _Malformed("option with length zero (RFC 4861 4.6)")
+            raise _Malformed(DropReason.BAD_OPTION, "option with length zero (RFC 4861 4.6)")
         end = offset + units * 8
         if end > len(data):
-            raise _Malformed("option runs past the packet")
+            raise _Malformed(DropReason.TRUNCATED, "option runs past the packet")
         if kind in (OPTION_SOURCE_LLA, OPTION_TARGET_LLA) and units == 1:
             found.setdefault(kind, data[offset + 2 : offset + 8])
         offset = end

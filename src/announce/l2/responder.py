@@ -115,8 +115,8 @@ class Layer2Responder:
         counters: Counters | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.core = Layer2Core(counters)
-        self.counters = self.core.counters
+        self.core = Layer2Core()
+        self.counters = counters or Counters()
         self.on_conflict = on_conflict or (lambda conflict: None)
         self.clock = clock
         self._lock = threading.Lock()
@@ -168,6 +168,7 @@ class Layer2Responder:
                 else:
                     self._drain(*key.data)
             self._send(self.core.due(self.clock()))
+            self.counters.add_all(self.core.take_counts())
 
     def _take_pending(self) -> None:
         with self._lock:
