@@ -109,13 +109,14 @@ def parse_address_range(text: str) -> AddressRange:
     return AddressRange(int(start), int(end), start.version, text)
 
 
-def to_text(value: int, version: int) -> str:
+def to_text(address: Address) -> str:
+    version, value = address
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
 @functools.lru_cache(maxsize=32768)
-def parse_ip(text: str) -> tuple[int, int] | None:
-    """``(integer, version)`` of an address, or None when it does not parse.
+def parse_ip(text: str) -> Address | None:
+    """The ``(version, integer)`` of an address, or None when it does not parse.
 
     Cached: every Service update re-reads the same clusterIPs and status addresses,
     and ipaddress parsing was the largest cost of translating a Service.
@@ -124,7 +125,7 @@ def parse_ip(text: str) -> tuple[int, int] | None:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    return int(address), address.version
+    return address.version, int(address)
 
 
 class FreeRuns:

@@ -114,7 +114,7 @@ def _families(spec: Mapping[str, Any]) -> tuple[int | None, int | None]:
         parsed = parse_ip(ip) if isinstance(ip, str) else None
         if parsed is None:
             return None, None  # "None" (headless) or garbage: no family
-        versions.append(parsed[1])
+        versions.append(parsed[0])
     if not versions:
         return None, None
     if len(versions) == 2 and versions[0] != versions[1]:
@@ -143,7 +143,7 @@ def _requested(
         parsed = [parse_ip(t) for t in texts]
         if any(p is None for p in parsed):
             return (), f'invalid metallb.io/loadBalancerIPs: "{annotation}"'
-        if len(parsed) > 2 or (len(parsed) == 2 and parsed[0][1] == parsed[1][1]):  # type: ignore[index]
+        if len(parsed) > 2 or (len(parsed) == 2 and parsed[0][0] == parsed[1][0]):  # type: ignore[index]
             return (), (
                 f'invalid metallb.io/loadBalancerIPs: "{annotation}": at most two '
                 "addresses, one of each family"
@@ -158,7 +158,7 @@ def _requested(
 
 
 def _normal(parsed: tuple[int, int]) -> str:
-    return to_text(parsed[0], parsed[1])
+    return to_text(parsed)
 
 
 def _ports(raw: Any) -> tuple[tuple[str, int], ...]:

@@ -15,15 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..addresses import Address, FreeRuns, parse_ip, to_text
+from ..addresses import Address, FreeRuns, to_text
 from ..config import Pool
 from ..objects import Service
 from ..pool_lookup import PoolLookup
-
-
-def address_of(text: str) -> Address | None:
-    parsed = parse_ip(text)
-    return None if parsed is None else (parsed[1], parsed[0])
 
 
 def go_quote_list(ips: Iterable[str]) -> str:
@@ -119,7 +114,7 @@ class AllocationIndex:
         others = sorted(s for s in use.services if s != key)
         if not others:
             return None
-        ip = to_text(address[1], address[0])
+        ip = to_text(address)
         if not service.sharing_key or service.sharing_key != use.sharing_key:
             return (
                 f'can\'t change sharing key for "{key}", address also in use by {",".join(others)}'

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ..addresses import to_text
+from ..addresses import parse_ip, to_text
 from ..config import (
     Pool,
 )
@@ -17,7 +17,7 @@ from ..plan.controller import (
     WARNING,
     ServiceEvent,
 )
-from .allocator import Address, address_of, go_quote_list
+from .allocator import Address, go_quote_list
 
 
 @attrs.frozen
@@ -30,7 +30,7 @@ class Decision:
 
     @property
     def ips(self) -> tuple[str, ...]:
-        return tuple(to_text(a[1], a[0]) for a in self.addresses)
+        return tuple(to_text(a) for a in self.addresses)
 
 
 def _versions(family: int | None) -> frozenset[int]:
@@ -122,9 +122,7 @@ class Converging:
             return None
         pool = self.index.pool_of(current[0])
         if not service.requested_error:
-            if service.requested and set(service.requested) != {
-                to_text(a[1], a[0]) for a in current
-            }:
+            if service.requested and set(service.requested) != {to_text(a) for a in current}:
                 return None
             if service.address_pool and pool != service.address_pool:
                 return None
@@ -172,9 +170,7 @@ class Converging:
             return Decision(current, pool, None, (), events)
         addresses = tuple(sorted((*current, found)))
         self.index.assign(service, addresses)
-        event = ServiceEvent(
-            NORMAL, "IPAllocated", f'Assigned additional IP "{to_text(found[1], found[0])}"'
-        )
+        event = ServiceEvent(NORMAL, "IPAllocated", f'Assigned additional IP "{to_text(found)}"')
         return Decision(addresses, pool, None, (), (event,))
 
     def _displace_unconfirmed(self, service: Service, claimed: tuple[Address, ...]) -> None:
@@ -183,7 +179,7 @@ class Converging:
         for address in claimed:
             for holder in self.index.holders(address):
                 holder_service = self.services.get(holder)
-                ip = to_text(address[1], address[0])
+                ip = to_text(address)
                 if holder_service is not None and ip not in holder_service.status_ips:
                     displaced.append(holder)
         for holder in sorted(set(displaced)):
@@ -196,7 +192,7 @@ class Converging:
     def _assign_error(self, service: Service, addresses: Sequence[Address]) -> str | None:
         pools = {self.index.pool_of(a) for a in addresses}
         if None in pools or len(pools) != 1:
-            ips = [to_text(a[1], a[0]) for a in addresses]
+            ips = [to_text(a) for a in addresses]
             return f"{go_quote_list(ips)} is not allowed in config"
         name = next(iter(pools))
         pool = self.index.pool(name) if name else None
@@ -216,7 +212,7 @@ class Converging:
             self._fail(key, service.requested_error, warnings, events, pending=False)
             return
         if service.requested:
-            addresses = tuple(address_of(ip) for ip in service.requested)
+            addresses = tuple(parse_ip(ip) for ip in service.requested)
             quoted = go_quote_list(service.requested)
             if frozenset(a[0] for a in addresses) != _versions(service.family):  # type: ignore[index]
                 self._fail(
@@ -326,7 +322,7 @@ class Converging:
         events: list[ServiceEvent],
     ) -> None:
         self._freed |= self.index.assign(service, addresses)
-        ips = [to_text(a[1], a[0]) for a in addresses]
+        ips = [to_text(a) for a in addresses]
         events.append(ServiceEvent(NORMAL, "IPAllocated", f"Assigned IP {go_quote_list(ips)}"))
         self._decide(
             service.key,

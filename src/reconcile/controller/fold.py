@@ -46,6 +46,7 @@ from typing import Any
 from ironlb.events.record import Record
 
 from ...events.own_kinds import GROUP, IDENTITY
+from ..addresses import parse_ip
 from ..config import (
     CONFIG_KINDS,
     METALLB_GROUP,
@@ -62,7 +63,7 @@ from ..plan.controller import (
     ServicePlan,
 )
 from ..world import Change, World
-from .allocator import Address, AllocationIndex, address_of
+from .allocator import Address, AllocationIndex
 from .converge import Converging, Decision
 
 
@@ -225,7 +226,7 @@ class ControllerFold(Converging, FoldBase):
         service = self.services.get(key)
         if service is None or not service.status_ips:
             return (), False
-        addresses = tuple(address_of(ip) for ip in service.status_ips)
+        addresses = tuple(parse_ip(ip) for ip in service.status_ips)
         if any(a is None for a in addresses):
             return (), False
         return addresses, True  # type: ignore[return-value]

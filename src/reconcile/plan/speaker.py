@@ -63,7 +63,7 @@ class BGPRoute:
 
     def sort_key(self) -> tuple:
         address, _, length = self.prefix.partition("/")
-        value, version = parse_ip(address) or (0, 0)
+        version, value = parse_ip(address) or (0, 0)
         return (version, value, int(length or 0), self.local_pref or 0, self.communities,
                 self.large_communities)  # fmt: skip
 

@@ -18,7 +18,7 @@ DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (
 
 def route_for(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
     """The route ``ad`` makes of one address for one peer (LOCAL_PREF only on iBGP)."""
-    value, version = parse_ip(ip) or (0, 4)
+    version, value = parse_ip(ip) or (4, 0)
     length = ad.aggregation_length if version == 4 else ad.aggregation_length_v6
     bits = 32 if version == 4 else 128
     network = value >> (bits - length) << (bits - length)
@@ -28,7 +28,7 @@ def route_for(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
     if peer.ibgp:
         local_pref = ad.local_pref or DEFAULT_IBGP_LOCAL_PREF
     return BGPRoute(
-        f"{to_text(network, version)}/{length}",
+        f"{to_text((version, network))}/{length}",
         local_pref,
         tuple(str(c) for c in legacy),
         tuple(str(c) for c in large),

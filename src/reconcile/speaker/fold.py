@@ -382,7 +382,7 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             parsed = parse_ip(ip)
             if parsed is None:
                 return None
-            pools.add(self._pools.pool_of((parsed[1], parsed[0])))
+            pools.add(self._pools.pool_of(parsed))
         return pools.pop() if len(pools) == 1 else None
 
     def _refresh_service(self, key: str) -> None:
