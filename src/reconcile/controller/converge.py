@@ -15,6 +15,7 @@ from ..objects import DEPRECATED_PREFIX, DUAL, Service
 from ..plan.controller import (
     NORMAL,
     WARNING,
+    Outcome,
     ServiceEvent,
 )
 from .allocator import Address, go_quote_list
@@ -81,7 +82,7 @@ class Converging:
         if service.ip_family_policy == "RequireDualStack" and service.family != DUAL:
             event = ServiceEvent(
                 WARNING,
-                "not enough clusterips",
+                Outcome.NOT_ENOUGH_CLUSTER_IPS,
                 "RequireDualStack needs a clusterIP of each family",
             )
             self._clear(
@@ -133,14 +134,14 @@ class Converging:
         if error is not None:
             return ServiceEvent(
                 NORMAL,
-                "ClearAssignment",
+                Outcome.CLEAR_ASSIGNMENT,
                 f'current IP for "{key}" not allowed by config, will attempt '
                 f"for new IP assignment: {error}",
             )
         if service.requested_error:
             # MetalLB stops here: the addresses stay, the request is reported.
             self._freed |= self.index.assign(service, current)
-            event = ServiceEvent(WARNING, "LoadBalancerFailed", service.requested_error)
+            event = ServiceEvent(WARNING, Outcome.LOAD_BALANCER_FAILED, service.requested_error)
             return Decision(current, pool, service.requested_error, (), (event,))
         self._freed |= self.index.assign(service, current)
         if single_in_dual and pool is not None:
@@ -161,7 +162,7 @@ class Converging:
         if found is None:
             event = ServiceEvent(
                 NORMAL,
-                "AdditionalAssignFailed",
+                Outcome.ADDITIONAL_ASSIGN_FAILED,
                 f'failed to assign an IPv{missing} address to "{service.key}": '
                 f'no available IPs in pool "{pool}"',
             )
@@ -170,7 +171,9 @@ class Converging:
             return Decision(current, pool, None, (), events)
         addresses = tuple(sorted((*current, found)))
         self.index.assign(service, addresses)
-        event = ServiceEvent(NORMAL, "IPAllocated", f'Assigned additional IP "{to_text(found)}"')
+        event = ServiceEvent(
+            NORMAL, Outcome.IP_ALLOCATED, f'Assigned additional IP "{to_text(found)}"'
+        )
         return Decision(addresses, pool, None, (), (event,))
 
     def _displace_unconfirmed(self, service: Service, claimed: tuple[Address, ...]) -> None:
@@ -323,7 +326,9 @@ class Converging:
     ) -> None:
         self._freed |= self.index.assign(service, addresses)
         ips = [to_text(a) for a in addresses]
-        events.append(ServiceEvent(NORMAL, "IPAllocated", f"Assigned IP {go_quote_list(ips)}"))
+        events.append(
+            ServiceEvent(NORMAL, Outcome.IP_ALLOCATED, f"Assigned IP {go_quote_list(ips)}")
+        )
         self._decide(
             service.key,
             Decision(addresses, pool, None, warnings, tuple(events)),
@@ -349,7 +354,9 @@ class Converging:
         pending: bool,
     ) -> None:
         events.append(
-            ServiceEvent(WARNING, "AllocationFailed", f'Failed to allocate IP for "{key}": {error}')
+            ServiceEvent(
+                WARNING, Outcome.ALLOCATION_FAILED, f'Failed to allocate IP for "{key}": {error}'
+            )
         )
         self._clear(key, error, warnings, tuple(events), pending=pending)
 

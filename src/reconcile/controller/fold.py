@@ -250,7 +250,7 @@ class ControllerFold(Converging, FoldBase):
                     d.pool,
                     d.error,
                     d.warnings,
-                    tuple((e.type, e.reason, e.message) for e in d.events),
+                    tuple((e.type.value, e.reason.value, e.message) for e in d.events),
                 )
                 for key, d in sorted(self.decisions.items())
             ),

@@ -7,6 +7,7 @@ applying it twice changes nothing. The JSON form is the contract of
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Mapping
@@ -16,16 +17,35 @@ import attrs
 
 from ..config import ConfigError
 
-NORMAL = "Normal"
-WARNING = "Warning"
+
+class EventSeverity(enum.StrEnum):
+    """A Kubernetes Event's ``type``."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+NORMAL, WARNING = EventSeverity.NORMAL, EventSeverity.WARNING
+
+
+class Outcome(enum.StrEnum):
+    """What converging a Service came to, as the reason of its Event: MetalLB's words
+    (users grep for them, and alerts match them), like the speakers' ``Reason``."""
+
+    IP_ALLOCATED = "IPAllocated"
+    ALLOCATION_FAILED = "AllocationFailed"
+    ADDITIONAL_ASSIGN_FAILED = "AdditionalAssignFailed"
+    LOAD_BALANCER_FAILED = "LoadBalancerFailed"
+    CLEAR_ASSIGNMENT = "ClearAssignment"
+    NOT_ENOUGH_CLUSTER_IPS = "not enough clusterips"  # sic: MetalLB's reason
 
 
 @attrs.frozen
 class ServiceEvent:
     """A Kubernetes Event on a Service, with MetalLB's reason and message."""
 
-    type: str  # Normal or Warning
-    reason: str
+    type: EventSeverity = attrs.field(converter=EventSeverity)
+    reason: Outcome = attrs.field(converter=Outcome)
     message: str
 
 
