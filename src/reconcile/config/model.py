@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ..addresses import AddressRange
+from ..frozen import freeze
 from ..selectors import Selector, any_matches
 
 POOL = "IPAddressPool"
@@ -65,7 +66,7 @@ class Pool:
     namespaces: frozenset[str] = frozenset()  # resolved: listed plus selected by labels
     namespace_constrained: bool = False  # namespaces or namespaceSelectors were given
     service_selectors: tuple[Selector, ...] = ()
-    labels: Mapping[str, str] = attrs.field(factory=dict, eq=False)
+    labels: Mapping[str, str] = attrs.field(factory=dict, eq=False, converter=freeze)
     labels_key: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -180,8 +181,8 @@ class Config:
     l2_advertisements: tuple[L2Advertisement, ...] = ()
     bgp_advertisements: tuple[BGPAdvertisement, ...] = ()
     peers: tuple[BGPPeer, ...] = ()
-    communities: Mapping[str, CommunityValue] = attrs.field(factory=dict)
-    bfd_profiles: Mapping[str, BFDProfileValue] = attrs.field(factory=dict)
+    communities: Mapping[str, CommunityValue] = attrs.field(factory=dict, converter=freeze)
+    bfd_profiles: Mapping[str, BFDProfileValue] = attrs.field(factory=dict, converter=freeze)
     errors: tuple[ConfigError, ...] = ()
     allocation_errors: tuple[ConfigError, ...] = ()
 

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from ..config import ConfigError
+from ..frozen import freeze
 
 
 class EventSeverity(enum.StrEnum):
@@ -86,9 +87,9 @@ class PoolCounters:
 
 @attrs.frozen
 class ControllerPlan:
-    services: Mapping[str, ServicePlan]
-    pools: Mapping[str, PoolCounters]
-    config_errors: tuple[ConfigError, ...]
+    services: Mapping[str, ServicePlan] = attrs.field(converter=freeze)
+    pools: Mapping[str, PoolCounters] = attrs.field(converter=freeze)
+    config_errors: tuple[ConfigError, ...] = attrs.field(converter=tuple)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from ..addresses import parse_ip
+from ..frozen import freeze, freeze_nested
 
 
 class Reason(enum.StrEnum):
@@ -108,12 +109,18 @@ class NodePlan:
     """Everything one speaker does: the scope of its plan digest is ``l2`` and ``bgp``."""
 
     node: str
-    l2: Mapping[str, Mapping[str, L2Announcement]]  # Service -> ip -> (this node's) announcement
-    bgp: Mapping[str, tuple[BGPRoute, ...]]  # peer -> routes, sorted
-    sessions: Mapping[str, BGPSessionPlan]  # peer -> session parameters
-    l2_interfaces: Mapping[int, tuple[str, ...]]  # family -> interfaces a responder runs on
-    bgp_status: Mapping[str, tuple[str, ...]]  # Service -> peers its prefixes go to
-    not_announced: Mapping[str, Reason]  # Service -> why this node announces nothing of it
+    # Service -> ip -> (this node's) announcement
+    l2: Mapping[str, Mapping[str, L2Announcement]] = attrs.field(converter=freeze_nested)
+    # peer -> routes, sorted
+    bgp: Mapping[str, tuple[BGPRoute, ...]] = attrs.field(converter=freeze)
+    # peer -> session parameters
+    sessions: Mapping[str, BGPSessionPlan] = attrs.field(converter=freeze)
+    # family -> interfaces a responder runs on
+    l2_interfaces: Mapping[int, tuple[str, ...]] = attrs.field(converter=freeze)
+    # Service -> peers its prefixes go to
+    bgp_status: Mapping[str, tuple[str, ...]] = attrs.field(converter=freeze)
+    # Service -> why this node announces nothing of it
+    not_announced: Mapping[str, Reason] = attrs.field(converter=freeze)
 
     @property
     def l2_status(self) -> dict[str, tuple[str, ...]]:
@@ -148,8 +155,9 @@ def bgp_json(by_peer: Mapping[str, tuple[BGPRoute, ...]]) -> dict[str, Any]:
 class SpeakerPlan:
     """Every node's plan at once (``ironlb plan`` without ``--node``)."""
 
-    l2: Mapping[str, Mapping[str, L2Announcement]]
-    bgp: Mapping[str, Mapping[str, tuple[BGPRoute, ...]]]  # node -> peer -> routes
+    l2: Mapping[str, Mapping[str, L2Announcement]] = attrs.field(converter=freeze_nested)
+    # node -> peer -> routes
+    bgp: Mapping[str, Mapping[str, tuple[BGPRoute, ...]]] = attrs.field(converter=freeze_nested)
 
     def to_json(self) -> dict[str, Any]:
         return {

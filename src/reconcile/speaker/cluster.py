@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from ..frozen import freeze
+
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 EXCLUDE_L2_CONFIGMAP = "metallb-excludel2"
@@ -50,7 +52,7 @@ def _list(value: Any) -> list[Any]:
 @attrs.frozen
 class NodeInfo:
     name: str
-    labels: Mapping[str, str] = attrs.field(eq=False)
+    labels: Mapping[str, str] = attrs.field(eq=False, converter=freeze)
     labels_key: tuple[tuple[str, str], ...]
     network_unavailable: bool  # the NetworkUnavailable condition is True
     excluded: bool  # carries the exclude-from-external-load-balancers label
