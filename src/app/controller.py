@@ -164,15 +164,14 @@ class ControllerRuntime:
                     touched = self.fold.changed_services()
                     if self.ready.is_set() and now_leading:
                         now = time.monotonic()
-                        observed = self.fold.observed_of_kind("", "Service")
                         if not leading or now - applied_at >= RESYNC_SECONDS:
                             # Everything: on taking over, and now and then, so a write
                             # that met a conflict is retried from the newest version.
-                            writer.apply(self.fold.plan(), observed)
+                            writer.apply(self.fold.plan())
                             applied_at = now
                         elif touched:  # only what this batch changed
                             services = self.fold.plan_services(touched)
-                            writer.apply(ControllerPlan(services, {}, ()), observed)
+                            writer.apply(ControllerPlan(services, {}, ()))
                         if not leading or now - objects_at >= OBJECTS_SECONDS:
                             summary = ControllerPlan(
                                 {}, self.fold.pool_counters(), self.fold.config_errors

@@ -21,7 +21,7 @@ import datetime
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -40,11 +40,6 @@ def ingress(ips: tuple[str, ...]) -> list[dict[str, str]]:
     return [{"ip": ip} for ip in ips]
 
 
-def observed_ingress(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    status = obj.get("status") or {}
-    return list(((status.get("loadBalancer") or {}).get("ingress")) or [])
-
-
 class ServiceStatusWriter(PacedWriter):
     def __init__(
         self,
@@ -61,21 +56,22 @@ class ServiceStatusWriter(PacedWriter):
         self._pending: collections.OrderedDict[str, tuple[list, str | None]] = (
             collections.OrderedDict()
         )
-        self._events: list[tuple[str, Mapping[str, Any], ServiceEvent]] = []
+        self._events: list[tuple[str, str | None, ServiceEvent]] = []  # key, uid, event
         self._emitted: dict[str, tuple[ServiceEvent, ...]] = {}
         self._sent: dict[str, tuple[list, str | None]] = {}  # last write per Service
         self._start()
 
-    def apply(self, plan: ControllerPlan, observed: Mapping[str, Mapping[str, Any]]) -> None:
-        """Queue what differs from what is observed; newer desires replace older ones."""
+    def apply(self, plan: ControllerPlan) -> None:
+        """Queue what differs from what was observed (each Service plan's target);
+        newer desires replace older ones."""
         with self._lock:
             for key, service in plan.services.items():
-                obj = observed.get(key)
-                if obj is None:
-                    continue
+                target = service.target
+                if target is None:
+                    continue  # no such Service observed: nothing to write to
                 wanted = ingress(service.ips)
-                version = (obj.get("metadata") or {}).get("resourceVersion")
-                if [{"ip": e.get("ip")} for e in observed_ingress(obj)] == wanted:
+                version = target.resource_version
+                if target.ingress_ips == service.ips:
                     self._pending.pop(key, None)
                 elif self._sent.get(key) != (wanted, version):
                     # Not yet written for this version of the object (a write in flight
@@ -85,7 +81,7 @@ class ServiceStatusWriter(PacedWriter):
                 if service.events != self._emitted.get(key, ()):
                     fresh = [e for e in service.events if e not in self._emitted.get(key, ())]
                     self._emitted[key] = service.events
-                    self._events.extend((key, obj, event) for event in fresh)
+                    self._events.extend((key, target.uid, event) for event in fresh)
             self._lock.notify_all()
 
     def _has_work(self) -> bool:
@@ -140,9 +136,8 @@ class ServiceStatusWriter(PacedWriter):
             self._pending.setdefault(key, desired)
         self._stop.wait(0.5)
 
-    def _post_event(self, key: str, obj: Mapping[str, Any], event: ServiceEvent) -> None:
+    def _post_event(self, key: str, uid: str | None, event: ServiceEvent) -> None:
         namespace, _, name = key.partition("/")
-        metadata = obj.get("metadata") or {}
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "apiVersion": "v1",
@@ -153,7 +148,7 @@ class ServiceStatusWriter(PacedWriter):
                 "kind": "Service",
                 "namespace": namespace,
                 "name": name,
-                "uid": metadata.get("uid"),
+                "uid": uid,
             },
             "reason": event.reason,
             "message": event.message,

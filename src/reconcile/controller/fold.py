@@ -61,6 +61,7 @@ from ..plan.controller import (
     PoolCounters,
     ServiceEvent,
     ServicePlan,
+    ServiceTarget,
 )
 from ..world import Change, World
 from .allocator import Address, AllocationIndex
@@ -334,8 +335,22 @@ class ControllerFold(Converging, FoldBase):
                 decision.error,
                 decision.warnings,
                 decision.events,
+                target=self._target(key),
             )
         return services
+
+    def _target(self, key: str) -> ServiceTarget | None:
+        observed = self.world.get("", "Service", key)
+        if observed is None:
+            return None
+        metadata = observed.get("metadata") or {}
+        status = observed.get("status") or {}
+        ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+        return ServiceTarget(
+            metadata.get("uid"),
+            metadata.get("resourceVersion"),
+            tuple(e.get("ip") if isinstance(e, Mapping) else None for e in ingress),
+        )
 
     def pool_counters(self) -> dict[str, PoolCounters]:
         pools = {}

@@ -51,6 +51,17 @@ class ServiceEvent:
 
 
 @attrs.frozen
+class ServiceTarget:
+    """The Service object a plan was made against, as observed: what a status writer
+    needs to write safely (the version as a precondition, the status to compare
+    with, the uid its Events refer to). Not part of the plan's value."""
+
+    uid: str | None
+    resource_version: str | None
+    ingress_ips: tuple[str | None, ...]  # status.loadBalancer.ingress[].ip, as observed
+
+
+@attrs.frozen
 class ServicePlan:
     ips: tuple[str, ...]
     pool: str | None
@@ -58,6 +69,7 @@ class ServicePlan:
     error: str | None
     warnings: tuple[str, ...]
     events: tuple[ServiceEvent, ...] = ()
+    target: ServiceTarget | None = attrs.field(default=None, eq=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
