@@ -23,12 +23,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from kubernetes.client import ApiClient
 
 from ..announce.bgp.session import State
-from ..announce.bgp.speaker import BgpSpeaker
+from ..announce.bgp.speaker import BgpSpeaker, PasswordMissing
 from ..announce.k8s.speaker_status import SpeakerStatusPublisher
 from ..announce.l2.core import Conflict
 from ..announce.l2.responder import Layer2Responder
@@ -52,7 +53,7 @@ from ..events.sources.membership import (
     LeaseRenewer,
     MembershipSource,
 )
-from ..events.sources.secrets import LiveSecrets
+from ..events.sources.secrets import LiveSecrets, is_hashed
 from ..events.sources.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
 from ..reconcile.controller.fold import ControllerFold
 from ..reconcile.plan.speaker import BGPSessionPlan, NodePlan
@@ -103,6 +104,7 @@ class SpeakerRuntime:
         layer2: bool = False,
         bgp: bool = True,
         metrics_address: str | None = None,
+        bgp_password_dir: str | None = None,
         effectors: Sequence[Effector] = (),
         snapshots: SnapshotPolicy | None = None,
         plans_out: TextIO | None = None,
@@ -127,6 +129,7 @@ class SpeakerRuntime:
         self.layer2 = layer2
         self.bgp = bgp
         self.live_secrets = LiveSecrets()
+        self.bgp_password_dir = bgp_password_dir
         self.metrics_address = metrics_address
         self.counters = Counters()
         self.log_metrics = LogMetrics(self.counters, clock)
@@ -225,7 +228,7 @@ class SpeakerRuntime:
                 source=f"speaker/{self.node}/watch",
                 stop=self.stop,
                 namespace=scoped,
-                live_secrets=self.live_secrets if resource is SECRETS else None,
+                live_secrets=self.live_secrets if resource.kind in ("Secret", "BGPPeer") else None,
             )
             self.watches.append(source)
             threads.append(watch_thread(source))
@@ -380,15 +383,40 @@ class SpeakerRuntime:
         )
 
     def _bgp_password(self, session: BGPSessionPlan) -> str | None:
-        """The inline password, or the live value of the peer's basic-auth Secret (the
-        log holds only its hash)."""
-        if session.password or not session.password_secret:
-            return session.password
-        key = f"{self.identity['namespace']}/{session.password_secret}"
+        """The live value of the peer's password; the log holds only hashes of it.
+
+        An inline ``spec.password`` comes from the watched BGPPeer in a cluster, or
+        from ``--bgp-password-dir``/<peer name> standalone; a ``passwordSecret`` from
+        the watched Secret. Not found: PasswordMissing, and the peer gets no session.
+        """
+        namespace = self.identity["namespace"]
+        if session.password:
+            if not is_hashed(session.password):
+                return session.password  # a log written before passwords were hashed
+            if self.client is not None:
+                value = self.live_secrets.peer_password(f"{namespace}/{session.peer}")
+                where = f"BGPPeer {namespace}/{session.peer} as watched"
+            else:
+                value, where = self._password_file(session.peer)
+            if value is None:
+                raise PasswordMissing(f"peer {session.peer}: no password in {where}")
+            return value
+        if not session.password_secret:
+            return None
+        key = f"{namespace}/{session.password_secret}"
         value = self.live_secrets.value(key, "password")
         if value is None:
-            log.warning("BGP password Secret %s has no password yet", key)
+            raise PasswordMissing(f"peer {session.peer}: Secret {key} has no password yet")
         return value
+
+    def _password_file(self, peer: str) -> tuple[str | None, str]:
+        if self.bgp_password_dir is None:
+            return None, "the log (it holds a hash; give --bgp-password-dir)"
+        path = Path(self.bgp_password_dir) / peer
+        try:
+            return path.read_text().rstrip("\n"), str(path)
+        except OSError as exc:
+            return None, f"{path} ({exc.strerror})"
 
     def _record_session_state(self, peer: str, old: State, new: State, reason: str) -> None:
         """A BGP session changed state: into the log, for explain, status and metrics."""

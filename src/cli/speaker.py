@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TextIO
 
 from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
 from ..app.speaker import DEFAULT_STORE_ROOT, SpeakerRuntime
 from ..events.errors import LbError
 from ..events.sources.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
+from ..store import same_log
 from ._common import add_client_options, client_from
 
 
@@ -92,6 +94,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not hold BGP sessions (the plan is still computed, recorded and printed)",
     )
+    p.add_argument(
+        "--bgp-password-dir",
+        metavar="DIR",
+        help="standalone (--events): a BGPPeer's inline password is read from DIR/<peer "
+        "name>, since logs hold only hashes of passwords",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
     add_log_options(p)
     p.set_defaults(handler=cmd_speaker)
@@ -110,13 +118,28 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
             "answers in its own: run the speaker inside that namespace (ip netns exec) "
             "or add --no-layer2"
         )
+    store = args.store or f"{DEFAULT_STORE_ROOT}/speaker-{args.node}"
+    if args.events and same_log(args.events, store):
+        raise LbError(
+            f"--events {args.events} is this speaker's own log (--store): it would copy "
+            "its own records forever; follow the controller's or record's log instead"
+        )
+    if args.bgp_password_dir is not None:
+        if not args.events:
+            raise LbError(
+                "--bgp-password-dir is for a standalone speaker (--events); in a cluster "
+                "passwords come from the watched BGPPeers and Secrets"
+            )
+        if not Path(args.bgp_password_dir).is_dir():
+            raise LbError(f"--bgp-password-dir {args.bgp_password_dir}: not a directory")
     runtime = SpeakerRuntime(
         args.node,
         events_url=args.events,
         client=client,
         lease_interval=args.lease_interval,
         lease_duration=args.lease_duration,
-        store_url=args.store or f"{DEFAULT_STORE_ROOT}/speaker-{args.node}",
+        store_url=store,
+        bgp_password_dir=args.bgp_password_dir,
         namespace=args.namespace,
         lb_class=args.lb_class,
         ignore_exclude_lb=args.ignore_exclude_lb,

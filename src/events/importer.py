@@ -33,7 +33,7 @@ import yaml
 from . import yaml_loader
 from .errors import ManifestError
 from .record import EventType, Record
-from .sources.secrets import redact_secret
+from .sources.secrets import redact
 
 __all__ = ["IMPORT_SOURCE", "import_files", "parse_documents", "records_from_documents"]
 
@@ -372,8 +372,8 @@ def _record(
         raise fail("metadata.resourceVersion", "not a string")
 
     cleaned = _clean(obj, api_version, namespace if kind not in CLUSTER_SCOPED else None)
-    if kind == "Secret" and api_version == "v1":
-        cleaned = redact_secret(cleaned, secret_key)
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    cleaned = dict(redact(group, kind, cleaned, secret_key))
     return Record(
         0, observed_at, source, event, f"{api_version}/{kind}", key, resource_version, cleaned
     )

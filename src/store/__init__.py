@@ -1,7 +1,7 @@
 """The log: one protocol, backends chosen by URL.
 
 ``memory://[NAME]``, ``file:///abs/dir?fsync=interval|batch|never&segment_mb=64&retain=N``
-(a bare path means the same), and ``redis://`` once the Redis backend lands.
+(a bare path means the same), and ``redis://`` (docs/event-log.md).
 """
 
 from .base import (
@@ -14,7 +14,7 @@ from .base import (
     StoreLocked,
     StoreStats,
 )
-from .url import open_store
+from .url import open_store, same_log
 
 __all__ = [
     "CorruptLog",
@@ -26,4 +26,5 @@ __all__ = [
     "StoreLocked",
     "StoreStats",
     "open_store",
+    "same_log",
 ]

@@ -43,6 +43,23 @@ def open_store(url: str, *, readonly: bool = False) -> Store:
     )
 
 
+def same_log(first: str, second: str) -> bool:
+    """Whether two store URLs name the same log (file stores by their resolved
+    directory, whatever the spelling; other stores by scheme, host and path)."""
+    return _identity(first) == _identity(second)
+
+
+def _identity(url: str) -> tuple[str, str]:
+    if "://" not in url:
+        return "file", str(Path(url.partition("?")[0]).resolve())
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return "file", str(Path(unquote(parts.path)).resolve())
+    key = dict(parse_qsl(parts.query)).get("key", "")  # a Redis log is its key
+    return scheme, f"{parts.netloc.lower()}{parts.path}#{key}"
+
+
 def _options(url: str, query: str) -> dict[str, str]:
     options: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):

@@ -127,7 +127,7 @@ class Lab:
     def publish(self, text: str) -> None:
         ironlb("log", "import", "-", "--to", self.events, stdin=text)
 
-    def start_speaker(self) -> Speaker:
+    def start_speaker(self, *extra: object) -> Speaker:
         self.speaker = Speaker(
             "--node",
             "node1",
@@ -138,6 +138,7 @@ class Lab:
             "--assign-addresses",
             "--no-layer2",
             "--no-links",
+            *extra,
             prefix=("ip", "netns", "exec", self.node_ns),
         )
         self.speaker.next_plan(lambda plan: True)  # printed once its own log is open
@@ -209,7 +210,14 @@ def test_md5_sessions_need_the_right_password(lab):
         peer("bad", ROUTER4_OTHER, 64512, 64513, password="wrong", sourceAddress=NODE4_OTHER),
     ]
     lab.publish(manifests(peers))
-    lab.start_speaker()
+    # The log holds only hashes of the passwords: a standalone speaker reads the
+    # values from files named for the peers.
+    assert b"s3cret" not in b"".join(p.read_bytes() for p in lab.events.glob("*.log"))
+    passwords = lab.tmp / "passwords"
+    passwords.mkdir()
+    (passwords / "good").write_text("s3cret\n")
+    (passwords / "bad").write_text("wrong\n")
+    lab.start_speaker("--bgp-password-dir", passwords)
     routes = lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "route over MD5")
     assert routes[f"{VIP4}/32"].next_hop == NODE4
     # The router's kernel drops segments signed with the wrong key: the dial times out.
@@ -252,3 +260,12 @@ def test_a_silent_peer_is_detected_by_the_hold_timer(lab):
         assert record.object["previous"] == "Established"
     finally:
         lab.router.resume()
+
+
+def test_a_peer_whose_password_cannot_be_found_gets_no_session(lab):
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513)])  # would accept anyone
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513, password="s3cret")]))
+    lab.start_speaker()  # no --bgp-password-dir: the log has only the hash
+    lab.session_record("r4", state="Idle", reason="no password")
+    assert "Established" not in session_states(lab, "r4")
+    assert lab.router.routes(4) == {}

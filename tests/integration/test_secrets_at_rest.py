@@ -1,7 +1,8 @@
-"""No Secret value at rest: a Secret applied with kubectl (so its last-applied
-annotation holds the values too) is recorded from a real API server into a file
-store and a Redis store, folds are snapshotted into both, and every byte either
-store holds is searched for every form of the values."""
+"""No secret value at rest: a Secret and a BGPPeer with an inline password, applied
+with kubectl (so the last-applied annotations hold the values too), are recorded
+from a real API server into a file store and a Redis store, folds are snapshotted
+into both, and every byte either store holds is searched for every form of the
+values."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from ironlb.store import Snapshot, open_store
 from tests.kube_cluster import NAMESPACE
 from tests.processes import ironlb
 
-VALUES = {"password": "s3cr3t-Pa55w0rd-ironlb", "token": "t0ken-Of-The-Peer-99"}
+VALUES = {
+    "password": "s3cr3t-Pa55w0rd-ironlb",
+    "token": "t0ken-Of-The-Peer-99",
+    "inline": "inl1ne-Peer-Pa55",  # a BGPPeer's own spec.password
+}
 
 
 def forms(value: str) -> list[bytes]:
@@ -48,6 +53,18 @@ def test_secret_values_are_in_no_store_and_no_snapshot(kube, redis_server, tmp_p
         "stringData": {"token": VALUES["token"]},
     }
     kube.kubectl("apply", "-f", "-", stdin=json.dumps(secret))  # last-applied holds both
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "tor", "namespace": NAMESPACE},
+        "spec": {
+            "myASN": 64512,
+            "peerASN": 64513,
+            "peerAddress": "10.0.0.1",
+            "password": VALUES["inline"],
+        },
+    }
+    kube.kubectl("apply", "-f", "-", stdin=json.dumps(peer))
     stored = kube.get("secret", "peer-password", "-n", NAMESPACE)
     annotation = stored["metadata"]["annotations"][
         "kubectl.kubernetes.io/last-applied-configuration"
@@ -61,6 +78,7 @@ def test_secret_values_are_in_no_store_and_no_snapshot(kube, redis_server, tmp_p
         with open_store(url) as store:
             records = list(store.read())
             assert any(r.kind == "v1/Secret" for r in records)
+            assert any(r.kind.endswith("/BGPPeer") for r in records)
             controller = ControllerFold().apply_all(records)
             speaker = SpeakerFold().apply_all(records)
             snapshot = encode_snapshot(FoldSnapshot(store.last_seq, controller, speaker))

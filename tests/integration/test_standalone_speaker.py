@@ -124,3 +124,27 @@ def test_records_the_links_of_its_namespace(tmp_path):
         assert plan["l2"]["default/web"]["192.0.2.1"]["node"] == "worker2"
     finally:
         subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+
+
+def test_a_speaker_refuses_to_follow_its_own_log(tmp_path):
+    for events in (str(tmp_path / "own"), f"file://{tmp_path}/own", f"{tmp_path}/x/../own"):
+        result = subprocess.run(
+            [sys.executable, "-m", "ironlb", "speaker", "--node", "n1", "--events", events,
+             "--store", str(tmp_path / "own"), "--no-layer2", "--no-links", "--no-bgp"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert "is this speaker's own log" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bgp_password_dir_must_be_a_directory_of_a_standalone_speaker(tmp_path):
+    base = [sys.executable, "-m", "ironlb", "speaker", "--node", "n1", "--no-layer2"]
+    cases = [
+        (["--events", str(tmp_path / "e"), "--bgp-password-dir", str(tmp_path / "none")],
+         "not a directory"),
+        (["--api-server", "http://127.0.0.1:9", "--bgp-password-dir", str(tmp_path)],
+         "for a standalone speaker"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        result = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr, result.stderr

@@ -8,11 +8,13 @@ import pytest
 from kubernetes import client
 
 from ironlb.events.record import Record
-from ironlb.events.sources.watch import SECRETS, SERVICES, WatchSource
+from ironlb.events.sources.secrets import LiveSecrets
+from ironlb.events.sources.watch import METALLB, SECRETS, SERVICES, WatchSource
 from ironlb.reconcile.world import World
 from tests.apiserver import ApiServer
 
 DEADLINE = 30.0
+BGPPEERS = next(r for r in METALLB if r.kind == "BGPPeer")
 
 
 class Recorder:
@@ -190,6 +192,30 @@ def test_secret_values_never_reach_a_record(cluster):
     assert recorded.object["data"]["password"] != "c2VjcmV0"
     assert "c2VjcmV0" not in repr(recorded.object)
     stop.set()
+
+
+def test_an_inline_bgp_password_is_hashed_in_the_record_and_kept_live_in_memory(cluster):
+    holder, _core, api = cluster
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "tor", "namespace": "metallb-system"},
+        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "10.0.0.1", "password": "pw1"},
+    }
+    holder["server"].create("bgppeers", "metallb-system", peer)
+    recorder, live, stop = Recorder(), LiveSecrets(), threading.Event()
+    source = WatchSource(
+        api, BGPPEERS, recorder.append, source="test", stop=stop, live_secrets=live
+    )
+    threading.Thread(target=source.run, daemon=True).start()
+    try:
+        recorder.wait(lambda r: any(x.key == "metallb-system/tor" for x in r.records))
+        recorded = next(x for x in recorder.records if x.key == "metallb-system/tor")
+        assert recorded.object["spec"]["password"].startswith("hmac-sha256:")
+        assert "pw1" not in repr(recorded.object)
+        assert live.peer_password("metallb-system/tor") == "pw1"  # what the speaker dials with
+    finally:
+        stop.set()
 
 
 def test_the_test_api_server_answers_discovery_like_a_cluster():

@@ -187,6 +187,71 @@ def test_secret_values_never_enter_a_record(tmp_path):
     assert changed.object["stringData"] != first.object["stringData"]
 
 
+def test_inline_bgp_passwords_never_enter_a_record(tmp_path):
+    applied = json.dumps({"spec": {"password": "hunter2"}})
+    path = write(
+        tmp_path,
+        "peer.yaml",
+        f"""
+        apiVersion: metallb.io/v1beta2
+        kind: BGPPeer
+        metadata:
+          name: tor
+          namespace: metallb-system
+          annotations:
+            kubectl.kubernetes.io/last-applied-configuration: '{applied}'
+        spec: {{myASN: 64512, peerASN: 64513, peerAddress: 10.0.0.1, password: hunter2}}
+        """,
+    )
+    (record,) = import_files([path], secret_key=b"k" * 32)
+    assert "hunter2" not in json.dumps(record.object)
+    assert record.object["spec"]["password"].startswith("hmac-sha256:")
+    assert record.object["spec"]["peerASN"] == 64513  # the rest as it was
+
+
+def test_a_legacy_configmaps_peer_passwords_never_enter_a_record(tmp_path):
+    config = (
+        "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 64513\n  my-asn: 64512\n"
+        "  password: hunter2\n"
+    )
+    path = tmp_path / "cm.json"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "config", "namespace": "metallb-system"},
+                "data": {"config": config},
+            }
+        )
+    )
+    (record,) = import_files([str(path)], secret_key=b"k" * 32)
+    text = record.object["data"]["config"]
+    assert "hunter2" not in text and "hmac-sha256:" in text and "10.0.0.1" in text
+
+
+def test_log_show_prints_no_password(tmp_path):
+    import io
+
+    from ironlb.cli import main
+
+    path = write(
+        tmp_path,
+        "peer.yaml",
+        """
+        apiVersion: metallb.io/v1beta2
+        kind: BGPPeer
+        metadata: {name: tor, namespace: metallb-system}
+        spec: {myASN: 64512, peerASN: 64513, peerAddress: 10.0.0.1, password: hunter2}
+        """,
+    )
+    assert main(["log", "import", path, "--to", str(tmp_path / "log")], io.StringIO()) == 0
+    for output in ("table", "json"):
+        out = io.StringIO()
+        assert main(["log", "show", str(tmp_path / "log"), "-o", output], out) == 0
+        assert "tor" in out.getvalue() and "hunter2" not in out.getvalue()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

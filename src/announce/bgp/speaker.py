@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import attrs
 
+from ...events.errors import LbError
+from ...events.sources.secrets import is_hashed
 from ...reconcile.plan.speaker import BGPSessionPlan, NodePlan
 from ..metrics import Counters
 from .session import (
@@ -251,9 +253,25 @@ class _Peer:
         self.owner.counters.set("metallb_bgp_session_up", 0, peer=self.label)
 
 
+class PasswordMissing(LbError):
+    """A peer needs a password this process cannot find: no session is opened (an
+    unauthenticated one would be refused by the peer, or worse, accepted)."""
+
+
+def recorded_password(plan: BGPSessionPlan) -> str | None:
+    """The password as the plan holds it: usable only when it is not a recorded hash."""
+    if plan.password and is_hashed(plan.password):
+        raise PasswordMissing(
+            f"peer {plan.peer}: the log holds only a hash of its password, and no live "
+            "value was given"
+        )
+    return plan.password
+
+
 class BgpSpeaker:
-    """The effector. ``password_of`` reads a peer's password (inline, or the live
-    value of its Secret); ``on_state`` hears every session state change."""
+    """The effector. ``password_of`` reads a peer's password (the live value of its
+    inline password or Secret) or raises PasswordMissing; ``on_state`` hears every
+    session state change (and why a peer has no session)."""
 
     def __init__(
         self,
@@ -261,7 +279,7 @@ class BgpSpeaker:
         *,
         counters: Counters | None = None,
         on_state: StateCallback | None = None,
-        password_of: Callable[[BGPSessionPlan], str | None] = lambda plan: plan.password,
+        password_of: Callable[[BGPSessionPlan], str | None] = recorded_password,
         link_local_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.node = node
@@ -271,6 +289,7 @@ class BgpSpeaker:
         self.link_local_of = link_local_of or interface_link_local
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
+        self.missing: dict[str, str] = {}  # peer -> why it has no session (a password)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="bgp", daemon=True)
         self._thread.start()
@@ -307,7 +326,16 @@ class BgpSpeaker:
                     "; ".join(session.conditions) or "unsupported by the native speaker",
                 )
                 continue
-            wanted[name] = dial_for(session, self.password_of(session))
+            try:
+                password = self.password_of(session)
+            except PasswordMissing as exc:
+                if self.missing.get(name) != str(exc):
+                    log.error("%s: no session", exc)
+                    self.missing[name] = str(exc)
+                    self.on_state(name, State.IDLE, State.IDLE, str(exc))
+                continue
+            self.missing.pop(name, None)
+            wanted[name] = dial_for(session, password)
         for name in [n for n, p in self.peers.items() if wanted.get(n) != p.dial]:
             peer = self.peers.pop(name)
             self.loop.create_task(peer.stop())

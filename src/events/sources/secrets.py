@@ -1,4 +1,4 @@
-"""Keep Secret values out of logs (DESIGN.md: "Secret values never enter a log").
+"""Keep secret values out of logs (DESIGN.md: "Secret values never enter a log").
 
 A Secret is recorded with every ``data``/``stringData`` value replaced by a keyed
 hash: the fold can still see that a value changed (and which keys exist, and the
@@ -6,6 +6,12 @@ Secret's type), replay decides identically because the hash is in the log, and a
 log attached to a bug report reveals nothing. The key never enters the log.
 ``kubectl``'s last-applied-configuration annotation holds the values in clear
 text, so it is hashed too.
+
+The same holds for the other places a password can be written: a BGPPeer's inline
+``spec.password`` and MetalLB's legacy ConfigMap (``data.config``, whose peers
+carry ``password:``). ``redact`` is the one entry every source uses; the values
+themselves stay in memory only (``LiveSecrets``), for the BGP speaker that must
+sign its TCP segments with them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import copy
 import hashlib
 import hmac
+import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +35,67 @@ def hash_value(key: bytes, field: str, value: str) -> str:
     return HASH_PREFIX + digest
 
 
+def redact(group: str, kind: str, obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any]:
+    """``obj`` with every secret value it may carry replaced by a keyed hash (the
+    object itself when it carries none)."""
+    if (group, kind) == ("", "Secret"):
+        return redact_secret(obj, key)
+    if (group, kind) == ("metallb.io", "BGPPeer"):
+        return redact_bgp_peer(obj, key)
+    if (group, kind) == ("", "ConfigMap"):
+        return redact_legacy_config(obj, key)
+    return obj
+
+
+def redact_bgp_peer(obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any]:
+    spec = obj.get("spec")
+    password = spec.get("password") if isinstance(spec, Mapping) else None
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    applied = isinstance(annotations, Mapping) and _LAST_APPLIED in annotations
+    if not (isinstance(password, str) and password and not is_hashed(password)) and not applied:
+        return obj
+    redacted = copy.deepcopy(dict(obj))
+    if isinstance(password, str) and password and not is_hashed(password):
+        redacted["spec"]["password"] = hash_value(key, "spec.password", password)
+    _hash_last_applied(redacted, key)
+    return redacted
+
+
+def redact_legacy_config(obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any]:
+    """MetalLB's legacy ConfigMap: each peer's ``password`` in ``data.config`` hashed
+    (the text is re-written as YAML; a text that does not parse is hashed whole)."""
+    data = obj.get("data")
+    text = data.get("config") if isinstance(data, Mapping) else None
+    if not isinstance(text, str) or "password" not in text:
+        return obj
+    import yaml  # only for the rare legacy ConfigMap
+
+    from ..yaml_loader import load
+
+    redacted = copy.deepcopy(dict(obj))
+    try:
+        config = load(text)
+        for peer in config.get("peers") or []:
+            value = peer.get("password") if isinstance(peer, dict) else None
+            if isinstance(value, str) and value and not is_hashed(value):
+                peer["password"] = hash_value(key, "peers.password", value)
+        redacted["data"]["config"] = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError):
+        redacted["data"]["config"] = hash_value(key, "data.config", text)
+    _hash_last_applied(redacted, key)
+    return redacted
+
+
+def is_hashed(value: str) -> bool:
+    return value.startswith(HASH_PREFIX)
+
+
+def _hash_last_applied(redacted: dict[str, Any], key: bytes) -> None:
+    annotations = redacted.get("metadata", {}).get("annotations")
+    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+        annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(annotations[_LAST_APPLIED]))
+
+
 def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
     """A copy of a Secret object with its values replaced by keyed hashes."""
     redacted = copy.deepcopy(dict(obj))
@@ -38,9 +106,7 @@ def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
                 name: hash_value(key, f"{section}.{name}", str(value))
                 for name, value in values.items()
             }
-    annotations = redacted.get("metadata", {}).get("annotations")
-    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
-        annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(annotations[_LAST_APPLIED]))
+    _hash_last_applied(redacted, key)
     return redacted
 
 
@@ -50,7 +116,22 @@ class LiveSecrets:
 
     def __init__(self) -> None:
         self._values: dict[str, dict[str, str]] = {}
+        self._peer_passwords: dict[str, str] = {}  # BGPPeer key -> inline spec.password
         self._lock = threading.Lock()
+
+    def observe_peer(self, key: str, obj: Mapping[str, Any] | None) -> None:
+        """The BGPPeer ``namespace/name`` as watched (before redaction)."""
+        spec = obj.get("spec") if obj is not None else None
+        password = spec.get("password") if isinstance(spec, Mapping) else None
+        with self._lock:
+            if isinstance(password, str) and password and not is_hashed(password):
+                self._peer_passwords[key] = password
+            else:
+                self._peer_passwords.pop(key, None)
+
+    def peer_password(self, key: str) -> str | None:
+        with self._lock:
+            return self._peer_passwords.get(key)
 
     def observe(self, key: str, obj: Mapping[str, Any] | None) -> None:
         """The Secret ``namespace/name`` as watched; None when it was deleted."""

@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ..record import EventType, Record
-from .secrets import LiveSecrets, redact_secret
+from .secrets import LiveSecrets, redact
 
 log = logging.getLogger("ironlb.watch")
 
@@ -269,10 +269,13 @@ class WatchSource:
         obj.setdefault("apiVersion", self.resource.api_version)
         name = metadata.get("name", "")
         key = f"{metadata['namespace']}/{name}" if metadata.get("namespace") else name
-        if self.resource.kind == "Secret":
-            if self.live_secrets is not None:
-                self.live_secrets.observe(key, None if kind is EventType.DELETED else obj)
-            obj = redact_secret(obj, self.secret_key)
+        if self.live_secrets is not None:  # values for the effectors, before redaction
+            live = None if kind is EventType.DELETED else obj
+            if self.resource.kind == "Secret":
+                self.live_secrets.observe(key, live)
+            elif self.resource.kind == "BGPPeer":
+                self.live_secrets.observe_peer(key, live)
+        obj = dict(redact(self.resource.group, self.resource.kind, obj, self.secret_key))
         return Record(
             0,
             now,
