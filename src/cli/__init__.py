@@ -8,19 +8,30 @@ reports on purpose (``LbError``) print one line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from .. import __version__
 from ..app.logs import configure_logging
 from ..events.errors import LbError
 from . import controller, convert, debug, log, plan, record, speaker, webhook
-from ._common import EXIT_INPUT, EXIT_OK
+from ._common import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+
+logger = logging.getLogger("ironlb")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, its error line kept to one line whatever the user typed."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ironlb",
         description="An event-sourced load balancer for bare-metal Kubernetes that reads "
         "MetalLB's configuration. Every input is an event in a log; a pure fold turns the "
@@ -59,7 +70,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         return int(args.handler(args, out))
     except LbError as exc:
-        print(f"ironlb: error: {exc}", file=sys.stderr)
+        print(f"ironlb: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
@@ -67,6 +78,45 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # The reader went away (e.g. `ironlb log show | head`); that is not an error.
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:
+        # The machine refused (a path, a permission, a socket): the user's to fix.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ironlb: error: {one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as exc:
+        if _from_api_client(exc):
+            print(f"ironlb: error: the Kubernetes API: {_api_reason(exc)}", file=sys.stderr)
+            return EXIT_INPUT
+        # A bug in ironlb: one line, the traceback only when asked for.
+        logger.debug("internal error", exc_info=True)
+        print(
+            f"ironlb: internal error: {type(exc).__name__}: {exc} (run with --log-level "
+            "debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def one_line(text: str) -> str:
+    """An error as one line: control characters (a newline in a file name, say)
+    shown escaped, so the line says all and nothing can forge another."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _from_api_client(exc: BaseException) -> bool:
+    """An error of the Kubernetes client or its transport (checked by module, so the
+    client is not imported by commands that never talk to a cluster)."""
+    return type(exc).__module__.split(".")[0] in ("urllib3", "kubernetes")
+
+
+def _api_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError keeps the cause here
+    if reason is not None and not isinstance(reason, str):
+        return f"cannot connect ({reason})".replace("\n", " ")
+    status = getattr(exc, "status", None)
+    if status:
+        return f"HTTP {status} {reason or ''}".strip()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

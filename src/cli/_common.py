@@ -88,3 +88,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 def client_from(args: argparse.Namespace) -> Any:
     """An ApiClient from the options ``add_client_options`` added."""
     return api_client(kubeconfig=args.kubeconfig, context=args.context, api_server=args.api_server)
+
+
+def plural(count: int, noun: str) -> str:
+    """``noun`` as a count of it reads: 1 event, 2 events."""
+    return noun if count == 1 else f"{noun}s"

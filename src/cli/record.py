@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import sys
 import threading
 from typing import TextIO
 
@@ -17,7 +18,7 @@ from ..events.sources.watch import (
     WatchSource,
 )
 from ..store import open_store
-from ._common import add_client_options, client_from
+from ._common import EXIT_FAILED, EXIT_OK, add_client_options, client_from, plural
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -55,12 +56,12 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
         for r, ns in resources.items()
     ]
     threads = [watch_thread(s) for s in sources]
-    for thread in threads:
-        thread.start()
-    if args.duration is not None:
-        threading.Timer(args.duration, stop.set).start()
     written = 0
-    with open_store(args.to) as store:
+    with open_store(args.to) as store:  # a bad --to fails before any watch starts
+        for thread in threads:
+            thread.start()
+        if args.duration is not None:
+            threading.Timer(args.duration, stop.set).start()
         while not stop.is_set() or not incoming.empty():
             batch = next_batch(incoming, timeout=0.2)
             if batch:
@@ -68,5 +69,12 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
                 written += len(batch)
         join_within(threads)
         last = store.last_seq
-    out.write(f"recorded {written} events into {args.to} (last seq {last})\n")
-    return 0
+    out.write(f"recorded {written} {plural(written, 'event')} into {args.to} (last seq {last})\n")
+    unlisted = [s for s in sources if not s.listed]
+    if unlisted:
+        # Recording nothing of a kind is not a recording: say so, and fail.
+        names = ", ".join(s.resource.plural for s in unlisted)
+        reason = next((s.last_error for s in unlisted if s.last_error), "no answer")
+        print(f"ironlb: error: never listed {names} from the API server: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

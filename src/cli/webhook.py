@@ -54,6 +54,13 @@ def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
     if args.cert_manager and not args.cert_dir:
         raise LbError("--cert-manager needs --cert-dir, where cert-manager mounts the Secret")
     cert_dir = Path(args.cert_dir or tempfile.mkdtemp(prefix="ironlb-webhook-"))
+    if args.cert_manager:
+        missing = [n for n in ("tls.crt", "tls.key") if not (cert_dir / n).is_file()]
+        if missing:
+            raise LbError(
+                f"--cert-manager: no {' or '.join(missing)} in {cert_dir}: is the "
+                "cert-manager Certificate's Secret mounted there?"
+            )
     manager = None
     if not args.cert_manager:
         manager = CertificateManager(

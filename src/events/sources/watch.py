@@ -122,6 +122,7 @@ class WatchSource:
         self.relists = 0  # lists started
         self.listed = 0  # lists completed and handed to ``append``
         self.errors = 0
+        self.last_error = ""  # the newest failure, for a process that must explain itself
         self.progressed = threading.Condition()  # notified whenever the version moves
         self._progress = 0
 
@@ -152,6 +153,7 @@ class WatchSource:
                 if self.stop.is_set():
                     return  # the stream was shut to stop: not an error
                 self.errors += 1
+                self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 # Backoff grows only while nothing gets through; any progress resets it.
                 failures = failures + 1 if self._progress == progress_at_last_error else 1
                 progress_at_last_error = self._progress

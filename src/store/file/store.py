@@ -144,9 +144,17 @@ class FileStore(Store):
     # --- opening and recovery ------------------------------------------------
 
     def _open_writer(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "snapshots").mkdir(exist_ok=True)
-        fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file, not a log directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "snapshots").mkdir(exist_ok=True)
+            fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            where = exc.filename or self.path
+            raise StoreError(
+                f"cannot create the log at {self.path}: {exc.strerror} ({where})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,77 @@
+"""The failures a new user met, each one line and the right exit code (issue 17)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from ironlb.cli import main
+from tests.k8s import service
+
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(argv), out)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    path = tmp_path / "svc.json"
+    path.write_text(json.dumps(service("web")))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("a-file", "is a file, not a log directory"),
+        ("a-file/under", "Not a directory"),
+        ("/proc/ironlb-log", "cannot create the log at /proc/ironlb-log"),
+    ],
+)
+def test_log_import_to_where_no_log_can_be(tmp_path, manifest, target, message):
+    (tmp_path / "a-file").write_text("x")
+    destination = target if target.startswith("/") else str(tmp_path / target)
+    code, _out, err = run("log", "import", manifest, "--to", destination)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_log_copy_onto_a_file(tmp_path, manifest):
+    assert run("log", "import", manifest, "--to", str(tmp_path / "log"))[0] == 0
+    (tmp_path / "a-file").write_text("x")
+    code, _out, err = run("log", "copy", str(tmp_path / "log"), str(tmp_path / "a-file"))
+    assert code == 2 and "is a file, not a log directory" in err
+
+
+def test_webhook_with_cert_manager_and_no_certificate(tmp_path):
+    code, _out, err = run(
+        "webhook", "--cert-manager", "--cert-dir", str(tmp_path), "--api-server", UNREACHABLE
+    )
+    assert code == 2 and "no tls.crt or tls.key in" in err and "Traceback" not in err
+
+
+def test_webhook_with_an_unreachable_api_server(tmp_path):
+    code, _out, err = run("webhook", "--api-server", UNREACHABLE, "--cert-dir", str(tmp_path))
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("ironlb: error: the Kubernetes API: cannot connect")
+
+
+def test_record_from_an_unreachable_api_server_fails(tmp_path):
+    code, out, err = run(
+        "record", "--api-server", UNREACHABLE, "--to", str(tmp_path / "rec"), "--duration", "0.5"
+    )
+    assert code == 1 and "recorded 0 events" in out
+    assert err.strip().splitlines()[-1].startswith("ironlb: error: never listed services")
+
+
+def test_an_error_is_one_line_whatever_the_path_holds(tmp_path):
+    code, _out, err = run("validate", str(tmp_path / "new\nline"))
+    assert code == 2 and err.count("\n") == 1 and "new\\nline" in err
