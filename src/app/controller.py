@@ -37,10 +37,10 @@ from .loop import (
     DigestSchedule,
     LogMetrics,
     SnapshotPolicy,
+    Supervisor,
     all_listed,
     join_within,
     next_batch,
-    watch_thread,
 )
 from .metrics_server import MetricsServer
 from .snapshots import FoldSnapshot
@@ -79,6 +79,7 @@ class ControllerRuntime:
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock
         self.stop = threading.Event()
+        self.supervisor = Supervisor(self.stop)
         self.incoming: queue.Queue[Record] = queue.Queue()
         self.fold = ControllerFold()
         self.counters = Counters()
@@ -125,12 +126,8 @@ class ControllerRuntime:
                 self.fold.apply(record)
             self._append(store, self._identity_records())
             sources = self.sources()
-            threads = [watch_thread(s) for s in sources]
-            threads.append(
-                threading.Thread(
-                    target=self.elector.run, args=(self.stop,), name="leader", daemon=True
-                )
-            )
+            threads = [self.supervisor.watch(s) for s in sources]
+            threads.append(self.supervisor.thread("leader", self.elector.run, self.stop))
             writer = ServiceStatusWriter(
                 self.client, qps=self.qps, burst=self.burst, counters=self.counters
             )
@@ -192,6 +189,7 @@ class ControllerRuntime:
                 join_within(threads)
                 if metrics is not None:
                     metrics.close()
+        self.supervisor.check()
 
     def _append(self, store: Store, batch: list[Record]) -> None:
         if not batch:

@@ -59,8 +59,43 @@ def join_within(threads: Iterable[threading.Thread], timeout: float = 10.0) -> N
         log.warning("still running %.0fs after stop, left behind: %s", timeout, ", ".join(stuck))
 
 
-def watch_thread(source: WatchSource) -> threading.Thread:
-    return threading.Thread(target=source.run, name=f"watch/{source.resource.plural}", daemon=True)
+class SourceFailed(LbError):
+    """A thread the process cannot run without died of an unexpected error."""
+
+    exit_code = 1
+
+
+class Supervisor:
+    """The threads feeding a process. One that dies of an unexpected error stops
+    the whole process, which then exits non-zero: a speaker or controller missing
+    one of its sources would go on deciding from a world that no longer changes,
+    while a process that exits is restarted (by Kubernetes, or systemd) whole."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.failed: list[str] = []
+
+    def thread(self, name: str, target: Callable[..., object], *args: object) -> threading.Thread:
+        def run() -> None:
+            try:
+                target(*args)
+            except LbError as exc:  # reported on purpose: the process's last line says it
+                self.failed.append(f"{name}: {exc}")
+                self.stop.set()
+            except Exception as exc:  # a bug: the traceback goes to the log
+                log.exception("%s failed; stopping the process", name)
+                self.failed.append(f"{name}: {type(exc).__name__}: {exc}")
+                self.stop.set()
+
+        return threading.Thread(target=run, name=name, daemon=True)
+
+    def watch(self, source: WatchSource) -> threading.Thread:
+        return self.thread(f"watch/{source.resource.plural}", source.run)
+
+    def check(self) -> None:
+        """After the loop ended: raise if it ended because a thread died."""
+        if self.failed:
+            raise SourceFailed(f"stopped, as {'; '.join(self.failed)}")
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

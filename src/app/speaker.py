@@ -64,10 +64,10 @@ from .loop import (
     DigestSchedule,
     LogMetrics,
     SnapshotPolicy,
+    Supervisor,
     all_listed,
     join_within,
     next_batch,
-    watch_thread,
 )
 from .metrics_server import MetricsServer
 from .snapshots import FoldSnapshot, SnapshotState
@@ -136,6 +136,7 @@ class SpeakerRuntime:
         self.plans_out = plans_out
         self.clock = clock
         self.stop = threading.Event()
+        self.supervisor = Supervisor(self.stop)
         self.incoming: queue.Queue[Record] = queue.Queue()
         self.fold = SpeakerFold(node=node)
         # Only a speaker that assigns addresses itself plans them as a controller does.
@@ -178,11 +179,7 @@ class SpeakerRuntime:
             if self.links:
                 source = LinkSource(self.node, self.incoming.put, netns=self.links_netns)
                 source.open()  # subscribe before the first dump, and fail early if we cannot
-                threads.append(
-                    threading.Thread(
-                        target=source.run, args=(self.stop,), name="links", daemon=True
-                    )
-                )
+                threads.append(self.supervisor.thread("links", source.run, self.stop))
             for thread in threads:
                 thread.start()
             try:
@@ -207,12 +204,13 @@ class SpeakerRuntime:
                     self.statuses.close()
                 if metrics is not None:
                     metrics.close()
+        self.supervisor.check()
 
     def _source_threads(self) -> list[threading.Thread]:
         """Threads that feed the queue: the followed log, or the cluster (watches, the
         node's Lease and the membership verdicts)."""
         if self.client is None:
-            return [threading.Thread(target=self._follow_events, name="follow", daemon=True)]
+            return [self.supervisor.thread("follow", self._follow_events)]
         namespace = self.identity["namespace"]
         threads = []
         for resource in (*SPEAKER_RESOURCES, SECRETS, CONFIGMAPS):
@@ -231,7 +229,7 @@ class SpeakerRuntime:
                 live_secrets=self.live_secrets if resource.kind in ("Secret", "BGPPeer") else None,
             )
             self.watches.append(source)
-            threads.append(watch_thread(source))
+            threads.append(self.supervisor.watch(source))
         leases = K8sLeaseStore(self.client, namespace)
         renewer = LeaseRenewer(
             leases, self.node, interval=self.lease_interval, duration=self.lease_duration
@@ -240,7 +238,7 @@ class SpeakerRuntime:
             leases, self.incoming.put, source=f"speaker/{self.node}/membership"
         )
         for name, run in (("lease", renewer.run), ("membership", members.run)):
-            threads.append(threading.Thread(target=run, args=(self.stop,), name=name, daemon=True))
+            threads.append(self.supervisor.thread(name, run, self.stop))
         return threads
 
     def _put(self, records: list[Record]) -> None:
@@ -468,9 +466,8 @@ class SpeakerRuntime:
                         self.incoming.put(record.with_seq(0))
                     next_seq = batch[-1].seq + 1
                     self.incoming.put(self._cursor(batch[-1].seq))
-        except LbError as exc:
-            log.error("cannot follow %s: %s", self.events_url, exc)
-            self.stop.set()
+        except LbError as exc:  # the supervisor stops the process, which exits 1
+            raise LbError(f"cannot follow {self.events_url}: {exc}") from None
 
     def _cursor(self, seq: int) -> Record:
         return self._record(CURSOR_KIND, "events", {"url": self.events_url, "seq": seq}, "/events")

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return int(args.handler(args, out))
     except LbError as exc:
         print(f"ironlb: error: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_INPUT
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import TextIO
 
-from ..app.loop import install_signal_handlers, join_within, next_batch, watch_thread
+from ..app.loop import Supervisor, install_signal_handlers, join_within, next_batch
 from ..events.record import Record
 from ..events.sources.watch import (
     CONFIGMAPS,
@@ -55,7 +55,8 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
         WatchSource(client, r, put, source="record", stop=stop, namespace=ns)
         for r, ns in resources.items()
     ]
-    threads = [watch_thread(s) for s in sources]
+    supervisor = Supervisor(stop)
+    threads = [supervisor.watch(s) for s in sources]
     written = 0
     with open_store(args.to) as store:  # a bad --to fails before any watch starts
         for thread in threads:
@@ -70,6 +71,7 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
         join_within(threads)
         last = store.last_seq
     out.write(f"recorded {written} {plural(written, 'event')} into {args.to} (last seq {last})\n")
+    supervisor.check()
     unlisted = [s for s in sources if not s.listed]
     if unlisted:
         # Recording nothing of a kind is not a recording: say so, and fail.

@@ -12,6 +12,8 @@ from __future__ import annotations
 class LbError(Exception):
     """Something ironlb reports to its user; never a bug."""
 
+    exit_code = 2  # the command line's: 2 for what the user gave, 1 for a run that failed
+
 
 class InvalidRecord(LbError, ValueError):
     """A record, or the bytes of one, does not have the shape DESIGN.md defines."""

@@ -148,3 +148,15 @@ def test_bgp_password_dir_must_be_a_directory_of_a_standalone_speaker(tmp_path):
     for extra, message in cases:
         result = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
         assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_a_speaker_that_cannot_follow_its_events_exits_non_zero(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ironlb", "speaker", "--node", "n1",
+         "--events", "redis://127.0.0.1:9/0", "--store", str(tmp_path / "own"),
+         "--no-layer2", "--no-links", "--no-bgp", "--quiet"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("ironlb: error: stopped, as follow")
+    assert "Traceback" not in result.stderr

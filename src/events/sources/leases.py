@@ -7,11 +7,39 @@ and a 409 Conflict becomes LeaseConflict, exactly as the in-memory store behaves
 from __future__ import annotations
 
 import datetime
+import functools
+from collections.abc import Callable
+from typing import TypeVar
 
 from kubernetes.client import ApiClient, CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
+from ..errors import LbError
 from .membership import Lease, LeaseConflict
+
+T = TypeVar("T")
+
+
+class LeaseStoreUnavailable(LbError):
+    """The API did not answer a Lease request: retried at the next interval."""
+
+
+def _transport_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """API and connection failures as LeaseStoreUnavailable, which the renewer and
+    the membership source retry (a speaker keeps running through an API outage)."""
+
+    @functools.wraps(method)
+    def wrapped(*args: object, **kwargs: object) -> T:
+        try:
+            return method(*args, **kwargs)
+        except LeaseConflict:
+            raise
+        except (ApiException, HTTPError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise LeaseStoreUnavailable(f"Leases: {reason}") from None
+
+    return wrapped
 
 
 def _to_body(lease: Lease) -> dict:
@@ -48,6 +76,7 @@ class K8sLeaseStore:
         self.api = CoordinationV1Api(client)
         self.namespace = namespace
 
+    @_transport_errors
     def get(self, name: str) -> Lease | None:
         try:
             return _from_api(self.api.read_namespaced_lease(name, self.namespace))
@@ -56,6 +85,7 @@ class K8sLeaseStore:
                 return None
             raise
 
+    @_transport_errors
     def create(self, lease: Lease) -> Lease:
         try:
             return _from_api(self.api.create_namespaced_lease(self.namespace, _to_body(lease)))
@@ -64,6 +94,7 @@ class K8sLeaseStore:
                 raise LeaseConflict(f"Lease {lease.name} already exists") from None
             raise
 
+    @_transport_errors
     def update(self, lease: Lease) -> Lease:
         try:
             return _from_api(
@@ -74,6 +105,7 @@ class K8sLeaseStore:
                 raise LeaseConflict(f"Lease {lease.name} changed meanwhile") from None
             raise
 
+    @_transport_errors
     def delete(self, name: str) -> None:
         try:
             self.api.delete_namespaced_lease(name, self.namespace)
@@ -81,6 +113,7 @@ class K8sLeaseStore:
             if exc.status != 404:
                 raise
 
+    @_transport_errors
     def list(self) -> list[Lease]:
         items = self.api.list_namespaced_lease(self.namespace).items
         return sorted((_from_api(item) for item in items), key=lambda lease: lease.name)

@@ -28,6 +28,7 @@ supplies one backed by the API.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from ..errors import LbError
 from ..own_kinds import MEMBERSHIP_KIND
 from ..record import EventType, Record
 
+log = logging.getLogger("ironlb.membership")
 LEASE_PREFIX = "ironlb-speaker-"
 DEFAULT_RENEW_INTERVAL = 1.0
 DEFAULT_LEASE_DURATION = 2.5
@@ -167,7 +169,10 @@ class LeaseRenewer:
 
     def release(self) -> None:
         """Delete our Lease: the membership source judges us dead at once."""
-        self.store.delete(lease_name(self.node))
+        try:
+            self.store.delete(lease_name(self.node))
+        except LbError as exc:  # not released: the others judge us dead when it expires
+            log.warning("could not release Lease %s: %s", lease_name(self.node), exc)
 
     def run(self, stop: threading.Event) -> None:
         """Renew every ``interval`` until ``stop`` is set, then release."""
@@ -265,5 +270,8 @@ class MembershipSource:
 
     def run(self, stop: threading.Event, interval: float = DEFAULT_CHECK_INTERVAL) -> None:
         while not stop.is_set():
-            self.check()
+            try:
+                self.check()
+            except LbError as exc:  # the Leases could not be read: judge nobody now
+                log.warning("membership: %s; retrying", exc)
             stop.wait(interval)
