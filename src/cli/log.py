@@ -92,16 +92,7 @@ def _matches(record: Record, kinds: list[str] | None) -> bool:
 
 
 def record_to_json(record: Record) -> dict:
-    return {
-        "seq": record.seq,
-        "observed_at": record.observed_at,
-        "source": record.source,
-        "type": record.type.value,
-        "kind": record.kind,
-        "key": record.key,
-        "resource_version": record.resource_version,
-        "object": record.object,
-    }
+    return record.to_json()
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:

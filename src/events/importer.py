@@ -5,9 +5,11 @@ Accepted input, detected from the content:
 * multi-document YAML (``---`` separated), as people write manifests;
 * a JSON object, or a JSON array of objects;
 * ``kind: List`` / ``kind: XxxList`` documents as ``kubectl get -o yaml|json`` prints them;
-* JSON lines of watch events ``{"type": "ADDED", "object": {...}}`` (``kubectl get -w
-  -o json --output-watch-events``, or ironlb's own ``log show -o json``). ``BOOKMARK``
-  and ``ERROR`` events carry no object of the cluster and are skipped.
+* watch events ``{"type": "ADDED", "object": {...}}``, one per line or indented one
+  after another as ``kubectl get -w -o json --output-watch-events`` prints them.
+  ``BOOKMARK`` and ``ERROR`` events carry no object of the cluster and are skipped;
+* the lines of ``ironlb log show -o json``: each record as it was (its source and
+  time, SYNC markers and ironlb's own records included), so any log round-trips.
 
 A plain object is an upsert (ADDED). Nothing is deleted unless the input says
 DELETED, or ``replace=True`` wraps the import in SYNC markers for every kind it
@@ -28,11 +30,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import yaml
 
 from . import yaml_loader
-from .errors import ManifestError
-from .record import EventType, Record
+from .errors import InvalidRecord, ManifestError
+from .record import JSON_FIELDS, EventType, Record, split_kind
 from .sources.secrets import redact
 
 __all__ = ["IMPORT_SOURCE", "import_files", "parse_documents", "records_from_documents"]
@@ -221,33 +224,33 @@ def _parse(text: str, path: str) -> list[tuple[int, Any]]:
     if text.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
-            first_line = next((line for line in text.splitlines() if line.strip()), "")
-            if _is_json(first_line):
-                return list(_json_lines(text, path))
-        else:
-            return list(enumerate(value, start=1)) if isinstance(value, list) else [(1, value)]
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":
+                if text.lstrip()[:1] == "[":
+                    raise ManifestError(path, 1, f"invalid JSON: {exc}") from exc
+                return list(_yaml_documents(text, path))  # YAML flow style, e.g. {a: 1}
+            return list(_json_stream(text, path))
+        return list(enumerate(value, start=1)) if isinstance(value, list) else [(1, value)]
     return list(_yaml_documents(text, path))
 
 
-def _is_json(line: str) -> bool:
-    try:
-        json.loads(line)
-    except json.JSONDecodeError:
-        return False
-    return True
-
-
-def _json_lines(text: str, path: str) -> Iterator[tuple[int, Any]]:
-    number = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+def _json_stream(text: str, path: str) -> Iterator[tuple[int, Any]]:
+    """JSON values one after another: JSON lines (``log show -o json``), or the
+    indented objects ``kubectl get -w -o json --output-watch-events`` prints."""
+    decoder = json.JSONDecoder()
+    position, number = 0, 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return
         number += 1
         try:
-            yield number, json.loads(line)
+            value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
-            raise ManifestError(path, number, f"invalid JSON on line {line_no}: {exc.msg}") from exc
+            line = text.count("\n", 0, position) + 1  # where the broken value starts
+            raise ManifestError(path, number, f"invalid JSON on line {line}: {exc.msg}") from exc
+        yield number, value
 
 
 def _yaml_documents(text: str, path: str) -> Iterator[tuple[int, Any]]:
@@ -276,6 +279,9 @@ def records_from_documents(
     for number, document in documents:
         if document is None:
             continue  # an empty YAML document, e.g. after a trailing ---
+        if isinstance(document, dict) and set(document) >= JSON_FIELDS:
+            records.append(_logged(document, path, number, secret_key))
+            continue
         for event, obj in _events_of(document, path, number):
             records.append(
                 _record(
@@ -283,6 +289,18 @@ def records_from_documents(
                 )
             )
     return records
+
+
+def _logged(document: dict, path: str, number: int, secret_key: bytes) -> Record:
+    """A line of ``ironlb log show -o json``: the record as it was (source, time,
+    kind, SYNC markers and ironlb's own records included), numbered anew."""
+    try:
+        record = Record.from_json(document)
+    except InvalidRecord as exc:
+        raise ManifestError(path, number, str(exc)) from None
+    group, _version, kind = split_kind(record.kind)
+    redacted = redact(group, kind, record.object, secret_key)
+    return attrs.evolve(record, seq=0, object=dict(redacted))
 
 
 def _events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:

@@ -79,6 +79,10 @@ def _check_kind(_instance: object, _attribute: object, value: str) -> None:
     split_kind(value)
 
 
+# The fields of a record in its JSON form (``Record.to_json``).
+JSON_FIELDS = frozenset({"seq", "observed_at", "source", "type", "kind", "key", "object"})
+
+
 @attrs.frozen
 class Record:
     """One observation in a log (fields as DESIGN.md defines them).
@@ -105,6 +109,39 @@ class Record:
     @property
     def identity(self) -> Identity:
         return identity_of(self.kind, self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``ironlb log show -o json`` prints it (one line each)."""
+        return {
+            "seq": self.seq,
+            "observed_at": self.observed_at,
+            "source": self.source,
+            "type": self.type.value,
+            "kind": self.kind,
+            "key": self.key,
+            "resource_version": self.resource_version,
+            "object": self.object,
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Record:
+        """The inverse of ``to_json``; InvalidRecord names the field that is wrong."""
+        missing = sorted(JSON_FIELDS - set(value))
+        if missing:
+            raise InvalidRecord(f"not a log record: no {', '.join(missing)}")
+        try:
+            return cls(
+                value["seq"],
+                value["observed_at"],
+                value["source"],
+                value["type"],
+                value["kind"],
+                value["key"],
+                value.get("resource_version"),
+                value["object"],
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidRecord(f"not a log record: {exc}") from None
 
     def with_seq(self, seq: int) -> Record:
         """This record at position ``seq`` of a log (the store calls this on append)."""

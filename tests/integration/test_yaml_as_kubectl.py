@@ -60,3 +60,25 @@ def test_every_probe_reads_the_same_as_with_kubectl(kube, tmp_path):
     theirs = json.loads(printed)
     ours = yaml_loader.load(PROBE)
     assert ours["spec"] == theirs["spec"]
+
+
+def test_kubectls_watch_output_imports(kube, tmp_path):
+    """``kubectl get -w -o json --output-watch-events`` output, as this kubectl prints
+    it (one event per line; older ones indent: tests/unit/test_importer.py)."""
+    import subprocess
+
+    from ironlb.events.importer import import_files
+    from ironlb.events.record import EventType
+
+    kube.kubectl("create", "service", "clusterip", "watched", "--tcp=80:80")
+    kube.kubectl("label", "service", "watched", "tier=web")
+    done = subprocess.run(
+        [str(kube.bin / "kubectl"), f"--kubeconfig={kube.admin_kubeconfig}", "get", "services",
+         "-w", "-o", "json", "--output-watch-events", "--request-timeout=2s"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    path = tmp_path / "watch.json"
+    path.write_text(done.stdout)
+    records = [r for r in import_files([str(path)]) if r.key == "default/watched"]
+    assert [r.type for r in records] == [EventType.ADDED]
+    assert records[0].object["metadata"]["labels"]["tier"] == "web"

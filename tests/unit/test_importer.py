@@ -374,3 +374,31 @@ def test_yaml_reads_as_kubectl_reads_it(tmp_path):
     assert record.object["spec"]["communities"][0]["value"] == "64512:1"
     assert record.object["metadata"]["annotations"]["since"] == "2024-01-01"
     assert record.object["spec"]["flags"] == {"true": True, "octal": 15, "e": 1000}
+
+
+def test_indented_watch_events_one_after_another(tmp_path):
+    """How kubectl printed ``get -w -o json --output-watch-events`` before one line each."""
+    events = [
+        {"type": "ADDED", "object": service_object("web", "5")},
+        {"type": "MODIFIED", "object": service_object("web", "6")},
+    ]
+    path = write(tmp_path, "w.json", "".join(json.dumps(e, indent=4) + "\n" for e in events))
+    records = import_files([path])
+    assert [(r.type, r.resource_version) for r in records] == [
+        (EventType.ADDED, "5"),
+        (EventType.MODIFIED, "6"),
+    ]
+
+
+def test_a_broken_object_in_a_stream_names_its_line(tmp_path):
+    text = json.dumps({"type": "ADDED", "object": service_object("a", "1")}) + "\n{oops\n"
+    with pytest.raises(ManifestError, match="document 2: invalid JSON on line 2"):
+        import_files([write(tmp_path, "bad.json", text)])
+
+
+def service_object(name: str, version: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": version},
+    }

@@ -92,8 +92,9 @@ def is_hashed(value: str) -> bool:
 
 def _hash_last_applied(redacted: dict[str, Any], key: bytes) -> None:
     annotations = redacted.get("metadata", {}).get("annotations")
-    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
-        annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(annotations[_LAST_APPLIED]))
+    applied = annotations.get(_LAST_APPLIED) if isinstance(annotations, dict) else None
+    if applied is not None and not (isinstance(applied, str) and is_hashed(applied)):
+        annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(applied))
 
 
 def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
@@ -103,7 +104,9 @@ def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
         values = redacted.get(section)
         if isinstance(values, dict):
             redacted[section] = {
-                name: hash_value(key, f"{section}.{name}", str(value))
+                name: value
+                if isinstance(value, str) and is_hashed(value)  # idempotent: logs re-import
+                else hash_value(key, f"{section}.{name}", str(value))
                 for name, value in values.items()
             }
     _hash_last_applied(redacted, key)
