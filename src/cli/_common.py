@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from ..app.kube_client import api_client
+from ..events.errors import LbError
 from ..reconcile.controller.fold import Overrides
 from ..reconcile.speaker.fold import SpeakerOverrides
 from ..tools.planner import Planner
@@ -93,3 +94,15 @@ def client_from(args: argparse.Namespace) -> Any:
 def plural(count: int, noun: str) -> str:
     """``noun`` as a count of it reads: 1 event, 2 events."""
     return noun if count == 1 else f"{noun}s"
+
+
+class NotFound(LbError):
+    """What the user asked about is not there: a failed check (exit 1), not bad input."""
+
+    exit_code = 1
+
+
+def check_from(start: int | None, last: int) -> None:
+    """``--from`` past the end of the log is a mistake, not an empty answer."""
+    if start is not None and start > last:
+        raise LbError(f"--from {start} is past the end of the log (its last seq is {last})")

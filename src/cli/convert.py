@@ -10,7 +10,7 @@ import yaml
 
 from ..events import yaml_loader
 from ..events.errors import LbError
-from ..tools.convert import NS, convert, legacy_config, render
+from ..tools.convert import NS, convert, legacy_config, legacy_document, render
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -30,13 +30,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.file == "-":
-            document = yaml_loader.load(sys.stdin.read())
+            text = sys.stdin.read()
         else:
             with open(args.file) as fh:
-                document = yaml_loader.load(fh.read())
+                text = fh.read()
+        documents = list(yaml_loader.load_all(text))
     except OSError as exc:
-        raise LbError(f"cannot read {args.file}: {exc}") from exc
+        raise LbError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise LbError(f"{args.file} is not YAML: {exc}") from exc
+    except UnicodeDecodeError:
+        raise LbError(f"{args.file} is not text") from None
+    document = legacy_document(documents, args.file)
     out.write(render(convert(legacy_config(document), args.namespace)))
     return 0

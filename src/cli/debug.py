@@ -9,7 +9,7 @@ from ..events.errors import LbError
 from ..reconcile.plan.diff import describe, diff_plans
 from ..tools.explain import explain
 from ..tools.inputs import read_inputs
-from ._common import EXIT_OK, add_fold_options, planner_from
+from ._common import EXIT_OK, NotFound, add_fold_options, planner_from, plural
 from .output import dump_json
 
 
@@ -58,7 +58,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     lines = describe(diff)
     out.write(f"from seq {args.start} to seq {end}: ")
-    out.write(f"{len(lines)} change(s)\n" if lines else "nothing changed\n")
+    out.write(f"{len(lines)} {plural(len(lines), 'change')}\n" if lines else "nothing changed\n")
     for line in lines:
         out.write(f"  {line}\n")
     return EXIT_OK
@@ -68,13 +68,21 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     if "/" not in args.service:
         raise LbError(f"{args.service!r}: name the Service as namespace/name")
     records = [r for r in read_inputs([args.url]) if args.at is None or r.seq <= args.at]
+    if not any(r.key == args.service and r.kind.endswith("/Service") for r in records):
+        raise NotFound(f"no Service {args.service} in {args.url}" + _at(args.at))
     planner = planner_from(args)
     report = explain(records, args.service, planner.controller, planner.speakers, node=args.node)
+    if args.node is not None and args.node not in planner.speakers.node_names():
+        raise NotFound(f"no node {args.node} in {args.url}" + _at(args.at))
     if args.output == "json":
         dump_json(report, out)
     else:
         render_explanation(report, out)
     return EXIT_OK
+
+
+def _at(seq: int | None) -> str:
+    return f" up to seq {seq}" if seq is not None else ""
 
 
 def render_explanation(report: dict, out: TextIO) -> None:

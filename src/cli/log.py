@@ -10,6 +10,7 @@ from typing import TextIO
 from ..events.importer import import_files
 from ..events.record import Record
 from ..store import Store, StoreError, open_store
+from ._common import check_from, plural
 from .output import dump_json, json_line, render_table, timestamp
 
 COPY_BATCH = 1000
@@ -78,7 +79,8 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     with open_store(args.to) as store:
         seqs = store.append(records)
     if seqs:
-        out.write(f"imported {len(seqs)} events into {args.to} (seqs {seqs.start}-{seqs[-1]})\n")
+        events = plural(len(seqs), "event")
+        out.write(f"imported {len(seqs)} {events} into {args.to} (seqs {seqs.start}-{seqs[-1]})\n")
     else:
         out.write(f"nothing to import into {args.to}\n")
     return 0
@@ -97,6 +99,7 @@ def record_to_json(record: Record) -> dict:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     with open_store(args.url, readonly=True) as store:
+        check_from(args.start, store.last_seq)
         records = (r for r in store.read(args.start, args.until) if _matches(r, args.kind))
         if args.output == "json":
             for record in records:
@@ -180,5 +183,7 @@ def copy_log(source: Store, destination: Store) -> int:
 def cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
     with open_store(args.source, readonly=True) as source, open_store(args.destination) as dest:
         copied = copy_log(source, dest)
-    out.write(f"copied {copied} events from {args.source} to {args.destination}\n")
+    out.write(
+        f"copied {copied} {plural(copied, 'event')} from {args.source} to {args.destination}\n"
+    )
     return 0

@@ -20,9 +20,12 @@ from ..tools.planner import outside_namespace
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    NotFound,
     add_fold_options,
+    check_from,
     overrides_from,
     planner_from,
+    plural,
     speaker_overrides_from,
 )
 from .output import dump_json, paint, render_table, use_colour
@@ -97,6 +100,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     with open_store(args.url, readonly=True) as store:
+        check_from(args.start, store.last_seq)
         # A log whose history retention dropped starts from its snapshot.
         snapshot = snapshot_to_start_from(store) if args.start is None else None
         start = snapshot.seq + 1 if snapshot else args.start
@@ -116,8 +120,14 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         if report.mismatch is not None:
             out.write(report.describe() + "\n")
             return EXIT_FAILED
+        if report.checked == 0:
+            raise NotFound(
+                f"the log holds no plan digest up to seq {records[-1].seq if records else 0}: "
+                "nothing to verify (live controllers and speakers append them every "
+                "--digest-interval)"
+            )
         out.write(
-            f"verified {report.checked} plan digests up to seq "
+            f"verified {report.checked} {plural(report.checked, 'plan digest')} up to seq "
             f"{records[-1].seq if records else 0}\n"
         )
         return EXIT_OK
@@ -220,7 +230,8 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
     else:
         out.write(
             paint(
-                f"configuration has {len(config['errors'])} error(s); the last valid "
+                f"configuration has {len(config['errors'])} "
+                f"{plural(len(config['errors']), 'error')}; the last valid "
                 "pools stay in force:",
                 "red",
                 colour,
@@ -232,7 +243,7 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
     if before is not None:
         changed = sum(1 for k in keys if _service_change(k, plan, before))
         out.write(
-            f"\n{changed} service(s) would change address or announcer "
+            f"\n{changed} {plural(changed, 'service')} would change address or announcer "
             "(+ new, ~ changed, - removed)\n"
         )
 

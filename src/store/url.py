@@ -81,6 +81,11 @@ def _open_file(path: Path, options: dict[str, str], *, url: str | None, readonly
 
     shown = url or str(path)
     _reject_options(shown, options, FILE_OPTIONS)
+    if readonly and path.is_file():
+        raise InvalidStoreURL(
+            f"{shown} is a file, not a log (a log is a directory): a manifest? "
+            f"`ironlb plan {shown}` reads it, `ironlb log import {shown} --to DIR` logs it"
+        )
     kwargs: dict[str, object] = {}
     if "fsync" in options:
         kwargs["fsync"] = options["fsync"]

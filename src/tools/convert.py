@@ -54,6 +54,38 @@ AD_FIELDS = {
 }
 
 
+def legacy_document(documents: list[Any], where: str) -> Any:
+    """The one legacy configuration among the documents of a file: a ConfigMap with
+    ``data.config`` (also inside a ``kind: List``, as ``kubectl get cm -o yaml``
+    prints several), or the bare configuration itself."""
+    found = []
+    for document in documents:
+        if isinstance(document, Mapping) and document.get("kind") == "List":
+            found += [i for i in document.get("items") or [] if _is_legacy_configmap(i)]
+        elif _is_legacy_configmap(document):
+            found.append(document)
+    if len(found) > 1:  # MetalLB reads the one named "config"
+        found = [d for d in found if (d.get("metadata") or {}).get("name") == "config"] or found
+    if len(found) == 1:
+        return found[0]
+    if found:
+        names = sorted(str((d.get("metadata") or {}).get("name")) for d in found)
+        raise LbError(f"{where}: {len(found)} ConfigMaps hold a data.config ({', '.join(names)})")
+    plain = [d for d in documents if d is not None]
+    if len(plain) == 1 and not (isinstance(plain[0], Mapping) and "kind" in plain[0]):
+        return plain[0]  # the data.config YAML itself
+    raise LbError(f"{where}: no legacy configuration (a ConfigMap with data.config, or its YAML)")
+
+
+def _is_legacy_configmap(document: Any) -> bool:
+    return (
+        isinstance(document, Mapping)
+        and document.get("kind") == "ConfigMap"
+        and isinstance(document.get("data"), Mapping)
+        and "config" in document["data"]
+    )
+
+
 def legacy_config(document: Any) -> Mapping[str, Any]:
     """The legacy configuration from a ConfigMap object, or the configuration itself."""
     if isinstance(document, Mapping) and document.get("kind") == "ConfigMap":

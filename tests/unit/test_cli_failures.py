@@ -75,3 +75,37 @@ def test_record_from_an_unreachable_api_server_fails(tmp_path):
 def test_an_error_is_one_line_whatever_the_path_holds(tmp_path):
     code, _out, err = run("validate", str(tmp_path / "new\nline"))
     assert code == 2 and err.count("\n") == 1 and "new\\nline" in err
+
+
+@pytest.fixture
+def log_dir(tmp_path, manifest):
+    assert run("log", "import", manifest, "--to", str(tmp_path / "log"))[0] == 0
+    return str(tmp_path / "log")
+
+
+def test_explain_of_what_is_not_in_the_log_says_so(log_dir):
+    code, _out, err = run("explain", log_dir, "default/nope")
+    assert code == 1 and "no Service default/nope in" in err
+    code, _out, err = run("explain", log_dir, "default/web", "--node", "nowhere")
+    assert code == 1 and "no node nowhere in" in err
+
+
+def test_replay_of_a_manifest_says_it_is_not_a_log(manifest):
+    code, _out, err = run("replay", manifest)
+    assert code == 2 and "is a file, not a log" in err and f"ironlb plan {manifest}" in err
+
+
+def test_verifying_a_log_without_digests_is_not_a_pass(log_dir):
+    code, _out, err = run("replay", log_dir, "--verify")
+    assert code == 1 and "holds no plan digest" in err
+
+
+@pytest.mark.parametrize("command", [["replay"], ["log", "show"]])
+def test_from_past_the_end_is_an_error(log_dir, command):
+    code, _out, err = run(*command, log_dir, "--from", "99")
+    assert code == 2 and "--from 99 is past the end of the log (its last seq is 1)" in err
+
+
+def test_counts_read_as_english(tmp_path, manifest):
+    _code, out, _err = run("log", "import", manifest, "--to", str(tmp_path / "one"))
+    assert out.startswith("imported 1 event into")

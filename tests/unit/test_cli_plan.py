@@ -73,7 +73,7 @@ def test_what_if_marks_what_would_change(tmp_path):
     table = ironlb("plan", EXAMPLE, "--with", change).stdout
     assert "~  default/web" in table
     assert "shop/checkout" in table and "~  shop/checkout" not in table
-    assert "service(s) would change" in table
+    assert "4 services would change" in table
 
 
 def test_lb_class_and_namespace_overrides(tmp_path):

@@ -116,3 +116,27 @@ def test_an_unquoted_community_stays_a_community_not_a_base_60_number(tmp_path):
     advertisement = next(d for d in documents if d["kind"] == "BGPAdvertisement")
     assert "64512:1" in advertisement["spec"]["communities"]
     assert "3870721" not in text
+
+
+def test_convert_finds_the_configmap_in_a_multi_document_file_or_a_list(tmp_path):
+    import io
+    import json
+
+    from ironlb.cli import main
+
+    config = "address-pools:\n- name: lan\n  protocol: layer2\n  addresses: [192.0.2.0/28]\n"
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "config", "namespace": "metallb-system"},
+        "data": {"config": config},
+    }
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}}
+    multi = tmp_path / "multi.yaml"
+    multi.write_text(json.dumps(other) + "\n---\n" + json.dumps(configmap) + "\n")
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [other, configmap]}))
+    for path in (multi, listed):
+        out = io.StringIO()
+        assert main(["convert", str(path)], out) == 0
+        assert "kind: IPAddressPool" in out.getvalue() and "192.0.2.0/28" in out.getvalue()
