@@ -3,7 +3,6 @@ digest and snapshot schedules."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import queue
 import signal
@@ -18,6 +17,7 @@ from ..events.record import Record
 from ..events.sources.watch import WatchSource
 from ..reconcile.plan.verify import digest_record
 from ..store import Snapshot, Store
+from .options import DEFAULT_MAX_LOG_MB, DEFAULT_SNAPSHOT_INTERVAL
 from .snapshots import (
     FoldSnapshot,
     SnapshotState,
@@ -147,10 +147,6 @@ def all_listed(watches: Iterable[WatchSource], incoming: queue.Queue) -> bool:
     return all(w.listed for w in watches) and incoming.empty()
 
 
-DEFAULT_SNAPSHOT_INTERVAL = 300.0
-DEFAULT_MAX_LOG_MB = 256
-
-
 class SnapshotPolicy:
     """When a process snapshots its folds, and how much history its log keeps.
 
@@ -221,33 +217,6 @@ class SnapshotPolicy:
             log.info("log over its cap: history before seq %d dropped", first)
             self._over_cap = False
             self._size_checked_at = float("-inf")  # look again at the next chance
-
-
-def add_log_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a long-running process's own log: snapshots and the disk cap."""
-    parser.add_argument(
-        "--snapshot-interval",
-        type=float,
-        default=DEFAULT_SNAPSHOT_INTERVAL,
-        metavar="SECONDS",
-        help="snapshot the folds at most this often, after 1000 new records or more "
-        f"(default {DEFAULT_SNAPSHOT_INTERVAL:g}); a restart replays only what follows",
-    )
-    parser.add_argument(
-        "--max-log-mb",
-        type=float,
-        default=DEFAULT_MAX_LOG_MB,
-        metavar="MB",
-        help="above this size the log drops the history behind its newest snapshot "
-        f"(default {DEFAULT_MAX_LOG_MB}; 0 keeps all history)",
-    )
-
-
-def snapshot_policy_from(args: argparse.Namespace) -> SnapshotPolicy:
-    if args.snapshot_interval < 0 or args.max_log_mb < 0:
-        raise LbError("--snapshot-interval and --max-log-mb must be zero or more")
-    cap = int(args.max_log_mb * 2**20) if args.max_log_mb else None
-    return SnapshotPolicy(args.snapshot_interval, max_log_bytes=cap)
 
 
 class LogMetrics:

@@ -73,7 +73,6 @@ from .metrics_server import MetricsServer
 from .snapshots import FoldSnapshot, SnapshotState
 
 log = logging.getLogger("ironlb.speaker")
-DEFAULT_STORE_ROOT = "/var/lib/ironlb"
 
 
 class Effector(Protocol):

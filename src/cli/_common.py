@@ -4,13 +4,14 @@ the Kubernetes API; command modules import this, never each other."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..app.kube_client import api_client
 from ..events.errors import LbError
-from ..reconcile.controller.fold import Overrides
-from ..reconcile.speaker.fold import SpeakerOverrides
-from ..tools.planner import Planner
+
+if TYPE_CHECKING:  # imported where used: building the command line stays fast
+    from ..reconcile.controller.fold import Overrides
+    from ..reconcile.speaker.fold import SpeakerOverrides
+    from ..tools.planner import Planner
 
 # 0 success; 1 a check failed (validate found errors, replay --verify a mismatch);
 # 2 an input could not be read or the command line is wrong.
@@ -50,12 +51,16 @@ def add_fold_options(p: argparse.ArgumentParser) -> None:
 
 
 def overrides_from(args: argparse.Namespace) -> Overrides:
+    from ..reconcile.controller.fold import Overrides
+
     if args.lb_class is not None:
         return Overrides(namespace=args.namespace, load_balancer_class=args.lb_class or None)
     return Overrides(namespace=args.namespace)
 
 
 def speaker_overrides_from(args: argparse.Namespace) -> SpeakerOverrides:
+    from ..reconcile.speaker.fold import SpeakerOverrides
+
     speakers = None
     if args.speakers is not None:
         speakers = frozenset(n.strip() for n in args.speakers.split(",") if n.strip())
@@ -71,6 +76,8 @@ def speaker_overrides_from(args: argparse.Namespace) -> SpeakerOverrides:
 
 
 def planner_from(args: argparse.Namespace) -> Planner:
+    from ..tools.planner import Planner
+
     return Planner(overrides_from(args), speaker_overrides_from(args), node=args.node)
 
 
@@ -88,6 +95,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 def client_from(args: argparse.Namespace) -> Any:
     """An ApiClient from the options ``add_client_options`` added."""
+    from ..app.kube_client import api_client
+
     return api_client(kubeconfig=args.kubeconfig, context=args.context, api_server=args.api_server)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from ..app.controller import ControllerRuntime
-from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
+from ..app.options import add_log_options, snapshot_policy_from
 from ..events.errors import LbError
 from ._common import add_client_options, client_from
 
@@ -36,6 +35,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
+    from ..app.controller import ControllerRuntime  # the process's modules, only to run it
+    from ..app.loop import install_signal_handlers
+
     if args.lease_duration <= args.lease_interval:
         raise LbError("--lease-duration must exceed --lease-interval")
     runtime = ControllerRuntime(

@@ -6,11 +6,8 @@ import argparse
 import sys
 from typing import TextIO
 
-import yaml
-
-from ..events import yaml_loader
 from ..events.errors import LbError
-from ..tools.convert import NS, convert, legacy_config, legacy_document, render
+from ..reconcile.identity import DEFAULT_NAMESPACE as NS
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -28,6 +25,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
+    import yaml
+
+    from ..events import yaml_loader
+    from ..tools.convert import convert, legacy_config, legacy_document, render
+
     try:
         if args.file == "-":
             text = sys.stdin.read()

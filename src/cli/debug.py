@@ -6,9 +6,6 @@ import argparse
 from typing import TextIO
 
 from ..events.errors import LbError
-from ..reconcile.plan.diff import describe, diff_plans
-from ..tools.explain import explain
-from ..tools.inputs import read_inputs
 from ._common import EXIT_OK, NotFound, add_fold_options, planner_from, plural
 from .output import dump_json
 
@@ -44,6 +41,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    from ..reconcile.plan.diff import describe, diff_plans
+    from ..tools.inputs import read_inputs
+
     records = read_inputs([args.url])
     end = args.end if args.end is not None else (records[-1].seq if records else 0)
     if args.start > end:
@@ -65,6 +65,9 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from ..tools.explain import explain
+    from ..tools.inputs import read_inputs
+
     if "/" not in args.service:
         raise LbError(f"{args.service!r}: name the Service as namespace/name")
     records = [r for r in read_inputs([args.url]) if args.at is None or r.seq <= args.at]

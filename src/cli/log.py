@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import collections
 from collections.abc import Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..events.importer import import_files
 from ..events.record import Record
-from ..store import Store, StoreError, open_store
 from ._common import check_from, plural
 from .output import dump_json, json_line, render_table, timestamp
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 COPY_BATCH = 1000
 
@@ -73,6 +74,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    from ..events.importer import import_files
+    from ..store import open_store
+
     records = import_files(
         args.files, replace=args.replace, default_namespace=args.default_namespace
     )
@@ -98,6 +102,8 @@ def record_to_json(record: Record) -> dict:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from ..store import open_store
+
     with open_store(args.url, readonly=True) as store:
         check_from(args.start, store.last_seq)
         records = (r for r in store.read(args.start, args.until) if _matches(r, args.kind))
@@ -122,6 +128,8 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    from ..store import open_store
+
     with open_store(args.url, readonly=True) as store:
         stats = store.stats()
         kinds: collections.Counter[str] = collections.Counter()
@@ -165,6 +173,8 @@ def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
 
 def copy_log(source: Store, destination: Store) -> int:
     """Copy every record (seqs kept) and the newest snapshot; the destination must be empty."""
+    from ..store import StoreError
+
     if destination.last_seq != 0:
         raise StoreError(
             f"{destination.url} already holds events (up to seq {destination.last_seq}); "
@@ -181,6 +191,8 @@ def copy_log(source: Store, destination: Store) -> int:
 
 
 def cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
+    from ..store import open_store
+
     with open_store(args.source, readonly=True) as source, open_store(args.destination) as dest:
         copied = copy_log(source, dest)
     out.write(

@@ -5,18 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-import yaml
-
-from ..app.snapshots import snapshot_to_start_from
 from ..events.record import Record
-from ..reconcile.config import ConfigError
-from ..reconcile.controller.fold import ControllerFold, Overrides
-from ..reconcile.plan.controller import config_json
-from ..reconcile.plan.diff import announcers
-from ..reconcile.plan.verify import verify_digests
-from ..store import open_store
-from ..tools.inputs import default_inputs, read_inputs
-from ..tools.planner import outside_namespace
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -89,6 +78,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    from ..tools.inputs import default_inputs, read_inputs
+
     base = read_inputs(args.inputs or default_inputs())
     planner = planner_from(args).apply_all(base)
     before = planner.to_json() if args.extra else None
@@ -99,6 +90,10 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from ..app.snapshots import snapshot_to_start_from
+    from ..reconcile.plan.verify import verify_digests
+    from ..store import open_store
+
     with open_store(args.url, readonly=True) as store:
         check_from(args.start, store.last_seq)
         # A log whose history retention dropped starts from its snapshot.
@@ -136,6 +131,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from ..reconcile.controller.fold import ControllerFold, Overrides
+    from ..reconcile.plan.controller import config_json
+    from ..tools.inputs import read_inputs
+    from ..tools.planner import outside_namespace
+
     records = read_inputs(args.inputs)
     fold = ControllerFold(Overrides(namespace=args.namespace)).apply_all(records)
     errors = list(fold.config_errors) + outside_namespace(records, fold.namespace)
@@ -156,6 +156,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def render_plan(
     plan: dict[str, Any], output: str, out: TextIO, *, before: dict[str, Any] | None = None
 ) -> None:
+    import yaml
+
     if output == "json":
         dump_json(plan, out)
     elif output == "yaml":
@@ -165,6 +167,8 @@ def render_plan(
 
 
 def _service_change(key: str, plan: dict, before: dict | None) -> str:
+    from ..reconcile.plan.diff import announcers
+
     if before is None:
         return ""
     old, new = before["services"].get(key), plan["services"].get(key)
@@ -177,6 +181,8 @@ def _service_change(key: str, plan: dict, before: dict | None) -> str:
 
 
 def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None = None) -> None:
+    from ..reconcile.config import ConfigError
+
     colour = use_colour(out)
     keys = sorted(set(plan["services"]) | (set(before["services"]) if before else set()))
     rows, colours = [], []

@@ -8,15 +8,7 @@ import sys
 import threading
 from typing import TextIO
 
-from ..app.loop import Supervisor, install_signal_handlers, join_within, next_batch
 from ..events.record import Record
-from ..events.sources.watch import (
-    CONFIGMAPS,
-    CONTROLLER_RESOURCES,
-    SECRETS,
-    SPEAKER_RESOURCES,
-    WatchSource,
-)
 from ..store import open_store
 from ._common import EXIT_FAILED, EXIT_OK, add_client_options, client_from, plural
 
@@ -37,6 +29,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
+    # The watches' modules (the Kubernetes client), only to run: not to build the CLI.
+    from ..app.loop import Supervisor, install_signal_handlers, join_within, next_batch
+    from ..events.sources.watch import (
+        CONFIGMAPS,
+        CONTROLLER_RESOURCES,
+        SECRETS,
+        SPEAKER_RESOURCES,
+        WatchSource,
+    )
+
     client = client_from(args)
     stop = threading.Event()
     install_signal_handlers(stop)

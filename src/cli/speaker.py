@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from ..app.loop import add_log_options, install_signal_handlers, snapshot_policy_from
-from ..app.speaker import DEFAULT_STORE_ROOT, SpeakerRuntime
+from ..app.options import DEFAULT_STORE_ROOT, add_log_options, snapshot_policy_from
 from ..events.errors import LbError
 from ..events.sources.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
 from ..store import same_log
@@ -132,6 +131,9 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
             )
         if not Path(args.bgp_password_dir).is_dir():
             raise LbError(f"--bgp-password-dir {args.bgp_password_dir}: not a directory")
+    from ..app.loop import install_signal_handlers  # the process's modules, only to run it
+    from ..app.speaker import SpeakerRuntime
+
     runtime = SpeakerRuntime(
         args.node,
         events_url=args.events,

@@ -9,12 +9,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from ..app.loop import install_signal_handlers
-from ..app.metrics_server import parse_address
 from ..events.errors import LbError
-from ..webhook.admission import AdmissionValidator, WebhookServer
-from ..webhook.cache import WatchedObjects
-from ..webhook.certs import CertificateManager
 from ._common import add_client_options, client_from
 
 log = logging.getLogger("ironlb.webhook.admission")
@@ -50,6 +45,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
+    from ..app.loop import install_signal_handlers  # the process's modules, only to run it
+    from ..app.metrics_server import parse_address
+    from ..webhook.admission import AdmissionValidator, WebhookServer
+    from ..webhook.cache import WatchedObjects
+    from ..webhook.certs import CertificateManager
+
     client = client_from(args)
     if args.cert_manager and not args.cert_dir:
         raise LbError("--cert-manager needs --cert-dir, where cert-manager mounts the Secret")
