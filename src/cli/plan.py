@@ -80,13 +80,31 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from ..tools.inputs import default_inputs, read_inputs
 
-    base = read_inputs(args.inputs or default_inputs())
+    origins: list = []
+    base = read_inputs(args.inputs or default_inputs(), origins=origins)
     planner = planner_from(args).apply_all(base)
     before = planner.to_json() if args.extra else None
+    records = base
     if args.extra:
-        planner.apply_all(read_inputs(args.extra, start_seq=len(base) + 1))
-    render_plan(planner.to_json(), args.output, out, before=before)
+        extra = read_inputs(args.extra, start_seq=len(base) + 1, origins=origins)
+        planner.apply_all(extra)
+        records = [*base, *extra]
+    after = with_schema_errors(planner.to_json(), records, origins)
+    render_plan(after, args.output, out, before=before)
     return EXIT_OK
+
+
+def with_schema_errors(plan: dict[str, Any], records: list, origins: list) -> dict[str, Any]:
+    """The plan's ``config`` with what the API server would refuse in the inputs."""
+    from ..reconcile.config import ConfigError
+    from ..reconcile.plan.controller import config_json
+    from ..tools.strict import schema_errors
+
+    refused = schema_errors(records, origins)
+    if not refused:
+        return plan
+    errors = [ConfigError(**e) for e in plan["config"]["errors"]] + refused
+    return {**plan, "config": config_json(tuple(errors))}
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -135,10 +153,13 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     from ..reconcile.plan.controller import config_json
     from ..tools.inputs import read_inputs
     from ..tools.planner import outside_namespace
+    from ..tools.strict import schema_errors
 
-    records = read_inputs(args.inputs)
+    origins: list = []
+    records = read_inputs(args.inputs, origins=origins)
     fold = ControllerFold(Overrides(namespace=args.namespace)).apply_all(records)
     errors = list(fold.config_errors) + outside_namespace(records, fold.namespace)
+    errors += schema_errors(records, origins)  # what the API server would refuse
     report = config_json(tuple(errors))
     if args.output == "json":
         dump_json(report, out)

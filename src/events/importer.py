@@ -100,10 +100,12 @@ def import_files(
     default_namespace: str = "default",
     secret_key: bytes | None = None,
     source: str = IMPORT_SOURCE,
+    origins: list[tuple[str, int]] | None = None,
 ) -> list[Record]:
     """Records for every object in ``paths`` (``-`` is standard input), in input order.
 
     Raises ManifestError naming the file and document when an input is unreadable.
+    ``origins``, when given, receives the (file, document number) of each record.
     """
     key = secret_key if secret_key is not None else os.urandom(32)
     now = time.time()
@@ -119,6 +121,7 @@ def import_files(
                 secret_key=key,
                 source=source,
                 observed_at=now,
+                origins=origins,
             )
         )
     return wrap_in_sync(records, source, now) if replace else records
@@ -274,20 +277,24 @@ def records_from_documents(
     secret_key: bytes,
     source: str,
     observed_at: float,
+    origins: list[tuple[str, int]] | None = None,
 ) -> list[Record]:
     records = []
     for number, document in documents:
         if document is None:
             continue  # an empty YAML document, e.g. after a trailing ---
+        before = len(records)
         if isinstance(document, dict) and set(document) >= JSON_FIELDS:
             records.append(_logged(document, path, number, secret_key))
-            continue
-        for event, obj in _events_of(document, path, number):
-            records.append(
+        else:
+            records.extend(
                 _record(
                     event, obj, path, number, default_namespace, secret_key, source, observed_at
                 )
+                for event, obj in events_of(document, path, number)
             )
+        if origins is not None:
+            origins.extend([(path, number)] * (len(records) - before))
     return records
 
 
@@ -303,7 +310,7 @@ def _logged(document: dict, path: str, number: int, secret_key: bytes) -> Record
     return attrs.evolve(record, seq=0, object=dict(redacted))
 
 
-def _events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:
+def events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:
     if not isinstance(document, dict):
         raise ManifestError(path, number, f"expected an object, found {_shape(document)}")
     # A watch event, or a line of `ironlb log show -o json`; never an object

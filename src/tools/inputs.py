@@ -14,7 +14,12 @@ from ..store import open_store
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def read_inputs(inputs: Sequence[str], *, start_seq: int = 1) -> list[Record]:
+def read_inputs(
+    inputs: Sequence[str],
+    *,
+    start_seq: int = 1,
+    origins: list[tuple[str, int] | None] | None = None,
+) -> list[Record]:
     """Records of every input in the order given, numbered densely from ``start_seq``.
 
     An input with ``scheme://`` is a log; a directory is a log (a file store, as
@@ -23,7 +28,8 @@ def read_inputs(inputs: Sequence[str], *, start_seq: int = 1) -> list[Record]:
     anything else a manifest file. An input that holds nothing is an error: a
     configuration checked against nothing must not come out "valid". Renumbering
     keeps each input's order, which is all the fold uses seqs for (pending order),
-    so what-if folds can stack inputs.
+    so what-if folds can stack inputs. ``origins``, when given, receives each
+    record's (file, document number), or None for a record read from a log.
     """
     records: list[Record] = []
     for source in inputs:
@@ -31,6 +37,8 @@ def read_inputs(inputs: Sequence[str], *, start_seq: int = 1) -> list[Record]:
         if "://" in source or (path.is_dir() and _is_log(path)):
             with open_store(source, readonly=True) as store:
                 found = list(store.read())
+            if origins is not None:
+                origins.extend([None] * len(found))
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES)
             if not files:
@@ -38,9 +46,9 @@ def read_inputs(inputs: Sequence[str], *, start_seq: int = 1) -> list[Record]:
                     source, None, "neither a log nor a directory of manifests "
                     "(*.yaml, *.yml, *.json)"
                 )  # fmt: skip
-            found = import_files([str(f) for f in files])
+            found = import_files([str(f) for f in files], origins=origins)
         else:
-            found = import_files([source])
+            found = import_files([source], origins=origins)
         if not found:
             raise ManifestError(source, None, "holds no objects")
         records.extend(found)

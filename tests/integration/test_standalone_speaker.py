@@ -112,7 +112,9 @@ def test_records_the_links_of_its_namespace(tmp_path):
             "--no-layer2",
         )
         try:
-            plan = speaker.next_plan(lambda p: p["interfaces"]["ipv4"])
+            # Links and the followed events arrive on two threads, in either order:
+            # wait for the plan that holds both.
+            plan = speaker.next_plan(lambda p: p["interfaces"]["ipv4"] and "default/web" in p["l2"])
             assert plan["interfaces"] == {"ipv4": ["eth0"], "ipv6": []}
         finally:
             assert speaker.terminate() == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -183,3 +185,24 @@ def test_nothing_to_check_is_an_error_not_valid(tmp_path, capsys, command):
     ):
         assert main([command, str(target)], io.StringIO()) == 2
         assert message in capsys.readouterr().err
+
+
+def test_validate_is_strict_and_names_file_document_object_and_field(tmp_path):
+    path = tmp_path / "pools.yaml"
+    path.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
+        "metadata: {name: lan, namespace: metallb-system}\n"
+        "spec: {addresses: [192.0.2.0/24], autoassign: false}\n"
+        "---\napiVersion: metallb.io/v1beta1\nkind: IPAdressPool\n"
+        "metadata: {name: typo, namespace: metallb-system}\nspec: {addresses: [10.0.0.0/24]}\n"
+        "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {any: thing}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ironlb", "validate", str(path), "-o", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    errors = json.loads(done.stdout)["errors"]
+    assert {(e["document"], e["field"]) for e in errors} == {(1, "spec.autoassign"), (2, "kind")}
+    assert all(e["file"] == str(path) for e in errors)
+    assert "did you mean 'autoAssign'" in errors[0]["message"] + errors[1]["message"]

@@ -43,16 +43,27 @@ class ConfigError:
     # A reference that may legitimately arrive later (an alias, a profile, a Secret):
     # admission does not reject it, but the configuration is not applied meanwhile.
     transient: bool = attrs.field(default=False, eq=False, order=False)
+    # Where the object was written, when it came from a file (validate, plan).
+    file: str | None = attrs.field(default=None, kw_only=True, order=False)
+    document: int | None = attrs.field(default=None, kw_only=True, order=False)
 
-    def to_json(self) -> dict[str, str]:
-        return {"object": self.object, "field": self.field, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "object": self.object,
+            "field": self.field,
+            "message": self.message,
+        }
+        if self.file is not None:
+            shown["file"], shown["document"] = self.file, self.document
+        return shown
 
     def __str__(self) -> str:
         """The one way an error is shown: ``validate``, ``plan``, the webhook's
         refusal and ConfigurationState's summary all print this."""
+        where = f"{self.file}: document {self.document}: " if self.file is not None else ""
         if self.field:
-            return f"{self.object}: {self.field}: {self.message}"
-        return f"{self.object}: {self.message}"
+            return f"{where}{self.object}: {self.field}: {self.message}"
+        return f"{where}{self.object}: {self.message}"
 
 
 @attrs.frozen
