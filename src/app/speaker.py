@@ -23,13 +23,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from kubernetes.client import ApiClient
 
 from ..announce.bgp.session import State
-from ..announce.bgp.speaker import BgpSpeaker, PasswordMissing
+from ..announce.bgp.speaker import BgpSpeaker
 from ..announce.k8s.speaker_status import SpeakerStatusPublisher
 from ..announce.l2.core import Conflict
 from ..announce.l2.responder import Layer2Responder
@@ -53,10 +52,10 @@ from ..events.sources.membership import (
     LeaseRenewer,
     MembershipSource,
 )
-from ..events.sources.secrets import LiveSecrets, is_hashed
+from ..events.sources.secrets import LiveSecrets
 from ..events.sources.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
 from ..reconcile.controller.fold import ControllerFold
-from ..reconcile.plan.speaker import BGPSessionPlan, NodePlan
+from ..reconcile.plan.speaker import NodePlan
 from ..reconcile.plan.verify import planned_statuses
 from ..reconcile.speaker.fold import SpeakerFold
 from ..store import Store, open_store
@@ -70,6 +69,7 @@ from .loop import (
     next_batch,
 )
 from .metrics_server import MetricsServer
+from .passwords import PasswordSource
 from .snapshots import FoldSnapshot, SnapshotState
 
 log = logging.getLogger("ironlb.speaker")
@@ -166,7 +166,11 @@ class SpeakerRuntime:
                     self.node,
                     counters=self.counters,
                     on_state=self._record_session_state,
-                    password_of=self._bgp_password,
+                    password_of=PasswordSource(
+                        self.identity["namespace"],
+                        self.live_secrets if self.client is not None else None,
+                        self.bgp_password_dir,
+                    ),
                 )
                 self.effectors.append(speaker)
             metrics = None
@@ -378,42 +382,6 @@ class SpeakerRuntime:
         self.log_metrics.configuration(
             loaded=self.fold.configuration_loaded, stale=bool(self.fold.config_errors)
         )
-
-    def _bgp_password(self, session: BGPSessionPlan) -> str | None:
-        """The live value of the peer's password; the log holds only hashes of it.
-
-        An inline ``spec.password`` comes from the watched BGPPeer in a cluster, or
-        from ``--bgp-password-dir``/<peer name> standalone; a ``passwordSecret`` from
-        the watched Secret. Not found: PasswordMissing, and the peer gets no session.
-        """
-        namespace = self.identity["namespace"]
-        if session.password:
-            if not is_hashed(session.password):
-                return session.password  # a log written before passwords were hashed
-            if self.client is not None:
-                value = self.live_secrets.peer_password(f"{namespace}/{session.peer}")
-                where = f"BGPPeer {namespace}/{session.peer} as watched"
-            else:
-                value, where = self._password_file(session.peer)
-            if value is None:
-                raise PasswordMissing(f"peer {session.peer}: no password in {where}")
-            return value
-        if not session.password_secret:
-            return None
-        key = f"{namespace}/{session.password_secret}"
-        value = self.live_secrets.value(key, "password")
-        if value is None:
-            raise PasswordMissing(f"peer {session.peer}: Secret {key} has no password yet")
-        return value
-
-    def _password_file(self, peer: str) -> tuple[str | None, str]:
-        if self.bgp_password_dir is None:
-            return None, "the log (it holds a hash; give --bgp-password-dir)"
-        path = Path(self.bgp_password_dir) / peer
-        try:
-            return path.read_text().rstrip("\n"), str(path)
-        except OSError as exc:
-            return None, f"{path} ({exc.strerror})"
 
     def _record_session_state(self, peer: str, old: State, new: State, reason: str) -> None:
         """A BGP session changed state: into the log, for explain, status and metrics."""

@@ -24,6 +24,9 @@ Active, retrying; to Idle once stopped). Errors are split as h11 splits them: th
 peer's are ``BgpError`` (answered on the wire), ironlb's own misuse of a session
 (bytes fed with no connection up, a connection reported twice) is
 ``LocalProtocolError``, raised to the caller and never sent.
+
+Size: about 470 lines, on purpose: the state machine and the Adj-RIB-Out it
+guards share one session's state; split, each half would reach into the other.
 """
 
 from __future__ import annotations
