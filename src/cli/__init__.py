@@ -16,7 +16,19 @@ from typing import NoReturn, TextIO
 from .. import __version__
 from ..app.logs import configure_logging
 from ..events.errors import LbError
-from . import controller, convert, debug, log, plan, record, speaker, webhook
+from . import (
+    controller,
+    convert,
+    diff,
+    explain,
+    log,
+    plan,
+    record,
+    replay,
+    speaker,
+    validate,
+    webhook,
+)
 from ._common import EXIT_FAILED, EXIT_INPUT, EXIT_OK
 
 logger = logging.getLogger("ironlb")
@@ -52,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     plan.add_parsers(commands)
+    validate.add_parsers(commands)
+    replay.add_parsers(commands)
     log.add_parsers(commands)
     speaker.add_parsers(commands)
     controller.add_parsers(commands)
     record.add_parsers(commands)
-    debug.add_parsers(commands)
+    diff.add_parsers(commands)
+    explain.add_parsers(commands)
     convert.add_parsers(commands)
     webhook.add_parsers(commands)
     return parser

@@ -1,4 +1,4 @@
-"""``ironlb diff`` and ``ironlb explain``: questions asked of a recorded log."""
+"""``ironlb explain``: why a Service has its addresses and its announcer, and since when."""
 
 from __future__ import annotations
 
@@ -6,25 +6,11 @@ import argparse
 from typing import TextIO
 
 from ..events.errors import LbError
-from ._common import EXIT_OK, NotFound, add_fold_options, planner_from, plural
+from ._common import EXIT_OK, NotFound, add_fold_options, planner_from
 from .output import dump_json
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "diff",
-        help="what changed in addresses and announcements between two points of a log",
-        description="Fold LOG up to --from and up to --to (seqs, inclusive) and print what "
-        "changed: Service addresses, layer-2 announcers, BGP routes, pool counters, "
-        "configuration validity.",
-    )
-    p.add_argument("url", metavar="LOG")
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
-    p.add_argument("--to", dest="end", type=int, metavar="SEQ", help="default: the end")
-    add_fold_options(p)
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p.set_defaults(handler=cmd_diff)
-
     p = commands.add_parser(
         "explain",
         help="why a Service has its addresses and announcer, and the history of both",
@@ -38,30 +24,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add_fold_options(p)
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(handler=cmd_explain)
-
-
-def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
-    from ..reconcile.plan.diff import describe, diff_plans
-    from ..tools.inputs import read_inputs
-
-    records = read_inputs([args.url])
-    end = args.end if args.end is not None else (records[-1].seq if records else 0)
-    if args.start > end:
-        raise LbError(f"--from {args.start} is after --to {end}")
-    planner = planner_from(args)
-    planner.apply_all([r for r in records if r.seq <= args.start])
-    before = planner.to_json()
-    planner.apply_all([r for r in records if args.start < r.seq <= end])
-    diff = diff_plans(before, planner.to_json())
-    if args.output == "json":
-        dump_json({"from": args.start, "to": end, **diff}, out)
-        return EXIT_OK
-    lines = describe(diff)
-    out.write(f"from seq {args.start} to seq {end}: ")
-    out.write(f"{len(lines)} {plural(len(lines), 'change')}\n" if lines else "nothing changed\n")
-    for line in lines:
-        out.write(f"  {line}\n")
-    return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:

@@ -1,0 +1,85 @@
+"""``ironlb replay``: the plan at a point of a log, or the proof (``--verify``) that
+the log replays to the decisions it recorded."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from ..events.record import Record
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    NotFound,
+    add_fold_options,
+    check_from,
+    overrides_from,
+    planner_from,
+    plural,
+    speaker_overrides_from,
+)
+from .render import render_plan
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "replay", help="print the plan at a point of a log, or verify its recorded digests"
+    )
+    p.add_argument("url", metavar="LOG_URL")
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        metavar="SEQ",
+        help="fold only records from this seq on (inclusive)",
+    )
+    p.add_argument("--until", type=int, metavar="SEQ", help="stop after this seq (inclusive)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="recompute every plan-digest record and fail at the first that differs",
+    )
+    add_fold_options(p)
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    p.set_defaults(handler=cmd_replay)
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from ..app.snapshots import snapshot_to_start_from
+    from ..reconcile.plan.verify import verify_digests
+    from ..store import open_store
+
+    with open_store(args.url, readonly=True) as store:
+        check_from(args.start, store.last_seq)
+        # A log whose history retention dropped starts from its snapshot.
+        snapshot = snapshot_to_start_from(store) if args.start is None else None
+        start = snapshot.seq + 1 if snapshot else args.start
+        records: list[Record] = list(store.read(start, args.until))
+    overrides = overrides_from(args)
+    planner = planner_from(args)
+    if snapshot is not None:
+        planner.controller = snapshot.controller_fold(overrides)
+        planner.speakers = snapshot.speaker_fold(speaker_overrides_from(args))
+    if args.verify:
+        report = verify_digests(
+            records,
+            overrides,
+            speaker_overrides_from(args),
+            start=(planner.controller, planner.speakers),
+        )
+        if report.mismatch is not None:
+            out.write(report.describe() + "\n")
+            return EXIT_FAILED
+        if report.checked == 0:
+            raise NotFound(
+                f"the log holds no plan digest up to seq {records[-1].seq if records else 0}: "
+                "nothing to verify (live controllers and speakers append them every "
+                "--digest-interval)"
+            )
+        out.write(
+            f"verified {report.checked} {plural(report.checked, 'plan digest')} up to seq "
+            f"{records[-1].seq if records else 0}\n"
+        )
+        return EXIT_OK
+    render_plan(planner.apply_all(records).to_json(), args.output, out)
+    return EXIT_OK

@@ -1,0 +1,52 @@
+"""``ironlb validate``: is a configuration what MetalLB and the API server accept."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+)
+from .output import dump_json
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "validate",
+        help="check configuration objects with the rules ironlb applies",
+        description="Exit 0 when the configuration is valid, 1 when not, 2 when an input "
+        "cannot be read.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="the namespace ironlb reads its configuration from (default: metallb-system)",
+    )
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from ..reconcile.controller.fold import ControllerFold, Overrides
+    from ..reconcile.plan.controller import config_json
+    from ..tools.inputs import read_inputs
+    from ..tools.planner import outside_namespace
+    from ..tools.strict import schema_errors
+
+    origins: list = []
+    records = read_inputs(args.inputs, origins=origins)
+    fold = ControllerFold(Overrides(namespace=args.namespace)).apply_all(records)
+    errors = list(fold.config_errors) + outside_namespace(records, fold.namespace)
+    errors += schema_errors(records, origins)  # what the API server would refuse
+    report = config_json(tuple(errors))
+    if args.output == "json":
+        dump_json(report, out)
+    elif report["valid"]:
+        out.write("configuration is valid\n")
+    else:
+        for error in sorted(errors):
+            out.write(f"{error}\n")
+    return EXIT_OK if report["valid"] else EXIT_FAILED
