@@ -6,7 +6,7 @@ For each daemon: a router namespace runs it with a route to announce (IPv4 and
 IPv6, with communities and large communities); from a node namespace a session
 built on ironlb's own sans-IO ``Session`` dials it, and every message the daemon
 sends until its UPDATEs arrived is written, one hex line per message, to
-``<daemon>-<family>.hex``. tests/unit/test_bgp_captured.py decodes them.
+``<daemon>-<family>.hex``. tests/unit/announce/test_bgp_captured.py decodes them.
 """
 
 from __future__ import annotations

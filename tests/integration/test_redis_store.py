@@ -151,7 +151,7 @@ def test_a_snapshot_planted_with_one_hset_runs_nothing_and_the_log_is_replayed(
 
     from ironlb.app.loop import SnapshotPolicy
     from ironlb.reconcile.controller.fold import ControllerFold
-    from tests.unit.test_hostile_snapshots import pickle_payloads, placements
+    from tests.unit.app.test_hostile_snapshots import pickle_payloads, placements
 
     name = uuid.uuid4().hex
     url = url_for(redis_server, name)

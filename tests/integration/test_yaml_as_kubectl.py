@@ -64,7 +64,7 @@ def test_every_probe_reads_the_same_as_with_kubectl(kube, tmp_path):
 
 def test_kubectls_watch_output_imports(kube, tmp_path):
     """``kubectl get -w -o json --output-watch-events`` output, as this kubectl prints
-    it (one event per line; older ones indent: tests/unit/test_importer.py)."""
+    it (one event per line; older ones indent: tests/unit/events/test_importer.py)."""
     import subprocess
 
     from ironlb.events.importer import import_files

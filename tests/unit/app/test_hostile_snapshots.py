@@ -298,7 +298,7 @@ def test_a_snapshot_an_earlier_version_wrote_still_restores():
     """tests/data/snapshots holds a snapshot of each format this code has written
     (format 2: ironlb 0.1.0, the example cluster) and the plans it stood for; a
     later version must restore it, through its upcasters if the format moved on."""
-    data = Path(__file__).parents[1] / "data" / "snapshots"
+    data = Path(__file__).parents[2] / "data" / "snapshots"
     expected = json.loads((data / "format-2.plan.json").read_text())
     state = decode_snapshot((data / "format-2.snap").read_bytes(), filed_seq=27)
     assert state.controller_fold().plan().to_json() == expected["controller"]

@@ -10,7 +10,7 @@ import pytest
 
 from ironlb.announce.bgp.messages import Keepalive, Open, Update, decode, encode
 
-DATA = Path(__file__).with_name("data") / "bgp"
+DATA = Path(__file__).parents[1] / "data" / "bgp"
 CAPTURES = sorted(p.stem for p in DATA.glob("*.hex"))
 PREFIX = {"ipv4": "203.0.113.0/24", "ipv6": "2001:db8:40::/48"}
 NEXT_HOP = {"ipv4": "10.40.0.2", "ipv6": "fd00:40::2"}

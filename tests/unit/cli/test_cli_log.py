@@ -13,7 +13,7 @@ import yaml
 
 from ironlb.store import open_store
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cluster.yaml"
 # Every document of the example is one event; counted, so the example can grow.
 EXAMPLE_EVENTS = sum(1 for doc in yaml.safe_load_all(EXAMPLE.read_text()) if doc)
 

@@ -20,7 +20,7 @@ from ironlb.store import open_store
 from tests.k8s import pool as pool_obj
 from tests.k8s import records
 from tests.k8s import service as service_obj
-from tests.unit.test_cli_log import EXAMPLE, ironlb
+from tests.unit.cli.test_cli_log import EXAMPLE, ironlb
 
 
 def test_plan_without_input_folds_the_bundled_example():
@@ -162,7 +162,7 @@ def test_replay_verify_accepts_a_faithful_log_and_names_the_first_divergence(tmp
 
 
 def test_a_directory_of_manifests_is_read_like_kubectl_apply_f_dir(tmp_path):
-    example = Path(__file__).parents[2] / "examples" / "cluster.yaml"
+    example = Path(__file__).parents[3] / "examples" / "cluster.yaml"
     (tmp_path / "cluster.yaml").write_text(example.read_text())
     (tmp_path / "notes.txt").write_text("not a manifest")
     from_dir = io.StringIO()

@@ -18,7 +18,7 @@ from ironlb.events.record import EventType, Record
 from ironlb.reconcile.plan.verify import RULES_VERSION
 from ironlb.store import open_store
 
-LOGS = sorted((Path(__file__).parents[1] / "data" / "logs").glob("*-rules*"))
+LOGS = sorted((Path(__file__).parents[2] / "data" / "logs").glob("*-rules*"))
 
 
 def rules_of(kept: Path) -> int:

@@ -17,7 +17,7 @@ from ironlb.reconcile.controller.fold import ControllerFold
 from ironlb.reconcile.plan.verify import digest_record
 from ironlb.store import open_store
 from ironlb.tools.inputs import read_inputs
-from tests.unit.test_cli_log import EXAMPLE, EXAMPLE_EVENTS
+from tests.unit.cli.test_cli_log import EXAMPLE, EXAMPLE_EVENTS
 
 GONE = {
     "type": "DELETED",

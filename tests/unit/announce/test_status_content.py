@@ -7,7 +7,7 @@ from ironlb.reconcile.controller.fold import ControllerFold
 from ironlb.reconcile.plan.verify import planned_statuses
 from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.tools.inputs import read_inputs
-from tests.unit.test_cli_log import EXAMPLE
+from tests.unit.cli.test_cli_log import EXAMPLE
 
 NS = "metallb-system"
 

@@ -10,7 +10,7 @@ import yaml
 
 from ironlb.cli import main
 
-LEGACY = Path(__file__).with_name("data") / "legacy" / "configmap.yaml"
+LEGACY = Path(__file__).parents[1] / "data" / "legacy" / "configmap.yaml"
 
 
 def run(*args: str) -> tuple[int, str]:
