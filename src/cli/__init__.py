@@ -29,7 +29,7 @@ from . import (
     validate,
     webhook,
 )
-from ._common import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from ._common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, one_line
 
 logger = logging.getLogger("ironlb")
 
@@ -110,12 +110,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def one_line(text: str) -> str:
-    """An error as one line: control characters (a newline in a file name, say)
-    shown escaped, so the line says all and nothing can forge another."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _from_api_client(exc: BaseException) -> bool:

@@ -115,3 +115,9 @@ def check_from(start: int | None, last: int) -> None:
     """``--from`` past the end of the log is a mistake, not an empty answer."""
     if start is not None and start > last:
         raise LbError(f"--from {start} is past the end of the log (its last seq is {last})")
+
+
+def one_line(text: str) -> str:
+    """An error as one line: control characters (a newline in a file name, say)
+    shown escaped, so the line says all and nothing can forge another."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from ..events.record import Record
-from ._common import check_from, plural
+from ._common import check_from, one_line, plural
 from .output import dump_json, json_line, render_table, timestamp
 
 if TYPE_CHECKING:
@@ -75,11 +76,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     from ..events.importer import import_files
+    from ..events.record import EventType
     from ..store import open_store
+    from ..tools.strict import schema_errors
 
+    origins: list = []
     records = import_files(
-        args.files, replace=args.replace, default_namespace=args.default_namespace
+        args.files, replace=args.replace, default_namespace=args.default_namespace, origins=origins
     )
+    objects = [r for r in records if r.type not in (EventType.SYNC_START, EventType.SYNC_END)]
+    for error in schema_errors(objects, origins):  # imported all the same: a log keeps all
+        print(f"ironlb: warning: {one_line(str(error))} (the API server would refuse it)",
+              file=sys.stderr)  # fmt: skip
     with open_store(args.to) as store:
         seqs = store.append(records)
     if seqs:

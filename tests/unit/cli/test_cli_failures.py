@@ -109,3 +109,16 @@ def test_from_past_the_end_is_an_error(log_dir, command):
 def test_counts_read_as_english(tmp_path, manifest):
     _code, out, _err = run("log", "import", manifest, "--to", str(tmp_path / "one"))
     assert out.startswith("imported 1 event into")
+
+
+def test_log_import_warns_of_what_the_api_server_would_refuse_and_keeps_it(tmp_path):
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
+        "metadata: {name: lan, namespace: metallb-system}\n"
+        "spec: {addresses: [192.0.2.0/24], autoassign: false}\n"
+    )
+    for extra in ([], ["--replace"]):
+        code, out, err = run("log", "import", str(path), "--to", str(tmp_path / "log"), *extra)
+        assert code == 0 and out.startswith("imported")
+        assert "warning:" in err and "spec.autoassign: unknown field" in err
