@@ -4,11 +4,14 @@ the Kubernetes API; command modules import this, never each other."""
 from __future__ import annotations
 
 import argparse
+import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..events.errors import LbError
 
 if TYPE_CHECKING:  # imported where used: building the command line stays fast
+    from ..events.record import Record
     from ..reconcile.controller.fold import Overrides
     from ..reconcile.speaker.fold import SpeakerOverrides
     from ..tools.planner import Planner
@@ -121,3 +124,52 @@ def one_line(text: str) -> str:
     """An error as one line: control characters (a newline in a file name, say)
     shown escaped, so the line says all and nothing can forge another."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def point(text: str) -> str:
+    """argparse's type for a point of a log: a seq, an RFC 3339 time
+    (2026-11-30T21:30:00Z), or a duration (10m, 1h30m) before the log's newest record."""
+    if text.isdigit() or _time_of(text) is not None or _duration_of(text) is not None:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither a seq, an RFC 3339 time (2026-11-30T21:30:00Z) nor a "
+        "duration (10m, 1h30m)"
+    )
+
+
+def seq_at(text: str | None, records: Sequence[Record]) -> int | None:
+    """The seq a point names: a seq as it is; a time, the last record before the first
+    one observed after it (the log as it stood then); a duration, that long before
+    the newest record's time (an incident an hour ago is ``--since 1h``, whenever the
+    log is read)."""
+    if text is None or text.isdigit():
+        return None if text is None else int(text)
+    when = _time_of(text)
+    if when is None:
+        newest = max((r.observed_at for r in records), default=0.0)
+        when = newest - (_duration_of(text) or 0.0)
+    seq = records[0].seq - 1 if records else 0
+    for record in records:
+        if record.observed_at > when:
+            break
+        seq = record.seq
+    return seq
+
+
+def _time_of(text: str) -> float | None:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _duration_of(text: str) -> float | None:
+    from ..reconcile.config.primitives import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None

@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from ..events.errors import LbError
-from ._common import EXIT_OK, add_fold_options, planner_from, plural
+from ._common import EXIT_OK, add_fold_options, planner_from, plural, point, seq_at
 from .output import dump_json
 
 
@@ -19,8 +19,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "configuration validity.",
     )
     p.add_argument("url", metavar="LOG")
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
-    p.add_argument("--to", dest="end", type=int, metavar="SEQ", help="default: the end")
+    p.add_argument(
+        "--from",
+        "--since",
+        dest="start",
+        type=point,
+        metavar="SEQ|TIME",
+        help="the point to compare from: a seq, an RFC 3339 time or a duration before the "
+        "log's end (10m)",
+    )
+    p.add_argument(
+        "--to", "--at", dest="end", type=point, metavar="SEQ|TIME", help="default: the end"
+    )
     add_fold_options(p)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_diff)
@@ -30,8 +40,12 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     from ..reconcile.plan.diff import describe, diff_plans
     from ..tools.inputs import read_inputs
 
+    if args.start is None:
+        raise LbError("give the point to compare from: --from SEQ or --since TIME")
     records = read_inputs([args.url])
-    end = args.end if args.end is not None else (records[-1].seq if records else 0)
+    args.start = seq_at(args.start, records)
+    end = seq_at(args.end, records)
+    end = end if end is not None else (records[-1].seq if records else 0)
     if args.start > end:
         raise LbError(f"--from {args.start} is after --to {end}")
     planner = planner_from(args)

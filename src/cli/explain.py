@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from ..events.errors import LbError
-from ._common import EXIT_OK, NotFound, add_fold_options, planner_from
+from ._common import EXIT_OK, NotFound, add_fold_options, planner_from, point, seq_at
 from .output import dump_json
 
 
@@ -20,7 +20,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("url", metavar="LOG")
     p.add_argument("service", metavar="NAMESPACE/NAME")
-    p.add_argument("--at", type=int, metavar="SEQ", help="explain as of this seq (inclusive)")
+    p.add_argument(
+        "--at",
+        type=point,
+        metavar="SEQ|TIME",
+        help="explain as of this point (inclusive): a seq, an RFC 3339 time or a duration "
+        "before the log's end (10m)",
+    )
     add_fold_options(p)
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(handler=cmd_explain)
@@ -32,7 +38,9 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
     if "/" not in args.service:
         raise LbError(f"{args.service!r}: name the Service as namespace/name")
-    records = [r for r in read_inputs([args.url]) if args.at is None or r.seq <= args.at]
+    everything = read_inputs([args.url])
+    args.at = seq_at(args.at, everything)
+    records = [r for r in everything if args.at is None or r.seq <= args.at]
     if not any(r.key == args.service and r.kind.endswith("/Service") for r in records):
         raise NotFound(f"no Service {args.service} in {args.url}" + _at(args.at))
     planner = planner_from(args)

@@ -16,6 +16,8 @@ from ._common import (
     overrides_from,
     planner_from,
     plural,
+    point,
+    seq_at,
     speaker_overrides_from,
 )
 from .render import render_plan
@@ -28,12 +30,21 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("url", metavar="LOG_URL")
     p.add_argument(
         "--from",
+        "--since",
         dest="start",
-        type=int,
-        metavar="SEQ",
-        help="fold only records from this seq on (inclusive)",
+        type=point,
+        metavar="SEQ|TIME",
+        help="fold only records from this point on (inclusive): a seq, an RFC 3339 time "
+        "or a duration before the log's end (10m)",
     )
-    p.add_argument("--until", type=int, metavar="SEQ", help="stop after this seq (inclusive)")
+    p.add_argument(
+        "--until",
+        "--at",
+        dest="until",
+        type=point,
+        metavar="SEQ|TIME",
+        help="stop at this point (inclusive): a seq, a time or a duration",
+    )
     p.add_argument(
         "--verify",
         action="store_true",
@@ -50,6 +61,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from ..store import open_store
 
     with open_store(args.url, readonly=True) as store:
+        if not all(p is None or p.isdigit() for p in (args.start, args.until)):
+            everything = list(store.read())  # times resolve through observed times
+            args.start, args.until = seq_at(args.start, everything), seq_at(args.until, everything)
+        else:
+            args.start, args.until = seq_at(args.start, ()), seq_at(args.until, ())
         check_from(args.start, store.last_seq)
         # A log whose history retention dropped starts from its snapshot.
         snapshot = snapshot_to_start_from(store) if args.start is None else None
