@@ -15,6 +15,11 @@ def render_plan(
 ) -> None:
     import yaml
 
+    if before is not None and output != "table":
+        # What-if for programs: both plans and the changes between them.
+        from ..reconcile.plan.diff import service_changes
+
+        plan = {"before": before, "after": plan, "changes": service_changes(before, plan)}
     if output == "json":
         dump_json(plan, out)
     elif output == "yaml":
@@ -104,11 +109,34 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
         for error in config["errors"]:
             out.write(f"  {ConfigError(**error)}\n")
     if before is not None:
+        render_changes(before, plan, out)
         changed = sum(1 for k in keys if _service_change(k, plan, before))
         out.write(
             f"\n{changed} {plural(changed, 'service')} would change address or announcer "
             "(+ new, ~ changed, - removed)\n"
         )
+
+
+def render_changes(before: dict[str, Any], after: dict[str, Any], out: TextIO) -> None:
+    """What-if's old -> new, one line per Service and field that changes."""
+    from ..reconcile.plan.diff import service_changes
+
+    changes = service_changes(before, after)
+    if changes:
+        out.write("\nchanges:\n")
+    for change in changes:
+        was, now = _shown(change["before"]), _shown(change["after"])
+        out.write(f"  {change['service']}: {change['field']} {was} -> {now}\n")
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == [] or value == {}:
+        return "(none)"
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{k} by {v or 'nobody'}" for k, v in sorted(value.items()))
+    return str(value)
 
 
 def render_announcements(plan: dict[str, Any], out: TextIO, colour: bool) -> None:

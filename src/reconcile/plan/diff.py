@@ -8,6 +8,7 @@ each node sends each peer, pool counters and configuration validity.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,3 +112,39 @@ def describe(diff: Mapping[str, Any]) -> list[str]:
             f"{'valid' if new.get('valid') else 'invalid'} ({len(new.get('errors', []))} errors)"
         )
     return lines
+
+
+def service_changes(before: Plan, after: Plan) -> list[dict[str, Any]]:
+    """What a what-if changes, per Service and field, old and new side by side:
+    ``addresses``, ``pool``, ``error``, ``node`` (layer-2 announcer per address) and
+    ``peers`` (the node/peer sessions its prefixes go out on)."""
+    changes = []
+    keys = sorted(set(before.get("services", {})) | set(after.get("services", {})))
+    for key in keys:
+        old, new = before.get("services", {}).get(key), after.get("services", {}).get(key)
+        fields = {
+            "addresses": (old and old["ips"], new and new["ips"]),
+            "pool": (old and old["pool"], new and new["pool"]),
+            "error": (old and old["error"], new and new["error"]),
+            "node": (announcers(before, key), announcers(after, key)),
+            "peers": (_peers(before, old), _peers(after, new)),
+        }
+        for field, (was, now) in fields.items():
+            if was != now:
+                changes.append({"service": key, "field": field, "before": was, "after": now})
+    return changes
+
+
+def _peers(plan: Plan, service: Mapping[str, Any] | None) -> list[str] | None:
+    """``node/peer`` of every session carrying a route that covers the Service."""
+    if not service or not service["ips"]:
+        return None
+    addresses = [ipaddress.ip_address(ip) for ip in service["ips"]]
+    found = set()
+    for node, peers in plan.get("bgp", {}).items():
+        for peer, routes in peers.items():
+            for route in routes:
+                network = ipaddress.ip_network(route["prefix"], strict=False)
+                if any(address in network for address in addresses):
+                    found.add(f"{node}/{peer}")
+    return sorted(found) or None

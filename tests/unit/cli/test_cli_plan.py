@@ -70,11 +70,20 @@ def test_what_if_marks_what_would_change(tmp_path):
         spec: {addresses: [192.0.2.64/28, "2001:db8:100::/124"]}
         """)
     )
-    after = json.loads(ironlb("plan", "--with", change, "-o", "json").stdout)
-    assert after["services"]["default/web"]["ips"][0].startswith("192.0.2.6")
+    what_if = json.loads(ironlb("plan", "--with", change, "-o", "json").stdout)
+    assert set(what_if) == {"before", "after", "changes"}
+    assert what_if["before"]["services"]["default/web"]["ips"] == ["192.0.2.1"]
+    web = what_if["after"]["services"]["default/web"]["ips"][0]
+    assert web.startswith("192.0.2.6")
+    assert {"service": "default/web", "field": "addresses", "before": ["192.0.2.1"],
+            "after": [web]} in what_if["changes"]  # fmt: skip
+    moved = [c for c in what_if["changes"] if c["field"] == "node"]
+    assert {c["service"] for c in moved} >= {"default/web"}
+    assert not [c for c in what_if["changes"] if c["service"] == "shop/checkout"]
     table = ironlb("plan", EXAMPLE, "--with", change).stdout
     assert "~  default/web" in table
     assert "shop/checkout" in table and "~  shop/checkout" not in table
+    assert f"default/web: addresses 192.0.2.1 -> {web}" in table
     assert "4 services would change" in table
 
 

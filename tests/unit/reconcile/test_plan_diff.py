@@ -39,3 +39,16 @@ def test_a_service_that_appears_is_shown_from_absent():
     before = {**plan(), "services": {}}
     lines = describe(diff_plans(before, plan()))
     assert lines[0] == "service default/web: (absent) -> 192.0.2.1"
+
+
+def test_what_if_changes_name_service_field_before_and_after():
+    from ironlb.reconcile.plan.diff import service_changes
+
+    before = plan()
+    after = plan(ips=("192.0.2.9",), node="n2", routes=("192.0.2.0/24",))
+    changes = {c["field"]: (c["before"], c["after"]) for c in service_changes(before, after)}
+    assert changes["addresses"] == (["192.0.2.1"], ["192.0.2.9"])
+    assert changes["node"] == ({"192.0.2.1": "n1"}, {"192.0.2.9": "n2"})
+    assert "peers" not in changes  # an aggregate route still carries it to n1/tor
+    gone = plan(routes=())
+    assert {c["field"]: c["after"] for c in service_changes(before, gone)}["peers"] is None
