@@ -61,16 +61,22 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from ..store import open_store
 
     with open_store(args.url, readonly=True) as store:
-        if not all(p is None or p.isdigit() for p in (args.start, args.until)):
-            everything = list(store.read())  # times resolve through observed times
-            args.start, args.until = seq_at(args.start, everything), seq_at(args.until, everything)
-        else:
-            args.start, args.until = seq_at(args.start, ()), seq_at(args.until, ())
-        check_from(args.start, store.last_seq)
+        # Times resolve through the records' observed times: then the log is read once.
+        timed = not all(p is None or p.isdigit() for p in (args.start, args.until))
+        everything: list[Record] = list(store.read()) if timed else []
+        first, until = seq_at(args.start, everything), seq_at(args.until, everything)
+        check_from(first, store.last_seq)
         # A log whose history retention dropped starts from its snapshot.
-        snapshot = snapshot_to_start_from(store) if args.start is None else None
-        start = snapshot.seq + 1 if snapshot else args.start
-        records: list[Record] = list(store.read(start, args.until))
+        snapshot = snapshot_to_start_from(store) if first is None else None
+        start = snapshot.seq + 1 if snapshot else first
+        if timed:
+            records = [
+                r
+                for r in everything
+                if (start is None or r.seq >= start) and (until is None or r.seq <= until)
+            ]
+        else:
+            records = list(store.read(start, until))
     overrides = overrides_from(args)
     planner = planner_from(args)
     if snapshot is not None:

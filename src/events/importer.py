@@ -284,14 +284,14 @@ def records_from_documents(
         if document is None:
             continue  # an empty YAML document, e.g. after a trailing ---
         before = len(records)
-        if isinstance(document, dict) and set(document) >= JSON_FIELDS:
+        if isinstance(document, dict) and all(field in document for field in JSON_FIELDS):
             records.append(_logged(document, path, number, secret_key))
         else:
             records.extend(
                 _record(
                     event, obj, path, number, default_namespace, secret_key, source, observed_at
                 )
-                for event, obj in events_of(document, path, number)
+                for event, obj in _events_of(document, path, number)
             )
         if origins is not None:
             origins.extend([(path, number)] * (len(records) - before))
@@ -307,10 +307,10 @@ def _logged(document: dict, path: str, number: int, secret_key: bytes) -> Record
         raise ManifestError(path, number, str(exc)) from None
     group, _version, kind = split_kind(record.kind)
     redacted = redact(group, kind, record.object, secret_key)
-    return attrs.evolve(record, seq=0, object=dict(redacted))
+    return attrs.evolve(record, seq=0, object=redacted)
 
 
-def events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:
+def _events_of(document: Any, path: str, number: int) -> Iterator[tuple[EventType, dict]]:
     if not isinstance(document, dict):
         raise ManifestError(path, number, f"expected an object, found {_shape(document)}")
     # A watch event, or a line of `ironlb log show -o json`; never an object
@@ -398,9 +398,9 @@ def _record(
 
     cleaned = _clean(obj, api_version, namespace if kind not in CLUSTER_SCOPED else None)
     group = api_version.rpartition("/")[0] if "/" in api_version else ""
-    cleaned = dict(redact(group, kind, cleaned, secret_key))
+    redacted = redact(group, kind, cleaned, secret_key)  # the object itself if nothing to hide
     return Record(
-        0, observed_at, source, event, f"{api_version}/{kind}", key, resource_version, cleaned
+        0, observed_at, source, event, f"{api_version}/{kind}", key, resource_version, redacted
     )
 
 

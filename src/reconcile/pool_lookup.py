@@ -28,6 +28,10 @@ class PoolLookup:
         self._firsts = {v: [b[0] for b in items] for v, items in bounds.items()}
         self._bounds = bounds
 
+    def pool(self, name: str) -> Pool | None:
+        """The pool by that name (a dict lookup: Config.pool walks the list)."""
+        return self._pools.get(name)
+
     def pool_of(self, address: Address) -> str | None:
         """The pool whose addresses include this one, skipping its .0/.255 if it avoids them."""
         version, value = address

@@ -26,19 +26,25 @@ TYPES = {
 }
 
 
+ENVELOPE = ("apiVersion", "kind", "metadata")  # checked by the API server itself
+
+
 @functools.cache
 def _schemas() -> dict[tuple[str, str], Mapping[str, Any]]:
-    """(Kind, version) -> the version's openAPIV3Schema."""
+    """(Kind, version) -> the schema of an object's body (spec, status), built once."""
     found = {}
     for definition in definitions():
         kind = definition["spec"]["names"]["kind"]
         for version in definition["spec"]["versions"]:
-            found[(kind, version["name"])] = version["schema"]["openAPIV3Schema"]
+            schema = version["schema"]["openAPIV3Schema"]
+            body = {k: v for k, v in schema["properties"].items() if k not in ENVELOPE}
+            found[(kind, version["name"])] = {**schema, "properties": body}
     return found
 
 
-def kinds() -> set[str]:
-    return {kind for kind, _version in _schemas()}
+@functools.cache
+def kinds() -> frozenset[str]:
+    return frozenset(kind for kind, _version in _schemas())
 
 
 def problems(api_version: str, kind: str, obj: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -53,10 +59,8 @@ def problems(api_version: str, kind: str, obj: Mapping[str, Any]) -> list[tuple[
     if schema is None:
         versions = sorted(v for k, v in _schemas() if k == kind)
         return [("apiVersion", f"{kind} has no version {version!r} (served: {versions})")]
-    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    root = {**schema, "properties": {k: v for k, v in schema["properties"].items()
-                                     if k not in ("apiVersion", "kind", "metadata")}}  # fmt: skip
-    return list(_check(body, root, ""))
+    body = {k: v for k, v in obj.items() if k not in ENVELOPE}
+    return list(_check(body, schema, ""))
 
 
 def _check(value: Any, schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, str]]:

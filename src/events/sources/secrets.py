@@ -48,17 +48,27 @@ def redact(group: str, kind: str, obj: Mapping[str, Any], key: bytes) -> Mapping
 
 
 def redact_bgp_peer(obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any]:
-    spec = obj.get("spec")
-    password = spec.get("password") if isinstance(spec, Mapping) else None
+    password = inline_password(obj)
     annotations = (obj.get("metadata") or {}).get("annotations")
-    applied = isinstance(annotations, Mapping) and _LAST_APPLIED in annotations
-    if not (isinstance(password, str) and password and not is_hashed(password)) and not applied:
-        return obj
+    applied = annotations.get(_LAST_APPLIED) if isinstance(annotations, Mapping) else None
+    if password is None and (applied is None or _hashed(applied)):
+        return obj  # nothing in clear: no copy (every watched BGPPeer passes here)
     redacted = copy.deepcopy(dict(obj))
-    if isinstance(password, str) and password and not is_hashed(password):
+    if password is not None:
         redacted["spec"]["password"] = hash_value(key, "spec.password", password)
     _hash_last_applied(redacted, key)
     return redacted
+
+
+def inline_password(peer: Mapping[str, Any] | None) -> str | None:
+    """A BGPPeer's ``spec.password`` in clear text, if it holds one."""
+    spec = peer.get("spec") if isinstance(peer, Mapping) else None
+    password = spec.get("password") if isinstance(spec, Mapping) else None
+    return password if isinstance(password, str) and password and not is_hashed(password) else None
+
+
+def _hashed(value: object) -> bool:
+    return isinstance(value, str) and is_hashed(value)
 
 
 def redact_legacy_config(obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any]:
@@ -77,7 +87,7 @@ def redact_legacy_config(obj: Mapping[str, Any], key: bytes) -> Mapping[str, Any
         config = load(text)
         for peer in config.get("peers") or []:
             value = peer.get("password") if isinstance(peer, dict) else None
-            if isinstance(value, str) and value and not is_hashed(value):
+            if isinstance(value, str) and value and not _hashed(value):
                 peer["password"] = hash_value(key, "peers.password", value)
         redacted["data"]["config"] = json.dumps(config, indent=2, sort_keys=True) + "\n"
     except (yaml.YAMLError, ValueError, TypeError, AttributeError):
@@ -93,7 +103,7 @@ def is_hashed(value: str) -> bool:
 def _hash_last_applied(redacted: dict[str, Any], key: bytes) -> None:
     annotations = redacted.get("metadata", {}).get("annotations")
     applied = annotations.get(_LAST_APPLIED) if isinstance(annotations, dict) else None
-    if applied is not None and not (isinstance(applied, str) and is_hashed(applied)):
+    if applied is not None and not _hashed(applied):
         annotations[_LAST_APPLIED] = hash_value(key, _LAST_APPLIED, str(applied))
 
 
@@ -105,7 +115,7 @@ def redact_secret(obj: Mapping[str, Any], key: bytes) -> dict[str, Any]:
         if isinstance(values, dict):
             redacted[section] = {
                 name: value
-                if isinstance(value, str) and is_hashed(value)  # idempotent: logs re-import
+                if _hashed(value)  # idempotent: logs re-import
                 else hash_value(key, f"{section}.{name}", str(value))
                 for name, value in values.items()
             }
@@ -124,10 +134,9 @@ class LiveSecrets:
 
     def observe_peer(self, key: str, obj: Mapping[str, Any] | None) -> None:
         """The BGPPeer ``namespace/name`` as watched (before redaction)."""
-        spec = obj.get("spec") if obj is not None else None
-        password = spec.get("password") if isinstance(spec, Mapping) else None
+        password = inline_password(obj)
         with self._lock:
-            if isinstance(password, str) and password and not is_hashed(password):
+            if password is not None:
                 self._peer_passwords[key] = password
             else:
                 self._peer_passwords.pop(key, None)

@@ -277,7 +277,7 @@ class WatchSource:
                 self.live_secrets.observe(key, live)
             elif self.resource.kind == "BGPPeer":
                 self.live_secrets.observe_peer(key, live)
-        obj = dict(redact(self.resource.group, self.resource.kind, obj, self.secret_key))
+        obj = redact(self.resource.group, self.resource.kind, obj, self.secret_key)
         return Record(
             0,
             now,

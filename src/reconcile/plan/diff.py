@@ -121,14 +121,13 @@ def service_changes(before: Plan, after: Plan) -> list[dict[str, Any]]:
     changes = []
     keys = sorted(set(before.get("services", {})) | set(after.get("services", {})))
     for key in keys:
-        old, new = before.get("services", {}).get(key), after.get("services", {}).get(key)
+        old, new = _service_view(before, key), _service_view(after, key)
         fields = {
-            "addresses": (old and old["ips"], new and new["ips"]),
-            "pool": (old and old["pool"], new and new["pool"]),
-            "error": (old and old["error"], new and new["error"]),
-            "node": (announcers(before, key), announcers(after, key)),
-            "peers": (_peers(before, old), _peers(after, new)),
+            field: (old and old[name], new and new[name])
+            for field, name in (("addresses", "ips"), ("pool", "pool"), ("error", "error"))
         }
+        fields["node"] = (announcers(before, key), announcers(after, key))
+        fields["peers"] = (_peers(before, old), _peers(after, new))
         for field, (was, now) in fields.items():
             if was != now:
                 changes.append({"service": key, "field": field, "before": was, "after": now})

@@ -42,7 +42,7 @@ class BGPAnnouncements:
         if not pool_ads:
             return
         ads = tuple(i for i in pool_ads if selects(ads_all[i].service_selectors, service.labels))
-        in_force = self.active.pool(pool)
+        in_force = self._pools.pool(pool)  # once per Service refresh: not Config.pool's walk
         families = in_force.families if in_force is not None else frozenset((4, 6))
         conflict = local_pref_conflict(
             [ads_all[i] for i in ads], [self._bgp_ad_nodes[i] for i in ads], families
