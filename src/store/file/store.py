@@ -79,6 +79,7 @@ from .segments import (
     FRAME_HEADER,
     FSYNC_INTERVAL_S,
     FSYNC_POLICIES,
+    MANIFEST,
     SEGMENT_HEADER,
     SEGMENT_MAGIC,
     SEGMENT_MAGIC_V1,
@@ -137,7 +138,15 @@ class FileStore(Store):
         if readonly:
             if not self.path.is_dir():
                 raise StoreError(f"no log at {self.path}: the directory does not exist")
-            check_manifest(self.path, segment_files(self.path))
+            segments = segment_files(self.path)
+            if not segments and not any(
+                (self.path / name).exists() for name in ("LOCK", MANIFEST)
+            ):  # a directory no writer ever opened: reading it as an empty log would lie
+                raise StoreError(
+                    f"{self.path} is not a log (no segments, never opened by a writer): a "
+                    "directory of manifests? `ironlb plan` reads it, `ironlb log import` logs it"
+                )
+            check_manifest(self.path, segments)
         else:
             self._open_writer()
 

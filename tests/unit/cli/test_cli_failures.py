@@ -122,3 +122,8 @@ def test_log_import_warns_of_what_the_api_server_would_refuse_and_keeps_it(tmp_p
         code, out, err = run("log", "import", str(path), "--to", str(tmp_path / "log"), *extra)
         assert code == 0 and out.startswith("imported")
         assert "warning:" in err and "spec.autoassign: unknown field" in err
+
+
+def test_a_directory_that_is_no_log_is_not_read_as_an_empty_one(tmp_path, manifest):
+    code, _out, err = run("log", "show", str(tmp_path))  # holds svc.json: manifests
+    assert code == 2 and "is not a log" in err and "ironlb plan" in err
