@@ -151,6 +151,7 @@ class ControllerRuntime:
                     if self.snapshots.due(store, time.monotonic()):
                         snapshot = FoldSnapshot(store.last_seq, self.fold)
                         self.snapshots.take(store, snapshot, time.monotonic())
+                        self.digests.rebase()
                     if not self.ready.is_set() and all_listed(sources, self.incoming):
                         log.info("every watch has listed: ready")
                         self.ready.set()

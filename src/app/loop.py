@@ -15,7 +15,7 @@ from ..announce.metrics import Counters
 from ..events.errors import LbError
 from ..events.record import Record
 from ..events.sources.watch import WatchSource
-from ..reconcile.plan.verify import digest_record
+from ..reconcile.plan.verify import DigestChain
 from ..store import Snapshot, Store
 from .options import DEFAULT_MAX_LOG_MB, DEFAULT_SNAPSHOT_INTERVAL
 from .snapshots import (
@@ -122,6 +122,13 @@ class DigestSchedule:
         self.changed = False  # records arrived since the last digest
         self._at = float("-inf")
         self._last: str | None = None
+        self.chain = DigestChain()
+
+    def rebase(self) -> None:
+        """A snapshot was written: the next digest carries every entry, so that a
+        verifier starting from the snapshot can name what differs."""
+        self.chain.rebase()
+        self._last = None
 
     def note_change(self) -> None:
         self.changed = True
@@ -133,7 +140,7 @@ class DigestSchedule:
         """The digest record to append now, or None when the plan is what was vouched for."""
         self.changed = False
         self._at = now
-        record = digest_record(plan, source=source, observed_at=observed_at)
+        record = self.chain.record(plan, source=source, observed_at=observed_at)
         if record.object["digest"] == self._last:
             return None
         self._last = record.object["digest"]

@@ -196,6 +196,7 @@ class SpeakerRuntime:
                     if self.snapshots.due(own, time.monotonic()):
                         snapshot = FoldSnapshot(own.last_seq, self.controller, self.fold)
                         self.snapshots.take(own, snapshot, time.monotonic())
+                        self.digests.rebase()
             finally:
                 self.stop.set()
                 join_within(threads)

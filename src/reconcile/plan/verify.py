@@ -5,6 +5,16 @@ record's key is its scope (``controller``, or ``speaker/NODE``) and its object h
 ``digest``: the SHA-256 of the canonical JSON of the plan within that scope, for
 the records *before* the digest record. Verification folds the log again and
 recomputes each digest; the first that differs names where replay diverged.
+
+Digests v2 also name what differs. The plan is cut into entries (one per Service,
+pool, layer-2 Service and BGP peer, and the configuration), each with a short digest
+of its own. Writing every entry's digest every time would cost ~40 bytes per Service
+per record, so a record carries the entries that changed since the process's
+previous digest (``entries``, ``gone``), and all of them (``base``) in its first
+digest and in the first after a snapshot. The verifier rebuilds the live process's
+entries from that chain and, on a mismatch, names the Services and peers whose
+entries differ. v1 records (``parts``: 16 hash buckets) still verify and are
+described by bucket.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from .speaker import NodePlan
 
 CONTROLLER_SCOPE = "controller"
 SPEAKER_SCOPE_PREFIX = "speaker/"
+DIGEST_FORMAT = 2  # 1: "parts" in 16 buckets; 2: "entries" named, as a chain
+ENTRY_DIGEST_LENGTH = 12  # hex digits: a diagnosis, not the proof (that is "digest")
 
 # The version of the decision rules, carried by every digest record so that
 # ``replay --verify`` can tell a rule changed on purpose from nondeterminism. Bump
@@ -39,29 +51,27 @@ def plan_digest(plan: ControllerPlan | NodePlan) -> str:
     return digest(plan.to_json())
 
 
-def _bucket(key: str) -> str:
-    """One of 16 groups a key falls in: parts stay small however many Services there are."""
-    return hashlib.sha256(key.encode()).hexdigest()[0]
-
-
-def plan_parts(plan_json: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The plan cut into named parts: per section, keyed sections in 16 buckets."""
-    parts: dict[str, dict[str, Any]] = {}
+def plan_entries(plan_json: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan as named entries: ``services/NS/NAME``, ``pools/NAME``, ``l2/NS/NAME``,
+    ``bgp/NODE/PEER`` and ``config`` (names a user can act on)."""
+    entries: dict[str, Any] = {}
     for section, value in plan_json.items():
-        if section in ("services", "l2"):
+        if section in ("services", "pools", "l2"):
             for key, item in value.items():
-                parts.setdefault(f"{section}/{_bucket(key)}", {})[key] = item
+                entries[f"{section}/{key}"] = item
         elif section == "bgp":
             for node, peers in value.items():
                 for peer, routes in peers.items():
-                    parts[f"bgp/{node}/{peer}"] = {peer: routes}
+                    entries[f"bgp/{node}/{peer}"] = routes
         else:
-            parts[section] = {section: value}
-    return parts
+            entries[section] = value
+    return entries
 
 
-def part_digests(plan_json: Mapping[str, Any]) -> dict[str, str]:
-    return {name: digest(part)[:12] for name, part in sorted(plan_parts(plan_json).items())}
+def entry_digests(plan_json: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        name: digest(value)[:ENTRY_DIGEST_LENGTH] for name, value in plan_entries(plan_json).items()
+    }
 
 
 def scope_of(plan: ControllerPlan | NodePlan) -> str:
@@ -70,29 +80,58 @@ def scope_of(plan: ControllerPlan | NodePlan) -> str:
     return CONTROLLER_SCOPE
 
 
+class DigestChain:
+    """The writing side of digests v2: what the process vouched for last, so that a
+    record carries only the entries that changed since."""
+
+    def __init__(self) -> None:
+        self.previous: dict[str, str] | None = None  # None: the next record is a base
+
+    def rebase(self) -> None:
+        """The next record carries every entry (after a snapshot: a verifier that
+        starts from it needs one)."""
+        self.previous = None
+
+    def record(self, plan: ControllerPlan | NodePlan, *, source: str, observed_at: float) -> Record:
+        plan_json = plan.to_json()
+        entries = entry_digests(plan_json)
+        previous = self.previous
+        if previous is None:
+            changed, gone = entries, []
+        else:
+            changed = {n: d for n, d in entries.items() if previous.get(n) != d}
+            gone = sorted(n for n in previous if n not in entries)
+        self.previous = entries
+        scope = scope_of(plan)
+        return Record(
+            0,
+            observed_at,
+            source,
+            EventType.ADDED,
+            DIGEST_KIND,
+            scope,
+            None,
+            {
+                "scope": scope,
+                "digest": digest(plan_json),
+                "format": DIGEST_FORMAT,
+                "base": previous is None,
+                "entries": dict(sorted(changed.items())),
+                "gone": gone,
+                "rules": RULES_VERSION,
+            },
+        )
+
+
 def digest_record(plan: ControllerPlan | NodePlan, *, source: str, observed_at: float) -> Record:
-    """The record a live process appends to vouch for its current plan."""
-    scope = scope_of(plan)
-    return Record(
-        0,
-        observed_at,
-        source,
-        EventType.ADDED,
-        DIGEST_KIND,
-        scope,
-        None,
-        {
-            "scope": scope,
-            "digest": plan_digest(plan),
-            "parts": part_digests(plan.to_json()),
-            "rules": RULES_VERSION,
-        },
-    )
+    """A digest record that stands alone (a base): what one vouching looks like."""
+    return DigestChain().record(plan, source=source, observed_at=observed_at)
 
 
 @attrs.frozen
 class Mismatch:
     seq: int
+    scope: str
     recorded: str
     recomputed: str
     details: tuple[str, ...] = ()  # what differs, and the records that could have caused it
@@ -114,7 +153,7 @@ class VerifyReport:
             return f"verified {self.checked} plan digests"
         m = self.mismatch
         head = (
-            f"plan digest at seq {m.seq} differs: recorded {m.recorded[:16]}..., "
+            f"plan digest of {m.scope} at seq {m.seq} differs: recorded {m.recorded[:16]}..., "
             f"replay computed {m.recomputed[:16]}... (after {self.checked} matching)"
         )
         if m.rules_changed:
@@ -137,6 +176,28 @@ def planned_statuses(controller: ControllerFold) -> dict[str, tuple[str, ...]]:
     return {key: service.ips for key, service in controller.plan().services.items()}
 
 
+@attrs.define
+class _Trail:
+    """What the verifier knows of one scope: the live process's entries, rebuilt
+    from its chain of records (None until a base or a first match), and where its
+    previous digest stood among the records."""
+
+    entries: dict[str, str] | None = None
+    since: int = 0
+
+    def follow(self, obj: Mapping[str, Any]) -> None:
+        """Take in one digest record's entries (a v1 record breaks the chain)."""
+        changed, gone = obj.get("entries"), obj.get("gone", [])
+        if obj.get("format") != DIGEST_FORMAT or not isinstance(changed, Mapping):
+            self.entries = None
+        elif obj.get("base") is True:
+            self.entries = {str(n): str(d) for n, d in changed.items()}
+        elif self.entries is not None:
+            self.entries.update((str(n), str(d)) for n, d in changed.items())
+            for name in gone if isinstance(gone, list) else ():
+                self.entries.pop(name, None)
+
+
 def verify_digests(
     records: Iterable[Record],
     overrides: Overrides | None = None,
@@ -152,10 +213,9 @@ def verify_digests(
         controller, speakers = ControllerFold(overrides), SpeakerFold(speaker_overrides)
     checked = skipped = 0
     seen: list[Record] = []  # every record but digests, in order
-    previous: dict[str, int] = {}  # scope -> len(seen) at its previous digest
+    trails: dict[str, _Trail] = {}
     for record in records:
         if record.kind == DIGEST_KIND and record.type is not EventType.DELETED:
-            recorded = record.object.get("digest")
             plan: ControllerPlan | NodePlan | None = None
             if record.key == CONTROLLER_SCOPE:
                 plan = controller.plan()
@@ -167,23 +227,28 @@ def verify_digests(
             else:
                 skipped += 1
             if plan is not None:
-                recomputed = plan_digest(plan)
+                trail = trails.setdefault(record.key, _Trail())
+                trail.follow(record.object)
+                recorded = record.object.get("digest")
+                plan_json = plan.to_json()
+                recomputed = digest(plan_json)
                 if recorded != recomputed:
-                    since = seen[previous.get(record.key, 0) :]
-                    details = divergence(record, plan.to_json(), since)
-                    return VerifyReport(
-                        checked,
-                        skipped,
-                        Mismatch(
-                            record.seq,
-                            str(recorded),
-                            recomputed,
-                            details,
-                            rules=_rules_of(record),
-                        ),
+                    details = divergence(record, plan_json, trail.entries, seen[trail.since :])
+                    mismatch = Mismatch(
+                        record.seq,
+                        record.key,
+                        str(recorded),
+                        recomputed,
+                        details,
+                        rules=_rules_of(record),
                     )
+                    return VerifyReport(checked, skipped, mismatch)
+                if trail.entries is None and record.object.get("format") == DIGEST_FORMAT:
+                    # Verification began mid-chain: the match says the live process
+                    # held exactly replay's entries; the chain continues from them.
+                    trail.entries = entry_digests(plan_json)
                 checked += 1
-                previous[record.key] = len(seen)
+                trail.since = len(seen)
         else:
             seen.append(record)
         controller.apply(record)
@@ -192,34 +257,97 @@ def verify_digests(
 
 
 def divergence(
-    digest_record_: Record, recomputed: Mapping[str, Any], since: Sequence[Record]
+    digest_record_: Record,
+    recomputed: Mapping[str, Any],
+    recorded_entries: Mapping[str, str] | None,
+    since: Sequence[Record],
 ) -> tuple[str, ...]:
-    """What a failed verification can say: which parts differ, with the values replay
-    computed for them, and the records since the scope's previous digest."""
-    lines: list[str] = []
-    recorded_parts = digest_record_.object.get("parts")
-    if isinstance(recorded_parts, Mapping):
-        ours = plan_parts(recomputed)
-        our_digests = part_digests(recomputed)
-        differing = sorted(
-            name
-            for name in set(recorded_parts) | set(our_digests)
-            if recorded_parts.get(name) != our_digests.get(name)
-        )
-        for name in differing:
-            if name not in our_digests:
-                lines.append(f"{name}: recorded by the live process, absent in replay")
-                continue
-            state = "absent in the live process" if name not in recorded_parts else "differs"
-            lines.append(f"{name} {state}; replay computed:")
-            for key, value in sorted(ours[name].items()):
-                lines.append(f"    {key}: {canonical_json(value)}")
+    """What a failed verification can say: the entries that differ with the values
+    replay computed for them, and the records since the scope's previous digest
+    (those about the differing Services first)."""
+    if recorded_entries is not None:
+        lines, named = _entries_differing(recomputed, recorded_entries)
+    elif isinstance(digest_record_.object.get("parts"), Mapping):
+        lines, named = _buckets_differing(recomputed, digest_record_.object["parts"]), set()
     else:
-        lines.append("the digest record has no part digests (an older writer): cannot say which")
+        lines = ["this digest record cannot say which entries differ (the chain of digests "
+                 "before it is not in the log)"]  # fmt: skip
+        named = set()
     if since:
+        about = [r for r in since if r.key in named]
         lines.append(
-            f"{len(since)} record(s) since the previous digest of this scope could have caused it:"
+            f"{len(since)} record(s) since the previous digest of this scope could have caused it"
+            + (f", {len(about)} of them about what differs:" if about else ":")
         )
-        for record in since[-30:]:
+        shown = about[-30:] if about else since[-30:]
+        for record in shown:
             lines.append(f"    seq {record.seq}: {record.type.value} {record.kind} {record.key}")
     return tuple(lines)
+
+
+def _entries_differing(
+    recomputed: Mapping[str, Any], recorded: Mapping[str, str]
+) -> tuple[list[str], set[str]]:
+    """Digests v2: each differing entry named, with replay's value."""
+    ours = plan_entries(recomputed)
+    our_digests = {name: digest(value)[:ENTRY_DIGEST_LENGTH] for name, value in ours.items()}
+    differing = sorted(
+        name
+        for name in set(recorded) | set(our_digests)
+        if recorded.get(name) != our_digests.get(name)
+    )
+    lines: list[str] = []
+    for name in differing:
+        if name not in ours:
+            lines.append(f"{name}: planned by the live process, absent in replay")
+        elif name not in recorded:
+            lines.append(f"{name}: absent in the live process; replay computed "
+                         f"{canonical_json(ours[name])}")  # fmt: skip
+        else:
+            lines.append(f"{name}: the live process planned otherwise; replay computed "
+                         f"{canonical_json(ours[name])}")  # fmt: skip
+    if not differing:
+        lines.append("every entry agrees: the entries' short digests collided, or the "
+                     "record was altered")  # fmt: skip
+    # Record keys the entries are about (Services are NS/NAME, as their records' keys).
+    named = {name.split("/", 1)[1] for name in differing if "/" in name}
+    return lines, named
+
+
+def _bucket(key: str) -> str:
+    """Digests v1: one of 16 groups a key falls in."""
+    return hashlib.sha256(key.encode()).hexdigest()[0]
+
+
+def v1_parts(plan_json: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Digests v1: the plan cut into parts, keyed sections in 16 buckets."""
+    parts: dict[str, dict[str, Any]] = {}
+    for section, value in plan_json.items():
+        if section in ("services", "l2"):
+            for key, item in value.items():
+                parts.setdefault(f"{section}/{_bucket(key)}", {})[key] = item
+        elif section == "bgp":
+            for node, peers in value.items():
+                for peer, routes in peers.items():
+                    parts[f"bgp/{node}/{peer}"] = {peer: routes}
+        else:
+            parts[section] = {section: value}
+    return parts
+
+
+def _buckets_differing(recomputed: Mapping[str, Any], recorded: Mapping[str, Any]) -> list[str]:
+    """Digests v1: the buckets that differ, with every value replay computed in them."""
+    ours = v1_parts(recomputed)
+    our_digests = {name: digest(part)[:12] for name, part in sorted(ours.items())}
+    lines = ["a digest of an older writer (format 1) names hash buckets, not entries:"]
+    for name in sorted(set(recorded) | set(our_digests)):
+        if recorded.get(name) == our_digests.get(name):
+            continue
+        if name not in our_digests:
+            lines.append(f"{name}: recorded by the live process, absent in replay")
+            continue
+        state = "absent in the live process" if name not in recorded else "differs"
+        lines.append(f"{name} {state}; replay computed:")
+        for key, value in sorted(ours[name].items()):
+            lines.append(f"    {key}: {canonical_json(value)}")
+    return lines

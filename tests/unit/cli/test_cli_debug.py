@@ -144,11 +144,19 @@ def test_a_failed_verification_says_what_differs_and_what_could_have_caused_it(t
         store.append([*records[:5], honest, *records[5:], lying])
     code, out = run("replay", log, "--verify")
     assert code == 1
-    assert f"plan digest at seq {len(records) + 2} differs" in out
-    assert "differs; replay computed:" in out
-    assert 'default/web: {"error":null,"ips":["192.0.2.1"]' in out
-    assert "pools differs" not in out  # same counts: only the Service's part is named
-    assert f"{len(records) - 5} record(s) since the previous digest" in out
+    assert f"plan digest of controller at seq {len(records) + 2} differs" in out
+    lines = out.splitlines()
+    named = [line.split(":")[0].strip() for line in lines if line.startswith("  services/")]
+    # web asked for .9, so the first-free addresses of the three after it shifted too:
+    # exactly the Services that differ are named, not the others, not the pools (same counts).
+    assert named == [f"services/default/{n}" for n in ("dns-tcp", "dns-udp", "portal", "web")]
+    assert ('services/default/web: the live process planned otherwise; replay computed '
+            '{"error":null,"ips":["192.0.2.1"]') in out  # fmt: skip
+    assert "pools/" not in out
+    assert (
+        f"{len(records) - 5} record(s) since the previous digest of this scope could have "
+        "caused it, 4 of them about what differs:" in out
+    )
     assert "ADDED v1/Service default/web" in out
 
 

@@ -167,7 +167,7 @@ def test_replay_verify_accepts_a_faithful_log_and_names_the_first_divergence(tmp
         bad.append_keeping_seqs(tampered)
     result = ironlb("replay", tmp_path / "bad", "--verify", check=False)
     assert result.returncode == 1
-    assert result.stdout.startswith("plan digest at seq 4 differs")
+    assert result.stdout.startswith("plan digest of controller at seq 4 differs")
 
 
 def test_a_directory_of_manifests_is_read_like_kubectl_apply_f_dir(tmp_path):
