@@ -54,6 +54,7 @@ from ..reconcile.fold_state import (
     WorldState,
 )
 from ..reconcile.identity import Overrides
+from ..reconcile.plan.controller import EventSeverity, Outcome
 from ..reconcile.speaker.fold import SpeakerFold, SpeakerOverrides
 from ..store import Store
 
@@ -364,10 +365,20 @@ def _decision_in(value: Any, where: str) -> DecisionState:
         _opt_str(error, f"{where}.error"),
         _strs(warnings, f"{where}.warnings"),
         tuple(
-            tuple(_strs(_list(e, f"{where}.events[{i}]", 3), f"{where}.events[{i}]"))  # type: ignore[misc]
+            _event_in(e, f"{where}.events[{i}]")
             for i, e in enumerate(_list(events, f"{where}.events"))
         ),
     )
+
+
+def _event_in(value: Any, where: str) -> tuple[str, str, str]:
+    """(type, reason, message): a severity and an outcome this ironlb knows."""
+    severity, reason, message = _strs(_list(value, where, 3), where)
+    if severity not in {s.value for s in EventSeverity}:
+        raise SnapshotUnusable(f"{where}: not an Event type: {severity!r}")
+    if reason not in {o.value for o in Outcome}:
+        raise SnapshotUnusable(f"{where}: not a reason this ironlb writes: {reason!r}")
+    return severity, reason, message
 
 
 def _controller_in(value: Any, reader: _Reader) -> ControllerState:

@@ -175,20 +175,21 @@ def test_wrong_types_in_each_field_name_the_field():
     for field, (_name, value, message) in cases.items():
         with pytest.raises(SnapshotUnusable, match=message):
             decode_snapshot(pack_value({**body, field: value}))
-    nested = {
-        ("controller", "decisions"): (
-            [["k", [[7, 1]], None, None, [], []]],
-            "IP version must be 4 or 6",
-        ),
-        ("controller", "pending"): ([["k", "soon"]], r"pending\[0\]: expected an integer"),
-        ("controller", "config_waiting"): ("yes", "config_waiting: expected true or false"),
-        ("controller", "world"): (
-            {"records": [b"\x93\x01\x02\x03"], "relists": []},
-            r"records\[0\]",
-        ),
-        ("speaker", "active"): ({"namespace": 5}, "active.objects: expected a map"),
-    }
-    for (part, field), (value, message) in nested.items():
+    nested = [
+        ("controller", "decisions", [["k", [[7, 1]], None, None, [], []]],
+         "IP version must be 4 or 6"),
+        ("controller", "pending", [["k", "soon"]], r"pending\[0\]: expected an integer"),
+        ("controller", "config_waiting", "yes", "config_waiting: expected true or false"),
+        ("controller", "world", {"records": [b"\x93\x01\x02\x03"], "relists": []},
+         r"records\[0\]"),
+        ("speaker", "active", {"namespace": 5}, "active.objects: expected a map"),
+        # Found by scripts/fuzz-decoders: a flipped byte in an Event's reason.
+        ("controller", "decisions", [["k", [], None, None, [], [["Normal", "IPAllocate7", "m"]]]],
+         r"events\[0\]: not a reason this ironlb writes: 'IPAllocate7'"),
+        ("controller", "decisions", [["k", [], None, None, [], [["Fatal", "IPAllocated", "m"]]]],
+         r"events\[0\]: not an Event type: 'Fatal'"),
+    ]  # fmt: skip
+    for part, field, value, message in nested:
         changed = {**body, part: {**body[part], field: value}}
         with pytest.raises(SnapshotUnusable, match=message):
             decode_snapshot(pack_value(changed))
