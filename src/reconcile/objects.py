@@ -52,6 +52,19 @@ class Service:
 
     @classmethod
     def from_k8s(cls, key: str, obj: Mapping[str, Any]) -> Service:
+        """The Service as the folds read it. The one object parsed last is kept: the
+        controller and the speakers fold the same record one after the other, and
+        a Service is immutable, so the second fold takes the first one's (the kept
+        reference also keeps ``obj`` alive, so its identity cannot be reused)."""
+        last = _last_parsed[0]
+        if last is not None and last[1] is obj and last[0] == key:
+            return last[2]
+        service = cls._parse(key, obj)
+        _last_parsed[0] = (key, obj, service)
+        return service
+
+    @classmethod
+    def _parse(cls, key: str, obj: Mapping[str, Any]) -> Service:
         metadata = _mapping(obj.get("metadata"))
         spec = _mapping(obj.get("spec"))
         status = _mapping(obj.get("status"))
@@ -97,6 +110,10 @@ class Service:
             ),
             status_ips=_status_ips(status),
         )
+
+
+# (key, object, Service) of the last parse; see Service.from_k8s.
+_last_parsed: list[tuple[str, Mapping[str, Any], Service] | None] = [None]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

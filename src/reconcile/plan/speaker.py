@@ -6,7 +6,9 @@ JSON contract (the ``l2`` and ``bgp`` sections of ``ironlb plan -o json``).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -62,7 +64,10 @@ class BGPRoute:
     communities: tuple[str, ...]  # "65000:100", numerically sorted
     large_communities: tuple[str, ...]  # "65000:1:2", numerically sorted
 
-    def sort_key(self) -> tuple:
+    @functools.cached_property
+    def order(self) -> tuple:
+        """Where the route sorts (by address, numerically); kept, as a node's plan
+        sorts every route of every Service for each peer."""
         address, _, length = self.prefix.partition("/")
         version, value = parse_ip(address) or (0, 0)
         return (version, value, int(length or 0), self.local_pref or 0, self.communities,
@@ -75,6 +80,9 @@ class BGPRoute:
             "communities": list(self.communities),
             "large_communities": list(self.large_communities),
         }
+
+
+route_order = attrgetter("order")  # sorted(routes, key=route_order)
 
 
 @attrs.frozen
@@ -147,8 +155,24 @@ def l2_json(l2: Mapping[str, Mapping[str, L2Announcement]]) -> dict[str, Any]:
     }
 
 
-def bgp_json(by_peer: Mapping[str, tuple[BGPRoute, ...]]) -> dict[str, Any]:
-    return {peer: [r.to_json() for r in by_peer[peer]] for peer in sorted(by_peer)}
+def bgp_json(
+    by_peer: Mapping[str, tuple[BGPRoute, ...]], shared: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Routes by peer. ``shared``: the JSON of routes already converted, by the route's
+    identity: every node of a plan sends the same route objects, so a plan of 50
+    nodes converts each once, not 50 times (the dicts are then shared in the output)."""
+    if shared is None:
+        return {peer: [r.to_json() for r in by_peer[peer]] for peer in sorted(by_peer)}
+    result = {}
+    for peer in sorted(by_peer):
+        routes = []
+        for route in by_peer[peer]:
+            converted = shared.get(id(route))
+            if converted is None:
+                converted = shared[id(route)] = route.to_json()
+            routes.append(converted)
+        result[peer] = routes
+    return result
 
 
 @attrs.frozen
@@ -160,7 +184,8 @@ class SpeakerPlan:
     bgp: Mapping[str, Mapping[str, tuple[BGPRoute, ...]]] = attrs.field(converter=freeze_nested)
 
     def to_json(self) -> dict[str, Any]:
+        shared: dict[int, dict[str, Any]] = {}  # routes live in self.bgp: ids stay theirs
         return {
             "l2": l2_json(self.l2),
-            "bgp": {node: bgp_json(self.bgp[node]) for node in sorted(self.bgp)},
+            "bgp": {node: bgp_json(self.bgp[node], shared) for node in sorted(self.bgp)},
         }

@@ -37,6 +37,7 @@ from ..addresses import parse_ip
 from ..config import (
     CONFIG_KINDS,
     METALLB_GROUP,
+    BGPPeer,
 )
 from ..fold_base import FoldBase
 from ..fold_state import SpeakerState, restore_configs
@@ -48,6 +49,7 @@ from ..plan.speaker import (
     NodePlan,
     Reason,
     SpeakerPlan,
+    route_order,
 )
 from ..pool_lookup import PoolLookup
 from ..selectors import any_matches
@@ -438,20 +440,8 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             for key, by_ip in self._l2.items()
         }
         l2 = {k: v for k, v in l2.items() if v}
-        by_peer: dict[str, set[BGPRoute]] = {p.name: set() for p in self._peers_of(node)}
-        status: dict[str, tuple[str, ...]] = {}
-        reasons: dict[str, Reason] = {}
-        for key in sorted(self._bgp):
-            if node == self.node:
-                routes, reason = self._own_routes.get(key, {}), self._own_reasons.get(key)
-            else:
-                routes, reason = self._bgp_for(key, node)
-            for peer, items in routes.items():
-                by_peer[peer].update(items)
-            if routes:
-                status[key] = tuple(sorted(routes))
-            if reason is not None:
-                reasons[key] = reason
+        peers = self._peers_of(node)
+        routes, status, reasons = self._bgp_of_node(node, peers)
         for key, by_ip in self._l2.items():
             if key in l2 or key in reasons or key in status:
                 continue
@@ -459,12 +449,32 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
         return NodePlan(
             node,
             l2,
-            {p: tuple(sorted(r, key=BGPRoute.sort_key)) for p, r in by_peer.items()},
-            {p.name: self._session(p) for p in self._peers_of(node)},
+            routes,
+            {p.name: self._session(p) for p in peers},
             {v: self._eligible_interfaces(node, v) for v in (4, 6)},
             status,
             reasons,
         )
+
+    def _bgp_of_node(
+        self, node: str, peers: list[BGPPeer]
+    ) -> tuple[dict[str, tuple[BGPRoute, ...]], dict[str, tuple[str, ...]], dict[str, Reason]]:
+        """A node's BGP part: routes by peer, Service -> peers, and why it sends none."""
+        by_peer: dict[str, set[BGPRoute]] = {p.name: set() for p in peers}
+        status: dict[str, tuple[str, ...]] = {}
+        reasons: dict[str, Reason] = {}
+        for key in sorted(self._bgp):
+            if node == self.node:
+                routes, reason = self._own_routes.get(key, {}), self._own_reasons.get(key)
+            else:
+                routes, reason = self._bgp_for(key, node, peers)
+            for peer, items in routes.items():
+                by_peer[peer].update(items)
+            if routes:
+                status[key] = tuple(sorted(routes))
+            if reason is not None:
+                reasons[key] = reason
+        return {p: tuple(sorted(r, key=route_order)) for p, r in by_peer.items()}, status, reasons
 
     def plan(self, nodes: Iterable[str] | None = None) -> SpeakerPlan:
         """Every node's plan (or those named): the ``l2`` and ``bgp`` sections."""
@@ -479,9 +489,66 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             l2 = {k: v for k, v in l2.items() if v}
         else:
             l2 = {k: dict(v) for k, v in self._l2.items()}
-        bgp = {}
-        for node in chosen:
-            plan = self.node_plan(node)
-            if plan.bgp:
-                bgp[node] = plan.bgp
-        return SpeakerPlan(l2, bgp)
+        return SpeakerPlan(l2, self._routes_of_nodes(chosen))
+
+    def _routes_of_nodes(self, nodes: Sequence[str]) -> dict[str, dict[str, tuple[BGPRoute, ...]]]:
+        """Every node's routes by peer (not its reasons and sessions: ``node_plan``).
+
+        Nodes alike to BGP (the same advertisements and peers select them, the same
+        exclusion and network state) send the same routes for every Service but
+        those with ``externalTrafficPolicy: Local``: those are computed once per
+        group of alike nodes, the Local ones per node. 50 nodes and 10,000 BGP
+        Services took 3.4 s node by node.
+        """
+        groups: dict[tuple, list[str]] = {}
+        for node in nodes:
+            groups.setdefault(self._bgp_likeness(node), []).append(node)
+        local = [key for key in sorted(self._bgp) if self._bgp[key].local]
+        shared = [key for key in sorted(self._bgp) if not self._bgp[key].local]
+        result: dict[str, dict[str, tuple[BGPRoute, ...]]] = {}
+        for alike in groups.values():
+            peers = self._peers_of(alike[0])
+            common: dict[str, set[BGPRoute]] = {p.name: set() for p in peers}
+            for key in shared:
+                for peer, items in self._bgp_for(key, alike[0], peers)[0].items():
+                    common[peer].update(items)
+            sorted_common = {p: tuple(sorted(r, key=route_order)) for p, r in common.items()}
+            for node in alike:
+                if node == self.node:  # its own routes are kept apart
+                    routes = self._bgp_of_node(node, peers)[0]
+                else:
+                    routes = self._with_local_routes(node, peers, local, common, sorted_common)
+                if routes:
+                    result[node] = routes
+        return result
+
+    def _with_local_routes(
+        self,
+        node: str,
+        peers: list[BGPPeer],
+        local: Sequence[str],
+        common: Mapping[str, set[BGPRoute]],
+        sorted_common: dict[str, tuple[BGPRoute, ...]],
+    ) -> dict[str, tuple[BGPRoute, ...]]:
+        """A node's routes: its group's, with those of the Local Services it serves."""
+        extra: dict[str, set[BGPRoute]] = {}
+        for key in local:
+            for peer, items in self._bgp_for(key, node, peers)[0].items():
+                extra.setdefault(peer, set()).update(items)
+        if not extra:
+            return sorted_common
+        routes = dict(sorted_common)
+        for peer, items in extra.items():
+            routes[peer] = tuple(sorted(common[peer] | items, key=route_order))
+        return routes
+
+    def _bgp_likeness(self, node: str) -> tuple:
+        """What the BGP announcements of a node depend on, but for Local Services'
+        endpoints: nodes with equal likeness send the same routes of other Services."""
+        info = self.nodes.get(node)
+        return (
+            tuple(i for i, nodes in enumerate(self._bgp_ad_nodes) if node in nodes),
+            tuple(i for i, nodes in enumerate(self._peer_nodes) if node in nodes),
+            info is not None and info.network_unavailable,
+            info is not None and info.excluded,
+        )
