@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..events.errors import LbError
 
 if TYPE_CHECKING:  # imported where used: building the command line stays fast
-    from ..events.record import Record
     from ..reconcile.controller.fold import Overrides
     from ..reconcile.speaker.fold import SpeakerOverrides
     from ..tools.planner import Planner
@@ -137,22 +136,24 @@ def point(text: str) -> str:
     )
 
 
-def seq_at(text: str | None, records: Sequence[Record]) -> int | None:
+def seq_at(text: str | None, timeline: Callable[[], Sequence[tuple[int, float]]]) -> int | None:
     """The seq a point names: a seq as it is; a time, the last record before the first
     one observed after it (the log as it stood then); a duration, that long before
     the newest record's time (an incident an hour ago is ``--since 1h``, whenever the
-    log is read)."""
+    log is read). ``timeline`` gives (seq, observed time) of every record: asked
+    for only when the point is a time, as it costs a pass over the log."""
     if text is None or text.isdigit():
         return None if text is None else int(text)
     when = _time_of(text)
+    points = timeline()
     if when is None:
-        newest = max((r.observed_at for r in records), default=0.0)
+        newest = max((at for _seq, at in points), default=0.0)
         when = newest - (_duration_of(text) or 0.0)
-    seq = records[0].seq - 1 if records else 0
-    for record in records:
-        if record.observed_at > when:
+    seq = points[0][0] - 1 if points else 0
+    for point_seq, at in points:
+        if at > when:
             break
-        seq = record.seq
+        seq = point_seq
     return seq
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import TextIO
 
 from ..events.errors import LbError
@@ -38,20 +39,28 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     from ..reconcile.plan.diff import describe, diff_plans
-    from ..tools.inputs import read_inputs
+    from ..tools import inputs
 
     if args.start is None:
         raise LbError("give the point to compare from: --from SEQ or --since TIME")
-    records = read_inputs([args.url])
-    args.start = seq_at(args.start, records)
-    end = seq_at(args.end, records)
-    end = end if end is not None else (records[-1].seq if records else 0)
+    timeline = functools.cache(lambda: inputs.timeline([args.url]))
+    args.start = seq_at(args.start, timeline)
+    end = seq_at(args.end, timeline)
+    planner = planner_from(args)
+    before = None
+    last = 0
+    for record, _origin in inputs.stream_inputs([args.url]):
+        if end is not None and record.seq > end:
+            break
+        if before is None and record.seq > args.start:
+            before = planner.to_json()
+        planner.apply(record)
+        last = record.seq
+    if before is None:  # --from at or past the end: nothing after it
+        before = planner.to_json()
+    end = end if end is not None else last
     if args.start > end:
         raise LbError(f"--from {args.start} is after --to {end}")
-    planner = planner_from(args)
-    planner.apply_all([r for r in records if r.seq <= args.start])
-    before = planner.to_json()
-    planner.apply_all([r for r in records if args.start < r.seq <= end])
     diff = diff_plans(before, planner.to_json())
     if args.output == "json":
         dump_json({"from": args.start, "to": end, **diff}, out)

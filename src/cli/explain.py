@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Iterator
 from typing import TextIO
 
 from ..events.errors import LbError
+from ..events.record import Record
 from ._common import EXIT_OK, NotFound, add_fold_options, planner_from, point, seq_at
 from .output import dump_json
 
@@ -33,18 +36,27 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from ..tools import inputs
     from ..tools.explain import explain
-    from ..tools.inputs import read_inputs
 
     if "/" not in args.service:
         raise LbError(f"{args.service!r}: name the Service as namespace/name")
-    everything = read_inputs([args.url])
-    args.at = seq_at(args.at, everything)
-    records = [r for r in everything if args.at is None or r.seq <= args.at]
-    if not any(r.key == args.service and r.kind.endswith("/Service") for r in records):
-        raise NotFound(f"no Service {args.service} in {args.url}" + _at(args.at))
+    timeline = functools.cache(lambda: inputs.timeline([args.url]))
+    args.at = seq_at(args.at, timeline)
+    seen = False  # a record of the Service was folded
+
+    def records() -> Iterator[Record]:
+        nonlocal seen
+        for record, _origin in inputs.stream_inputs([args.url]):
+            if args.at is not None and record.seq > args.at:
+                return
+            seen = seen or (record.key == args.service and record.kind.endswith("/Service"))
+            yield record
+
     planner = planner_from(args)
-    report = explain(records, args.service, planner.controller, planner.speakers, node=args.node)
+    report = explain(records(), args.service, planner.controller, planner.speakers, node=args.node)
+    if not seen:
+        raise NotFound(f"no Service {args.service} in {args.url}" + _at(args.at))
     if args.node is not None and args.node not in planner.speakers.node_names():
         raise NotFound(f"no node {args.node} in {args.url}" + _at(args.at))
     if args.output == "json":

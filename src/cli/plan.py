@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._common import (
     EXIT_OK,
@@ -11,6 +11,9 @@ from ._common import (
     planner_from,
 )
 from .render import render_plan
+
+if TYPE_CHECKING:
+    from ..tools.strict import MetallbObjects
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -35,29 +38,28 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
-    from ..tools.inputs import default_inputs, read_inputs
+    from ..tools.inputs import default_inputs, stream_inputs
+    from ..tools.strict import MetallbObjects
 
-    origins: list = []
-    base = read_inputs(args.inputs or default_inputs(), origins=origins)
-    planner = planner_from(args).apply_all(base)
+    objects = MetallbObjects()
+    planner = planner_from(args)
+    planner.apply_all(objects.passing(stream_inputs(args.inputs or default_inputs())))
     before = planner.to_json() if args.extra else None
-    records = base
     if args.extra:
-        extra = read_inputs(args.extra, start_seq=len(base) + 1, origins=origins)
-        planner.apply_all(extra)
-        records = [*base, *extra]
-    after = with_schema_errors(planner.to_json(), records, origins)
+        planner.apply_all(
+            objects.passing(stream_inputs(args.extra, start_seq=objects.last_seq + 1))
+        )
+    after = with_schema_errors(planner.to_json(), objects)
     render_plan(after, args.output, out, before=before)
     return EXIT_OK
 
 
-def with_schema_errors(plan: dict[str, Any], records: list, origins: list) -> dict[str, Any]:
+def with_schema_errors(plan: dict[str, Any], objects: MetallbObjects) -> dict[str, Any]:
     """The plan's ``config`` with what the API server would refuse in the inputs."""
     from ..reconcile.config import ConfigError
     from ..reconcile.plan.controller import config_json
-    from ..tools.strict import schema_errors
 
-    refused = schema_errors(records, origins)
+    refused = objects.schema_errors()
     if not refused:
         return plan
     errors = [ConfigError(**e) for e in plan["config"]["errors"]] + refused

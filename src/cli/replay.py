@@ -4,6 +4,8 @@ the log replays to the decisions it recorded."""
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from ..events.record import Record
@@ -61,47 +63,53 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from ..store import open_store
 
     with open_store(args.url, readonly=True) as store:
-        # Times resolve through the records' observed times: then the log is read once.
-        timed = not all(p is None or p.isdigit() for p in (args.start, args.until))
-        everything: list[Record] = list(store.read()) if timed else []
-        first, until = seq_at(args.start, everything), seq_at(args.until, everything)
+        # Times resolve through the records' observed times (one pass, only for them).
+        timeline = functools.cache(lambda: [(r.seq, r.observed_at) for r in store.read()])
+        first, until = seq_at(args.start, timeline), seq_at(args.until, timeline)
         check_from(first, store.last_seq)
         # A log whose history retention dropped starts from its snapshot.
         snapshot = snapshot_to_start_from(store) if first is None else None
         start = snapshot.seq + 1 if snapshot else first
-        if timed:
-            records = [
-                r
-                for r in everything
-                if (start is None or r.seq >= start) and (until is None or r.seq <= until)
-            ]
-        else:
-            records = list(store.read(start, until))
-    overrides = overrides_from(args)
-    planner = planner_from(args)
-    if snapshot is not None:
-        planner.controller = snapshot.controller_fold(overrides)
-        planner.speakers = snapshot.speaker_fold(speaker_overrides_from(args))
-    if args.verify:
-        report = verify_digests(
-            records,
-            overrides,
-            speaker_overrides_from(args),
-            start=(planner.controller, planner.speakers),
-        )
-        if report.mismatch is not None:
-            out.write(report.describe() + "\n")
-            return EXIT_FAILED
-        if report.checked == 0:
-            raise NotFound(
-                f"the log holds no plan digest up to seq {records[-1].seq if records else 0}: "
-                "nothing to verify (live controllers and speakers append them every "
-                "--digest-interval)"
+        folded = Folded(store.read(start, until))
+        overrides = overrides_from(args)
+        planner = planner_from(args)
+        if snapshot is not None:
+            planner.controller = snapshot.controller_fold(overrides)
+            planner.speakers = snapshot.speaker_fold(speaker_overrides_from(args))
+        if args.verify:
+            report = verify_digests(
+                folded,
+                overrides,
+                speaker_overrides_from(args),
+                start=(planner.controller, planner.speakers),
             )
-        out.write(
-            f"verified {report.checked} {plural(report.checked, 'plan digest')} up to seq "
-            f"{records[-1].seq if records else 0}\n"
-        )
-        return EXIT_OK
-    render_plan(planner.apply_all(records).to_json(), args.output, out)
+            if report.mismatch is not None:
+                out.write(report.describe() + "\n")
+                return EXIT_FAILED
+            if report.checked == 0:
+                raise NotFound(
+                    f"the log holds no plan digest up to seq {folded.last_seq}: nothing to "
+                    "verify (live controllers and speakers append them every "
+                    "--digest-interval)"
+                )
+            out.write(
+                f"verified {report.checked} {plural(report.checked, 'plan digest')} up to seq "
+                f"{folded.last_seq}\n"
+            )
+            return EXIT_OK
+        planner.apply_all(folded)
+    render_plan(planner.to_json(), args.output, out)
     return EXIT_OK
+
+
+class Folded:
+    """The records a command folds, passed through one at a time, noting the last seq."""
+
+    def __init__(self, records: Iterable[Record]) -> None:
+        self._records = records
+        self.last_seq = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        for record in self._records:
+            self.last_seq = record.seq
+            yield record

@@ -32,15 +32,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     from ..reconcile.controller.fold import ControllerFold, Overrides
     from ..reconcile.plan.controller import config_json
-    from ..tools.inputs import read_inputs
+    from ..tools.inputs import stream_inputs
     from ..tools.planner import outside_namespace
-    from ..tools.strict import schema_errors
+    from ..tools.strict import MetallbObjects
 
-    origins: list = []
-    records = read_inputs(args.inputs, origins=origins)
-    fold = ControllerFold(Overrides(namespace=args.namespace)).apply_all(records)
-    errors = list(fold.config_errors) + outside_namespace(records, fold.namespace)
-    errors += schema_errors(records, origins)  # what the API server would refuse
+    objects = MetallbObjects()
+    fold = ControllerFold(Overrides(namespace=args.namespace))
+    fold.apply_all(objects.passing(stream_inputs(args.inputs)))
+    errors = list(fold.config_errors) + outside_namespace(objects.records, fold.namespace)
+    errors += objects.schema_errors()  # what the API server would refuse
     report = config_json(tuple(errors))
     if args.output == "json":
         dump_json(report, out)

@@ -8,7 +8,7 @@ chose the addresses, the election with every node's eligibility, the BGP routes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import ip_address, ip_network
 from typing import Any
 
@@ -20,7 +20,7 @@ from ..reconcile.speaker.fold import SpeakerFold
 
 
 def explain(
-    records: Sequence[Record],
+    records: Iterable[Record],
     key: str,
     controller: ControllerFold,
     speakers: SpeakerFold,
@@ -33,7 +33,9 @@ def explain(
     retained = False
     conflicts = []
     sessions: dict[tuple[str, str], dict[str, Any]] = {}  # (node, peer) -> the last state
+    at = 0
     for record in records:
+        at = record.seq
         controller.apply(record)
         speakers.apply(record)
         if record.kind == CONFLICT_KIND and isinstance(record.object, dict):
@@ -66,7 +68,7 @@ def explain(
     decision = controller.decision(key)
     result: dict[str, Any] = {
         "service": key,
-        "at": records[-1].seq if records else 0,
+        "at": at,
         "addresses": None,
         "layer2": {},
         "bgp": {},

@@ -3,7 +3,7 @@ and the speakers folded side by side over the same records."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..events.record import Record, split_kind
@@ -30,9 +30,16 @@ class Planner:
         self.speakers = SpeakerFold(speaker_overrides)
         self.node = node
 
-    def apply_all(self, records: Sequence[Record]) -> Planner:
-        self.controller.apply_all(records)
-        self.speakers.apply_all(records)
+    def apply(self, record: Record) -> None:
+        self.controller.apply(record)
+        self.speakers.apply(record)
+
+    def apply_all(self, records: Iterable[Record]) -> Planner:
+        """Fold ``records`` into both, in one pass (a log is read once, not held)."""
+        controller, speakers = self.controller, self.speakers
+        for record in records:
+            controller.apply(record)
+            speakers.apply(record)
         return self
 
     def to_json(self) -> dict[str, Any]:

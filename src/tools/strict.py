@@ -4,33 +4,59 @@ refuse is an error naming the file, the document, the object and the field."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..events.record import EventType, Record, split_kind
 from ..reconcile.config import ConfigError
+from .inputs import Origin
 from .schema import problems
 
 
-def schema_errors(
-    records: Sequence[Record], origins: Sequence[tuple[str, int] | None]
-) -> list[ConfigError]:
-    """One error per problem of each metallb.io object (the newest version of each
-    object only: a log's history is not re-judged)."""
-    newest: dict[tuple[str, str], tuple[Record, tuple[str, int] | None]] = {}
-    for record, origin in zip(records, origins, strict=True):
+class MetallbObjects:
+    """The metallb.io objects of an input, noted as it streams past the fold: what the
+    strict checks judge, without holding the rest (Services, EndpointSlices) of a big
+    log."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []  # every metallb.io record, in order
+        self.last_seq = 0
+        # (kind, key) -> the newest version and where it came from (deleted: gone)
+        self._newest: dict[tuple[str, str], tuple[Record, Origin | None]] = {}
+
+    def note(self, record: Record, origin: Origin | None) -> None:
+        self.last_seq = record.seq
         group, _version, kind = split_kind(record.kind)
         if group != "metallb.io" or record.type in (EventType.SYNC_START, EventType.SYNC_END):
-            continue
+            return
+        self.records.append(record)
         if record.type is EventType.DELETED:
-            newest.pop((kind, record.key), None)
+            self._newest.pop((kind, record.key), None)
         else:
-            newest[(kind, record.key)] = (record, origin)
-    errors = []
-    for (kind, key), (record, origin) in sorted(newest.items()):
-        api_version = record.kind.rsplit("/", 1)[0]
-        for field, message in problems(api_version, kind, record.object):
-            file, document = origin if origin is not None else (None, None)
-            errors.append(
-                ConfigError(f"{kind}/{key}", field, message, file=file, document=document)
-            )
-    return errors
+            self._newest[(kind, record.key)] = (record, origin)
+
+    def passing(self, stream: Iterable[tuple[Record, Origin | None]]) -> Iterator[Record]:
+        """The records of ``stream``, each noted on its way to the fold."""
+        for record, origin in stream:
+            self.note(record, origin)
+            yield record
+
+    def schema_errors(self) -> list[ConfigError]:
+        """One error per problem of each metallb.io object (the newest version of each
+        object only: a log's history is not re-judged)."""
+        errors = []
+        for (kind, key), (record, origin) in sorted(self._newest.items()):
+            api_version = record.kind.rsplit("/", 1)[0]
+            for field, message in problems(api_version, kind, record.object):
+                file, document = origin if origin is not None else (None, None)
+                errors.append(
+                    ConfigError(f"{kind}/{key}", field, message, file=file, document=document)
+                )
+        return errors
+
+
+def schema_errors(records: Sequence[Record], origins: Sequence[Origin | None]) -> list[ConfigError]:
+    """``MetallbObjects.schema_errors`` of records already held."""
+    objects = MetallbObjects()
+    for record, origin in zip(records, origins, strict=True):
+        objects.note(record, origin)
+    return objects.schema_errors()

@@ -120,6 +120,7 @@ def service_changes(before: Plan, after: Plan) -> list[dict[str, Any]]:
     ``peers`` (the node/peer sessions its prefixes go out on)."""
     changes = []
     keys = sorted(set(before.get("services", {})) | set(after.get("services", {})))
+    sessions_before, sessions_after = SessionsByPrefix(before), SessionsByPrefix(after)
     for key in keys:
         old, new = _service_view(before, key), _service_view(after, key)
         fields = {
@@ -127,23 +128,39 @@ def service_changes(before: Plan, after: Plan) -> list[dict[str, Any]]:
             for field, name in (("addresses", "ips"), ("pool", "pool"), ("error", "error"))
         }
         fields["node"] = (announcers(before, key), announcers(after, key))
-        fields["peers"] = (_peers(before, old), _peers(after, new))
+        fields["peers"] = (sessions_before.carrying(old), sessions_after.carrying(new))
         for field, (was, now) in fields.items():
             if was != now:
                 changes.append({"service": key, "field": field, "before": was, "after": now})
     return changes
 
 
-def _peers(plan: Plan, service: Mapping[str, Any] | None) -> list[str] | None:
-    """``node/peer`` of every session carrying a route that covers the Service."""
-    if not service or not service["ips"]:
-        return None
-    addresses = [ipaddress.ip_address(ip) for ip in service["ips"]]
-    found = set()
-    for node, peers in plan.get("bgp", {}).items():
-        for peer, routes in peers.items():
-            for route in routes:
-                network = ipaddress.ip_network(route["prefix"], strict=False)
-                if any(address in network for address in addresses):
-                    found.add(f"{node}/{peer}")
-    return sorted(found) or None
+class SessionsByPrefix:
+    """A plan's BGP routes indexed by prefix: which sessions carry a Service's
+    addresses is a lookup per prefix length, not a walk over every route (a plan of
+    50 nodes and 10,000 BGP Services holds a million)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._sessions: dict[tuple[int, int, int], set[str]] = {}  # (version, network, length)
+        self._lengths: set[tuple[int, int]] = set()  # (version, length) present
+        for node, peers in plan.get("bgp", {}).items():
+            for peer, routes in peers.items():
+                for route in routes:
+                    network = ipaddress.ip_network(route["prefix"], strict=False)
+                    where = (network.version, int(network.network_address), network.prefixlen)
+                    self._sessions.setdefault(where, set()).add(f"{node}/{peer}")
+                    self._lengths.add((network.version, network.prefixlen))
+
+    def carrying(self, service: Mapping[str, Any] | None) -> list[str] | None:
+        """``node/peer`` of every session carrying a route that covers the Service."""
+        if not service or not service["ips"]:
+            return None
+        found: set[str] = set()
+        for ip in service["ips"]:
+            address = ipaddress.ip_address(ip)
+            bits = address.max_prefixlen
+            for version, length in self._lengths:
+                if version == address.version:
+                    network = int(address) >> (bits - length) << (bits - length)
+                    found |= self._sessions.get((version, network, length), set())
+        return sorted(found) or None

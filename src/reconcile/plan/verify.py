@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -176,6 +176,15 @@ def planned_statuses(controller: ControllerFold) -> dict[str, tuple[str, ...]]:
     return {key: service.ips for key, service in controller.plan().services.items()}
 
 
+class Seen(NamedTuple):
+    """A record as a divergence report names it."""
+
+    seq: int
+    type: str
+    kind: str
+    key: str
+
+
 @attrs.define
 class _Trail:
     """What the verifier knows of one scope: the live process's entries, rebuilt
@@ -212,7 +221,10 @@ def verify_digests(
     else:
         controller, speakers = ControllerFold(overrides), SpeakerFold(speaker_overrides)
     checked = skipped = 0
-    seen: list[Record] = []  # every record but digests, in order
+    # What each record was (not the record: a big log is not held), every one but
+    # digests, since the oldest previous digest of a scope; ``dropped`` before it.
+    seen: list[Seen] = []
+    dropped = 0
     trails: dict[str, _Trail] = {}
     for record in records:
         if record.kind == DIGEST_KIND and record.type is not EventType.DELETED:
@@ -233,7 +245,8 @@ def verify_digests(
                 plan_json = plan.to_json()
                 recomputed = digest(plan_json)
                 if recorded != recomputed:
-                    details = divergence(record, plan_json, trail.entries, seen[trail.since :])
+                    since = seen[max(trail.since - dropped, 0) :]
+                    details = divergence(record, plan_json, trail.entries, since)
                     mismatch = Mismatch(
                         record.seq,
                         record.key,
@@ -248,9 +261,13 @@ def verify_digests(
                     # held exactly replay's entries; the chain continues from them.
                     trail.entries = entry_digests(plan_json)
                 checked += 1
-                trail.since = len(seen)
+                trail.since = dropped + len(seen)
+                oldest = min(t.since for t in trails.values())
+                if oldest - dropped > 4096:  # keep what a scope may still need
+                    del seen[: oldest - dropped]
+                    dropped = oldest
         else:
-            seen.append(record)
+            seen.append(Seen(record.seq, record.type.value, record.kind, record.key))
         controller.apply(record)
         speakers.apply(record)
     return VerifyReport(checked, skipped, None)
@@ -260,7 +277,7 @@ def divergence(
     digest_record_: Record,
     recomputed: Mapping[str, Any],
     recorded_entries: Mapping[str, str] | None,
-    since: Sequence[Record],
+    since: Sequence[Seen],
 ) -> tuple[str, ...]:
     """What a failed verification can say: the entries that differ with the values
     replay computed for them, and the records since the scope's previous digest
@@ -281,7 +298,7 @@ def divergence(
         )
         shown = about[-30:] if about else since[-30:]
         for record in shown:
-            lines.append(f"    seq {record.seq}: {record.type.value} {record.kind} {record.key}")
+            lines.append(f"    seq {record.seq}: {record.type} {record.kind} {record.key}")
     return tuple(lines)
 
 

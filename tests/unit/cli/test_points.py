@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+from collections.abc import Callable
 
 import pytest
 
@@ -13,15 +14,21 @@ from ironlb.events.record import EventType, Record
 T0 = 1_796_000_000.0  # 2026-11-30
 
 
-def log(*offsets: float) -> list[Record]:
-    return [
+def log(*offsets: float) -> Callable[[], list[tuple[int, float]]]:
+    """A log's timeline, as seq_at asks for it."""
+    records = [
         Record(seq, T0 + offset, "t", EventType.ADDED, "v1/Service", f"d/s{seq}", None, {})
         for seq, offset in enumerate(offsets, start=1)
     ]
+    return lambda: [(r.seq, r.observed_at) for r in records]
+
+
+def never() -> list[tuple[int, float]]:
+    raise AssertionError("a seq needs no timeline")
 
 
 def test_a_seq_is_itself():
-    assert seq_at("7", log(0, 1)) == 7 and seq_at(None, log(0)) is None
+    assert seq_at("7", never) == 7 and seq_at(None, never) is None
 
 
 def test_a_time_is_the_log_as_it_stood_then():
