@@ -43,7 +43,7 @@ class Planner:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        controller = self.controller.plan()
+        controller = self.controller.plan(targets=False)
         self.speakers.assume_statuses({k: s.ips for k, s in controller.services.items()})
         nodes = [self.node] if self.node is not None else None
         return {**controller.to_json(), **self.speakers.plan(nodes).to_json()}

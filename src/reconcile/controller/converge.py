@@ -3,6 +3,7 @@ or allocate new ones from the pools that admit it, or say why not."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import attrs
@@ -29,8 +30,9 @@ class Decision:
     warnings: tuple[str, ...]
     events: tuple[ServiceEvent, ...]
 
-    @property
+    @functools.cached_property
     def ips(self) -> tuple[str, ...]:
+        """The addresses as text (kept: every plan of every Service asks)."""
         return tuple(to_text(a) for a in self.addresses)
 
 

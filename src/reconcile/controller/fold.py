@@ -292,9 +292,13 @@ class ControllerFold(Converging, FoldBase):
 
     # --- the plan -----------------------------------------------------------
 
-    def plan(self) -> ControllerPlan:
+    def plan(self, *, targets: bool = True) -> ControllerPlan:
+        """The plan; ``targets=False`` leaves out what a status writer needs of each
+        observed Service (not part of the plan's value: tools and verification)."""
         return ControllerPlan(
-            self.plan_services(self.decisions), self.pool_counters(), self.config.errors
+            self.plan_services(self.decisions, targets=targets),
+            self.pool_counters(),
+            self.config.errors,
         )
 
     def decision(self, key: str) -> Decision | None:
@@ -321,7 +325,7 @@ class ControllerFold(Converging, FoldBase):
         touched, self.touched = self.touched, set()
         return touched
 
-    def plan_services(self, keys: Iterable[str]) -> dict[str, ServicePlan]:
+    def plan_services(self, keys: Iterable[str], *, targets: bool = True) -> dict[str, ServicePlan]:
         services = {}
         for key in keys:
             decision = self.decisions.get(key)
@@ -335,7 +339,7 @@ class ControllerFold(Converging, FoldBase):
                 decision.error,
                 decision.warnings,
                 decision.events,
-                target=self._target(key),
+                target=self._target(key) if targets else None,
             )
         return services
 

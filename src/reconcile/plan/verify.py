@@ -173,7 +173,7 @@ def _rules_of(record: Record) -> int:
 
 def planned_statuses(controller: ControllerFold) -> dict[str, tuple[str, ...]]:
     """Service -> the addresses the controller plans (what its status writes will say)."""
-    return {key: service.ips for key, service in controller.plan().services.items()}
+    return {key: service.ips for key, service in controller.plan(targets=False).services.items()}
 
 
 class Seen(NamedTuple):
@@ -230,7 +230,7 @@ def verify_digests(
         if record.kind == DIGEST_KIND and record.type is not EventType.DELETED:
             plan: ControllerPlan | NodePlan | None = None
             if record.key == CONTROLLER_SCOPE:
-                plan = controller.plan()
+                plan = controller.plan(targets=False)
             elif record.key.startswith(SPEAKER_SCOPE_PREFIX):
                 node = record.key[len(SPEAKER_SCOPE_PREFIX) :]
                 if speakers.assigns_addresses:
