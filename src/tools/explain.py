@@ -93,23 +93,16 @@ def explain(
         result["layer2"][ip] = {**announcement.to_json(), "candidates": candidates}
     nodes = [node] if node else speakers.node_names()
     for name in nodes:
-        plan = speakers.node_plan(name)
-        if key in plan.bgp_status:
-            prefixes = sorted(
-                {
-                    r.prefix
-                    for routes in plan.bgp.values()
-                    for r in routes
-                    if _covers(r.prefix, decision.ips)
-                }
-            )
-            peers = list(plan.bgp_status[key])
+        routes, reason = speakers.bgp_of(key, name)
+        if routes:
+            prefixes = sorted({r.prefix for by_peer in routes.values() for r in by_peer})
+            peers = sorted(routes)
             result["bgp"][name] = {"peers": peers, "prefixes": prefixes}
             seen = {p: sessions[(name, p)] for p in peers if (name, p) in sessions}
             if seen:  # what the node's speaker recorded about those sessions
                 result["bgp"][name]["sessions"] = seen
-        elif node and key in plan.not_announced:
-            result["bgp"][name] = {"not_announced": str(plan.not_announced[key])}
+        elif node and reason is not None:
+            result["bgp"][name] = {"not_announced": str(reason)}
     return result
 
 

@@ -456,6 +456,26 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             reasons,
         )
 
+    def bgp_of(
+        self, key: str, node: str
+    ) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
+        """One Service's routes from one node, by peer, and why the node announces
+        nothing of it (None when it does): what ``node_plan`` says of that Service,
+        without planning every other one (``explain``)."""
+        self.refresh()
+        if node == self.node:
+            routes, reason = dict(self._own_routes.get(key, {})), self._own_reasons.get(key)
+        elif key in self._bgp:
+            routes, reason = self._bgp_for(key, node)
+        else:
+            routes, reason = {}, None
+        by_ip = self._l2.get(key)
+        if by_ip is not None and not routes and reason is None:
+            announced = any(a.node == node and a.announced for a in by_ip.values())
+            if not announced:
+                reason = self._l2_reason(key, by_ip, node)
+        return routes, reason
+
     def _bgp_of_node(
         self, node: str, peers: list[BGPPeer]
     ) -> tuple[dict[str, tuple[BGPRoute, ...]], dict[str, tuple[str, ...]], dict[str, Reason]]:
