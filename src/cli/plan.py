@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._common import (
@@ -41,6 +42,12 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from ..tools.inputs import default_inputs, stream_inputs
     from ..tools.strict import MetallbObjects
 
+    if not args.inputs:
+        print(
+            f"ironlb: no input given: showing the bundled example cluster ({default_inputs()[0]}); "
+            "give a log or manifests to plan yours",
+            file=sys.stderr,
+        )
     objects = MetallbObjects()
     planner = planner_from(args)
     planner.apply_all(objects.passing(stream_inputs(args.inputs or default_inputs())))

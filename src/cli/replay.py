@@ -61,6 +61,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from ..app.snapshots import snapshot_to_start_from
     from ..reconcile.plan.verify import verify_digests
     from ..store import open_store
+    from ..tools.progress import progress
 
     with open_store(args.url, readonly=True) as store:
         # Times resolve through the records' observed times (one pass, only for them).
@@ -70,7 +71,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         # A log whose history retention dropped starts from its snapshot.
         snapshot = snapshot_to_start_from(store) if first is None else None
         start = snapshot.seq + 1 if snapshot else first
-        folded = Folded(store.read(start, until))
+        last = store.last_seq if until is None else min(until, store.last_seq)
+        total = last - (start if start is not None else store.first_seq) + 1
+        folded = Folded(progress(store.read(start, until), total=max(total, 0), what=args.url))
         overrides = overrides_from(args)
         planner = planner_from(args)
         if snapshot is not None:

@@ -10,6 +10,7 @@ from ..events.importer import import_files
 from ..events.record import Record
 from ..examples import example_path
 from ..store import open_store
+from .progress import progress
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -68,7 +69,8 @@ def _records_of(source: str) -> Iterator[tuple[Record, Origin | None]]:
     path = Path(source)
     if "://" in source or (path.is_dir() and _is_log(path)):
         with open_store(source, readonly=True) as store:
-            for record in store.read():
+            total = store.last_seq - store.first_seq + 1
+            for record in progress(store.read(), total=total, what=source):
                 yield record, None
         return
     origins: list[Origin | None] = []
@@ -82,7 +84,7 @@ def _records_of(source: str) -> Iterator[tuple[Record, Origin | None]]:
         found = import_files([str(f) for f in files], origins=origins)
     else:
         found = import_files([source], origins=origins)
-    yield from zip(found, origins, strict=True)
+    yield from progress(zip(found, origins, strict=True), total=len(found), what=source)
 
 
 def _is_log(path: Path) -> bool:

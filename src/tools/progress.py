@@ -1,0 +1,55 @@
+"""Progress of the offline commands on big inputs: on stderr, only for a person.
+
+A bar appears when a command has been at it for a second (``DELAY``) and only when
+stderr is a terminal: piped or captured output, CI logs and ``2>file`` get nothing.
+tqdm draws it (rate, count, time left), as it does for pip and Hugging Face tools;
+it is imported only when a bar may be drawn. ``IRONLB_PROGRESS=0`` turns bars off,
+``IRONLB_PROGRESS=always`` draws them at once whatever stderr is (tests, demos).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+DELAY = 1.0  # seconds before a bar appears: quick commands never show one
+
+
+def progress(items: Iterable[T], *, total: int | None, what: str) -> Iterable[T]:
+    """``items``, drawing a bar on stderr while they are consumed (see module doc)."""
+    mode = os.environ.get("IRONLB_PROGRESS", "auto")
+    always = mode == "always"
+    if mode == "0" or not (always or _stderr_is_terminal()):
+        return items
+    from tqdm import tqdm
+
+    return _closing(
+        tqdm(
+            items,
+            total=total,
+            desc=what,
+            unit=" records",
+            unit_scale=True,
+            file=sys.stderr,
+            leave=False,
+            delay=0.0 if always else DELAY,
+            mininterval=0.0 if always else 0.25,
+            dynamic_ncols=True,
+        )
+    )
+
+
+def _closing(bar: Iterable[T]) -> Iterator[T]:
+    """The bar's items; the bar erased however iteration ends (a break included)."""
+    try:
+        yield from bar
+    finally:
+        bar.close()  # type: ignore[attr-defined]
+
+
+def _stderr_is_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
