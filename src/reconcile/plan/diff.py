@@ -141,15 +141,19 @@ class SessionsByPrefix:
     50 nodes and 10,000 BGP Services holds a million)."""
 
     def __init__(self, plan: Plan) -> None:
-        self._sessions: dict[tuple[int, int, int], set[str]] = {}  # (version, network, length)
-        self._lengths: set[tuple[int, int]] = set()  # (version, length) present
+        by_prefix: dict[str, set[str]] = {}  # a prefix is sent on many sessions: parse it once
         for node, peers in plan.get("bgp", {}).items():
             for peer, routes in peers.items():
+                session = f"{node}/{peer}"
                 for route in routes:
-                    network = ipaddress.ip_network(route["prefix"], strict=False)
-                    where = (network.version, int(network.network_address), network.prefixlen)
-                    self._sessions.setdefault(where, set()).add(f"{node}/{peer}")
-                    self._lengths.add((network.version, network.prefixlen))
+                    by_prefix.setdefault(route["prefix"], set()).add(session)
+        self._sessions: dict[tuple[int, int, int], set[str]] = {}  # (version, network, length)
+        self._lengths: set[tuple[int, int]] = set()  # (version, length) present
+        for prefix, sessions in by_prefix.items():
+            network = ipaddress.ip_network(prefix, strict=False)
+            where = (network.version, int(network.network_address), network.prefixlen)
+            self._sessions.setdefault(where, set()).update(sessions)
+            self._lengths.add((network.version, network.prefixlen))
 
     def carrying(self, service: Mapping[str, Any] | None) -> list[str] | None:
         """``node/peer`` of every session carrying a route that covers the Service."""
