@@ -75,6 +75,9 @@ from .snapshots import FoldSnapshot, SnapshotState
 log = logging.getLogger("ironlb.speaker")
 
 
+FOLLOW_AHEAD = 5000  # records of a followed log queued for the main loop, at most
+
+
 class Effector(Protocol):
     """Makes the world match a node plan; called only when the plan changed."""
 
@@ -421,11 +424,19 @@ class SpeakerRuntime:
     # --- the events source --------------------------------------------------------
 
     def _follow_events(self) -> None:
-        """Copy the followed log's records, each batch closed by a cursor record."""
+        """Copy the followed log's records, each batch closed by a cursor record.
+
+        Reading waits while the main loop has more than ``FOLLOW_AHEAD`` records to
+        fold: a log is read far faster than it is folded, and 100,000 records queued
+        at once held 500 MB (the speaker's own state for them is 200 MB).
+        """
         try:
             with open_store(self.events_url, readonly=True) as events:
                 next_seq = self.cursor + 1
                 while not self.stop.is_set():
+                    if self.incoming.qsize() > FOLLOW_AHEAD:
+                        self.stop.wait(0.01)  # the main loop takes batches of MAX_BATCH
+                        continue
                     batch = list(itertools.islice(events.read(next_seq), 1000))
                     if not batch:
                         events.wait(next_seq - 1, 0.1)
