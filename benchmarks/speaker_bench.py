@@ -117,6 +117,12 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--endpoints-per-service", type=int, default=5)
     parser.add_argument("--changes", type=int, default=2000)
+    parser.add_argument(
+        "--write-log",
+        metavar="DIR",
+        help="write the cluster's records to a new file store and stop (to run a standalone "
+        "speaker process on it: benchmarks/process_memory.py)",
+    )
     args = parser.parse_args()
     rng = random.Random(11)
     node_names = [f"node-{i:05d}" for i in range(args.nodes)]
@@ -151,6 +157,13 @@ def main() -> None:
         homes[i] = rng.sample(node_names, args.endpoints_per_service)
         objects.append(endpoint_slice(i, homes[i]))
     records = initial_list(feeder, objects)
+    if args.write_log:
+        from ironlb.store import open_store
+
+        with open_store(args.write_log) as store:
+            store.append(records)
+        print(f"{args.write_log}: {len(records)} records")
+        return
 
     started = time.perf_counter()
     fold.apply_all(records)
