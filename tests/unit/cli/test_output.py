@@ -46,3 +46,16 @@ def test_a_real_file_gets_the_same_bytes_through_its_buffer():
     out.flush()
     expected = "before " + json.dumps({"é": [1, {"x": None}]}, indent=2, ensure_ascii=False)
     assert raw.getvalue().decode() == expected + "\n"
+
+
+def test_big_maps_deep_down_are_written_entry_by_entry_with_the_same_bytes():
+    routes = [{"prefix": f"10.0.0.{i}/32", "local_pref": None} for i in range(3)]
+    value = {
+        "bgp": {f"node-{n}": {f"tor-{p}": routes for p in range(3)} for n in range(12)},
+        "services": {f"ns/svc-{i}": {"ips": [f"10.0.0.{i}"], "error": None} for i in range(30)},
+        "deep": {"a": {"b": {f"k{i}": [i, {"x": 2**70 if i == 7 else i}] for i in range(20)}}},
+        "empty": {"a": {}, "b": {"c": {}}},
+    }
+    out = io.StringIO()
+    dump_json(value, out)
+    assert out.getvalue() == json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
