@@ -456,9 +456,7 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             reasons,
         )
 
-    def bgp_of(
-        self, key: str, node: str
-    ) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
+    def bgp_of(self, key: str, node: str) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
         """One Service's routes from one node, by peer, and why the node announces
         nothing of it (None when it does): what ``node_plan`` says of that Service,
         without planning every other one (``explain``)."""
