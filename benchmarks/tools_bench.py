@@ -10,7 +10,8 @@ References, as issue 17 sets them: for the log, ``ironlb log show LOG -o json``
 (reading and printing every record is the floor a tool that reads the whole log
 cannot go under by much); for the List, ``ironlb log import LIST``. Each tool's
 time is reported as a ratio to its reference (target: 3x at most) with its peak
-RSS (target: under 400 MB), and the bare folds over the log for comparison.
+RSS (target: under 400 MB), and the bare folds over the log (both folds, every
+record applied, no plan) for comparison.
 Every command runs as its own process; peak RSS is the child's ru_maxrss.
 """
 
@@ -29,7 +30,8 @@ TARGET_RATIO = 3.0
 TARGET_RSS_MB = 400
 
 BARE_FOLD = """
-import sys
+import gc, sys
+gc.disable()  # as the offline commands run
 from ironlb.reconcile.controller.fold import ControllerFold
 from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.store import open_store
@@ -38,7 +40,6 @@ with open_store(sys.argv[1], readonly=True) as store:
     for record in store.read():
         controller.apply(record)
         speakers.apply(record)
-controller.plan(); speakers.plan(speakers.node_names())
 """
 
 # A what-if: one pool narrowed, one Service's pool changed (plan --with).
