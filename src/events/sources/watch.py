@@ -223,8 +223,10 @@ class WatchSource:
         self.stop.wait()
         with self._stream_lock:
             if self._stream is not None:
-                # Already closed, or a transport without shutdown: the timeout ends it.
-                with contextlib.suppress(OSError, AttributeError):
+                # Already closed, or a transport without shutdown (urllib3 raises
+                # ValueError for a response whose socket it no longer holds): then the
+                # read is not blocked, or the watch timeout ends it.
+                with contextlib.suppress(OSError, AttributeError, ValueError):
                     self._stream.shutdown()
 
     def _event(self, event: dict[str, Any]) -> None:
