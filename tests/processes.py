@@ -35,11 +35,12 @@ class Speaker:
     def __init__(self, *args: object, prefix: Sequence[str] = ()) -> None:
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
         self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "ironlb", "speaker", *map(str, args)],
+            [*prefix, sys.executable, "-X", "faulthandler", "-m", "ironlb", "speaker",
+             *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=self.stderr,
             bufsize=0,  # select() must see every byte: no read-ahead buffer in between
-        )
+        )  # fmt: skip
         self.last: dict | None = None
         self._partial = b""
         self._lines: list[bytes] = []
@@ -78,9 +79,23 @@ class Speaker:
         return self._lines.pop(0)
 
     def terminate(self) -> int:
+        """SIGTERM, then wait for the exit while draining the plan lines nobody reads:
+        a speaker whose stdout pipe is full blocks on its next line and never stops
+        (membership flapping under load prints many). A speaker still alive at the
+        deadline dumps its threads' stacks (faulthandler) into the failure message."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=DEADLINE)
+        deadline = time.monotonic() + DEADLINE
+        while self.process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            if ready and not os.read(self.process.stdout.fileno(), 65536):
+                break  # stdout closed: the process is exiting
+        try:
+            code = self.process.wait(timeout=max(deadline - time.monotonic(), 1.0))
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # faulthandler writes every stack
+            self.process.wait(timeout=10)
+            raise AssertionError(f"speaker did not stop on SIGTERM:\n{self.errors()}") from None
         self.stderr.close()
         return code
 
