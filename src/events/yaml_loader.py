@@ -83,12 +83,8 @@ _resolver("tag:yaml.org,2002:float", _FLOAT, "-+0123456789.")
 _resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), "<")
 
 
-def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
-    return str(loader.construct_scalar(node)) in _TRUE
-
-
-def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
-    text = str(loader.construct_scalar(node)).replace("_", "")
+def _int_of(text: str) -> int:
+    text = text.replace("_", "")
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
     if digits.startswith(("0b", "0B")):
@@ -102,8 +98,8 @@ def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
     return sign * int(digits)
 
 
-def _construct_float(loader: Any, node: yaml.ScalarNode) -> float | int:
-    text = str(loader.construct_scalar(node)).replace("_", "").lower()
+def _float_of(text: str) -> float | int:
+    text = text.replace("_", "").lower()
     if text.lstrip("+-") == ".inf":
         return float("-inf") if text.startswith("-") else float("inf")
     if text == ".nan":
@@ -111,6 +107,18 @@ def _construct_float(loader: Any, node: yaml.ScalarNode) -> float | int:
     value = float(text)
     # JSON has one kind of number: 1e3 and 1. are the integers kubectl writes.
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
+    return str(loader.construct_scalar(node)) in _TRUE
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    return _int_of(str(loader.construct_scalar(node)))
+
+
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> float | int:
+    return _float_of(str(loader.construct_scalar(node)))
 
 
 def _construct_string(loader: Any, node: yaml.ScalarNode) -> str:
@@ -130,5 +138,108 @@ def load(text: str) -> Any:
 
 
 def load_all(text: str) -> Iterator[Any]:
-    """Every document of a YAML stream."""
+    """Every document of a YAML stream.
+
+    Built straight from the parser's events (see ``_documents_from_events``), which
+    keeps memory to the objects themselves: composing first, as PyYAML's loaders
+    do, holds a node of ~500 bytes per scalar until the document ends (a 16 MB
+    ``kubectl get -o yaml`` List took 940 MB). A stream using what that builder
+    leaves out (anchors, aliases, tags, merge keys) is read by the full loader,
+    from the first document the builder did not finish.
+    """
+    done = 0
+    try:
+        for document in _documents_from_events(text):
+            yield document
+            done += 1
+    except _NeedsFullLoader:
+        pass
+    else:
+        return
+    for number, document in enumerate(_composed_documents(text)):
+        if number >= done:
+            yield document
+
+
+def _composed_documents(text: str) -> Iterator[Any]:
+    """The reference: PyYAML composes each document, then constructs it."""
     return yaml.load_all(text, Loader=KubernetesLoader)
+
+
+class _NeedsFullLoader(Exception):
+    """The stream uses a YAML feature the event builder leaves to the full loader."""
+
+
+def _plain_scalar(value: str) -> Any:
+    """A plain scalar resolved and constructed as KubernetesLoader does it."""
+    resolvers = KubernetesLoader.yaml_implicit_resolvers.get(value[:1] if value else "", ())
+    for tag, pattern in resolvers:
+        if pattern.match(value):
+            if tag == "tag:yaml.org,2002:null":
+                return None
+            if tag == "tag:yaml.org,2002:bool":
+                return value in _TRUE
+            if tag == "tag:yaml.org,2002:int":
+                return _int_of(value)
+            if tag == "tag:yaml.org,2002:float":
+                return _float_of(value)
+            raise _NeedsFullLoader(tag)  # a merge key
+    return value
+
+
+def _documents_from_events(text: str) -> Iterator[Any]:
+    """Documents built from parser events with a stack, as the composer and
+    constructor together would build them, for the plain-data subset of YAML that
+    manifests use; anything else raises _NeedsFullLoader."""
+    scalar, mapping_start, sequence_start = (
+        yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent,
+    )  # fmt: skip
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    loader = KubernetesLoader(text)
+    try:
+        # Each open collection: [container, pending key or _NO_KEY]; lists ignore the key.
+        stack: list[list[Any]] = []
+        document: Any = None
+        while loader.check_event():
+            event = loader.get_event()
+            kind = type(event)
+            if kind is scalar:
+                if event.anchor is not None or event.tag is not None:
+                    raise _NeedsFullLoader("anchor or tag")
+                value = _plain_scalar(event.value) if event.implicit[0] else event.value
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag is not None:
+                    raise _NeedsFullLoader("anchor or tag")
+                stack.append([{} if kind is mapping_start else [], _NO_KEY])
+                continue
+            elif kind in ends:
+                value = stack.pop()[0]
+            elif kind is yaml.DocumentEndEvent:
+                yield document
+                continue
+            elif kind is yaml.DocumentStartEvent:
+                document = None
+                continue
+            elif kind is yaml.AliasEvent:
+                raise _NeedsFullLoader("alias")
+            else:
+                continue  # stream start and end
+            if not stack:
+                document = value
+                continue
+            top = stack[-1]
+            container = top[0]
+            if type(container) is list:
+                container.append(value)
+            elif top[1] is _NO_KEY:
+                if isinstance(value, dict | list):
+                    raise _NeedsFullLoader("a collection as a key")  # the loader's error
+                top[1] = _key_text(value)
+            else:
+                container[top[1]] = value
+                top[1] = _NO_KEY
+    finally:
+        loader.dispose()
+
+
+_NO_KEY = object()
