@@ -18,6 +18,7 @@ from tests.k8s import (
     node_links,
     peer,
     pool,
+    records,
     routes,
     service,
     speakers_fold,
@@ -213,6 +214,38 @@ def test_preferred_nodes_win_by_summed_weight():
     weights = {"n1": 30, "n2": 30, "n3": 10}
     expected = metallb_order(["n1", "n2", "n3"], "192.0.2.5", weights)[0]
     assert web_announcer(*NODES, preferring, both, SERVING) == expected
+
+
+@pytest.mark.parametrize(
+    "ad",
+    [
+        pytest.param({"nodeSelectors": [{"matchLabels": {"zone": "a"}}]}, id="node-selector"),
+        pytest.param(
+            {
+                "preferredNodeSelectors": [
+                    {"weight": 5, "preference": {"matchLabels": {"zone": "a"}}}
+                ]
+            },
+            id="preference",
+        ),
+        pytest.param({}, id="every-node"),
+    ],
+)
+def test_relabelled_nodes_move_elections_exactly_as_a_fold_from_scratch(ad):
+    # A speaker refreshes after each record; a relabelled node must re-run the
+    # elections it can change (and only a relabelling no election sees may skip it).
+    selecting = metallb("L2Advertisement", "zoned", ad)
+    nodes = {n: {"zone": "b"} for n in ("n1", "n2", "n3", "n4")}
+    objects = [POOL, WEB, *[node(n, **labels) for n, labels in nodes.items()], selecting]
+    live = speakers_fold(*objects, endpoints("web", *nodes))
+    steps = [("n2", {"zone": "a"}), ("n4", {"zone": "a"}), ("n2", {"zone": "a", "rack": "r1"}),
+             ("n2", {"zone": "b"}), ("n3", {"zone": "a"}), ("n4", {"zone": "b"})]  # fmt: skip
+    for seq, (name, labels) in enumerate(steps, start=100):
+        nodes[name] = labels
+        live.apply(records(node(name, **labels), start=seq)[0])
+        now = [POOL, WEB, *[node(n, **ls) for n, ls in nodes.items()], selecting]
+        fresh = speakers_fold(*now, endpoints("web", *nodes))
+        assert live.l2() == fresh.l2(), (name, labels)
 
 
 def test_the_first_status_address_keys_the_election_for_every_family():
