@@ -141,18 +141,29 @@ class SessionsByPrefix:
     50 nodes and 10,000 BGP Services holds a million)."""
 
     def __init__(self, plan: Plan) -> None:
-        by_prefix: dict[str, set[str]] = {}  # a prefix is sent on many sessions: parse it once
+        # A prefix is sent on many sessions, mostly the same ones as the next
+        # prefix: each prefix gets the numbers of its sessions, and equal sets of
+        # sessions are one shared frozenset (a set per prefix held 60 MB per plan).
+        names: dict[str, int] = {}
+        by_prefix: dict[str, list[int]] = {}
         for node, peers in plan.get("bgp", {}).items():
             for peer, routes in peers.items():
-                session = f"{node}/{peer}"
+                number = names.setdefault(f"{node}/{peer}", len(names))
                 for route in routes:
-                    by_prefix.setdefault(route["prefix"], set()).add(session)
-        self._sessions: dict[tuple[int, int, int], set[str]] = {}  # (version, network, length)
+                    by_prefix.setdefault(route["prefix"], []).append(number)
+        sessions_of = list(names)
+        shared: dict[tuple[int, ...], frozenset[str]] = {}
+        self._sessions: dict[tuple[int, int, int], frozenset[str]] = {}  # (version, net, len)
         self._lengths: set[tuple[int, int]] = set()  # (version, length) present
-        for prefix, sessions in by_prefix.items():
+        for prefix, numbers in by_prefix.items():
+            signature = tuple(dict.fromkeys(numbers))  # sessions are met in number order
+            sessions = shared.get(signature)
+            if sessions is None:
+                sessions = shared[signature] = frozenset(sessions_of[n] for n in signature)
             network = ipaddress.ip_network(prefix, strict=False)
             where = (network.version, int(network.network_address), network.prefixlen)
-            self._sessions.setdefault(where, set()).update(sessions)
+            known = self._sessions.get(where)
+            self._sessions[where] = sessions if known is None else known | sessions
             self._lengths.add((network.version, network.prefixlen))
 
     def carrying(self, service: Mapping[str, Any] | None) -> list[str] | None:
@@ -166,5 +177,5 @@ class SessionsByPrefix:
             for version, length in self._lengths:
                 if version == address.version:
                     network = int(address) >> (bits - length) << (bits - length)
-                    found |= self._sessions.get((version, network, length), set())
+                    found |= self._sessions.get((version, network, length), frozenset())
         return sorted(found) or None
