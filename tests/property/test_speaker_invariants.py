@@ -276,6 +276,15 @@ class SpeakerMachine(RuleBasedStateMachine):
         assert on_n3.l2() == self.live.l2()
 
     @invariant()
+    def the_plan_of_every_node_at_once_is_each_nodes_own(self):
+        # `plan` computes alike nodes' routes once, then adds each node's Local
+        # Services: the result must be exactly what each node plans for itself.
+        together = self.live.plan().to_json()["bgp"]
+        for name in NODES:
+            alone = self.live.node_plan(name).to_json()["bgp"].get(name, {})
+            assert together.get(name, {}) == alone, name
+
+    @invariant()
     def at_most_one_node_announces_each_address(self):
         seen: dict[tuple[str, str], str] = {}
         for name in NODES:

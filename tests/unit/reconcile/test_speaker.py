@@ -486,3 +486,25 @@ def test_local_prefs_are_judged_by_the_configurations_rule_for_the_pools_familie
     plan = fold.node_plan("n1")
     assert "default/web" not in plan.not_announced
     assert {r.prefix for r in plan.bgp["ext"]} == {"192.0.2.5/32", "192.0.2.0/28"}
+
+
+def test_the_plan_of_every_node_at_once_is_each_nodes_own():
+    # `plan` computes the routes of alike nodes once and adds each node's Local
+    # Services into them: each node's part must be what the node plans alone,
+    # routes in the same order.
+    nodes = [node(f"n{i}", zone="a" if i % 2 else "b") for i in range(6)]
+    services, slices = [], []
+    for i in range(24):
+        local = "Local" if i % 3 == 0 else "Cluster"
+        services.append(service(f"s{i:02d}", loadBalancerIP=f"192.0.2.{i}",
+                                externalTrafficPolicy=local))  # fmt: skip
+        slices.append(endpoints(f"s{i:02d}", f"n{i % 6}", f"n{(i + 1) % 6}"))
+    objects = [pool("p", "192.0.2.0/27"), *nodes, TOR, EXTERNAL, bgp("adv"), *services, *slices]
+    fold = speakers_fold(*objects)
+    together = fold.plan().to_json()["bgp"]
+    local_routes = 0
+    for i in range(6):
+        alone = fold.node_plan(f"n{i}").to_json()["bgp"][f"n{i}"]
+        assert together[f"n{i}"] == alone, f"n{i}"
+        local_routes += sum(r["prefix"] == "192.0.2.0/32" for r in alone["ext"])
+    assert local_routes == 2  # s00 is Local: only its two endpoints' nodes announce it
