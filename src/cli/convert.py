@@ -20,7 +20,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "BFDProfile and Community objects.",
     )
     p.add_argument("file", metavar="FILE", help="the ConfigMap or its config; - for stdin")
-    p.add_argument("--namespace", default=NS, metavar="NS", help=f"of the objects ({NS})")
+    p.add_argument("--namespace", metavar="NS", help=f"of the objects (the ConfigMap's, else {NS})")
     p.set_defaults(handler=cmd_convert)
 
 
@@ -44,5 +44,19 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     except UnicodeDecodeError:
         raise LbError(f"{args.file} is not text") from None
     document = legacy_document(documents, args.file)
-    out.write(render(convert(legacy_config(document), args.namespace)))
+    warnings: list[str] = []
+    out.write(render(convert(legacy_config(document), _namespace(document, args), warnings)))
+    for warning in warnings:
+        print(f"ironlb: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _namespace(document: object, args: argparse.Namespace) -> str:
+    """--namespace when given, else the ConfigMap's own (as MetalLB's converter does)."""
+    if args.namespace is not None:
+        return args.namespace
+    if isinstance(document, dict) and document.get("kind") == "ConfigMap":
+        found = (document.get("metadata") or {}).get("namespace")
+        if isinstance(found, str) and found:
+            return found
+    return NS

@@ -32,10 +32,10 @@ def test_every_legacy_section_becomes_its_objects():
         ("BGPPeer", "peer1"),
         ("BGPPeer", "peer2"),
         ("IPAddressPool", "lan"),
-        ("L2Advertisement", "lan"),
+        ("L2Advertisement", "l2advertisement1"),
         ("IPAddressPool", "routed"),
-        ("BGPAdvertisement", "routed-1"),
-        ("BGPAdvertisement", "routed-2"),
+        ("BGPAdvertisement", "bgpadvertisement1"),
+        ("BGPAdvertisement", "bgpadvertisement2"),
     }
     assert all(o["metadata"]["namespace"] == "metallb-system" for o in objects.values())
     assert objects[("BGPPeer", "peer1")]["apiVersion"] == "metallb.io/v1beta2"
@@ -43,7 +43,7 @@ def test_every_legacy_section_becomes_its_objects():
         "peerAddress": "10.0.0.1",
         "peerASN": 64501,
         "myASN": 64500,
-        "holdTime": "120s",
+        "holdTime": "2m0s",
         "nodeSelectors": [
             {
                 "matchLabels": {"rack": "frontend"},
@@ -58,15 +58,15 @@ def test_every_legacy_section_becomes_its_objects():
         "addresses": ["192.168.10.0/24", "192.168.9.1-192.168.9.5"],
         "avoidBuggyIPs": True,
     }
-    assert objects[("L2Advertisement", "lan")]["spec"] == {"ipAddressPools": ["lan"]}
+    assert objects[("L2Advertisement", "l2advertisement1")]["spec"] == {"ipAddressPools": ["lan"]}
     assert objects[("IPAddressPool", "routed")]["spec"]["autoAssign"] is False
-    assert objects[("BGPAdvertisement", "routed-1")]["spec"] == {
+    assert objects[("BGPAdvertisement", "bgpadvertisement1")]["spec"] == {
         "aggregationLength": 32,
         "localPref": 100,
         "communities": ["no-advertise"],
         "ipAddressPools": ["routed"],
     }
-    assert objects[("BGPAdvertisement", "routed-2")]["spec"]["aggregationLength"] == 24
+    assert objects[("BGPAdvertisement", "bgpadvertisement2")]["spec"]["aggregationLength"] == 24
 
 
 def test_the_result_is_a_valid_configuration(tmp_path):
@@ -80,8 +80,23 @@ def test_the_result_is_a_valid_configuration(tmp_path):
     [
         ("peers: [{peer-address: 10.0.0.1, peer-asn: 1}]", "peers[0]: my-asn is required"),
         (
-            "address-pools: [{name: a, protocol: arp, addresses: [10.0.0.0/24]}]",
-            "address-pools[0].protocol: 'arp' is not layer2 or bgp",
+            "address-pools: [{name: a, protocol: layer2, addresses: [10.0.0.0/24],"
+            " bgp-advertisements: [{localpref: 1}]}]",
+            "address-pools[0].bgp-advertisements: only a bgp pool has them, not 'layer2'",
+        ),
+        (
+            "address-pools: [{name: a_1, protocol: bgp, addresses: [10.0.0.0/24]},"
+            " {name: A-1, protocol: bgp, addresses: [10.1.0.0/24]}]",
+            "address-pools[1].name: 'A-1' becomes 'a-1', as 'a_1' does",
+        ),
+        ("bfd-profiles: [{name: '0_1'}]", "bfd-profiles[0].name: '0_1' has no letter"),
+        (
+            "peers: [{peer-address: 10.0.0.1, my-asn: 1, peer-asn: 2, hold-time: 2s}]",
+            "peers[0].hold-time: '2s' must be 0 or at least 3s",
+        ),
+        (
+            "peers: [{peer-address: 10.0.0.1, my-asn: 1, peer-asn: 2, hold-time: soon}]",
+            "peers[0].hold-time: 'soon' is not a duration",
         ),
         (
             "address-pools: [{name: a, protocol: bgp, adresses: [10.0.0.0/24]}]",
