@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import yaml
 
+from ...events.yaml_loader import load as load_yaml
 from ..frozen import freeze
 
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -175,9 +177,8 @@ class ExcludeRules:
 def parse_exclude_rules(configmap: Mapping[str, Any] | None) -> ExcludeRules:
     """The ConfigMap's ``announcedInterfacesToExclude`` regexes, or MetalLB's defaults.
 
-    The value is YAML in MetalLB; the shipped form is a flat list, which is also
-    valid JSON, so it is read as ``- item`` lines or a JSON list without a YAML
-    parser in the pure core.
+    The value is YAML, read with the loader every ironlb command uses (as
+    Kubernetes reads YAML).
     """
     if configmap is None:
         return ExcludeRules()
@@ -202,37 +203,23 @@ def parse_exclude_rules(configmap: Mapping[str, Any] | None) -> ExcludeRules:
 
 
 def _yaml_list(text: str, key: str) -> tuple[str, ...] | None:
-    """``key:`` followed by ``- item`` lines (or an inline ``[a, b]``), items unquoted."""
-    lines = text.splitlines()
-    for number, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped.startswith(key + ":"):
-            continue
-        rest = stripped[len(key) + 1 :].strip()
-        if rest.startswith("["):
-            if not rest.endswith("]"):
-                return None
-            inner = rest[1:-1].strip()
-            return tuple(_unquote(i) for i in inner.split(",")) if inner else ()
-        if rest:
-            return None
-        items = []
-        for item in lines[number + 1 :]:
-            item_stripped = item.strip()
-            if not item_stripped or item_stripped.startswith("#"):
-                continue
-            if not item_stripped.startswith("-"):
-                break
-            items.append(_unquote(item_stripped[1:]))
-        return tuple(items)
-    return None
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
+    """The list of strings under ``key`` in the YAML ``text``, read as MetalLB reads
+    it (sigs.k8s.io/yaml: comments, quotes, flow or block lists; other keys
+    ignored); None when the text or the value is not that."""
+    try:
+        document = load_yaml(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, Mapping):
+        return None
+    if key not in document:
+        return None
+    value = document[key]
+    if value is None:
+        return ()  # the key with nothing under it: an empty list
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return None
+    return tuple(value)
 
 
 def eligible_interfaces(

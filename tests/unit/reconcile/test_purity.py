@@ -37,7 +37,13 @@ FORBIDDEN = {
 }
 MODULES = sorted(RECONCILE.rglob("*.py"))
 IDS = [str(p.relative_to(RECONCILE)) for p in MODULES]
-ALLOWED_IRONLB = ("ironlb.events.record", "ironlb.events.errors", "ironlb.events.own_kinds")
+# The YAML loader parses text and nothing else: metallb-excludel2 holds YAML.
+ALLOWED_IRONLB = (
+    "ironlb.events.record",
+    "ironlb.events.errors",
+    "ironlb.events.own_kinds",
+    "ironlb.events.yaml_loader",
+)
 
 
 def module_name(path: Path) -> str:

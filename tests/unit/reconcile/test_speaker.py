@@ -314,6 +314,28 @@ def test_eligible_interfaces_follow_metallbs_link_rules_and_excludel2():
     assert plan.l2_interfaces == {4: ("eth0", "veth12"), 6: ("veth12",)}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# interfaces never announced on\nannouncedInterfacesToExclude:\n"
+        "  - '^br.*'   # bridges\n  - \"^eth1$\"\n",
+        "announcedInterfacesToExclude: ['^br.*', \"^eth1$\"]\nsomethingElse: 1\n",
+        "---\nannouncedInterfacesToExclude:\n- ^br.*\n\n- ^eth1$\n",
+    ],
+    ids=["comments-and-quotes", "flow-list", "document-marker"],
+)
+def test_excludel2_is_read_as_yaml_as_metallb_reads_it(text):
+    links = node_links("n1", link("eth0"), link("eth1"), link("br0"))
+    excludel2 = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "metallb-excludel2", "namespace": "metallb-system"},
+        "data": {"excludel2.yaml": text},
+    }
+    plan = speakers_fold(*NODES, links, excludel2).node_plan("n1")
+    assert plan.l2_interfaces[4] == ("eth0",)
+
+
 # --- BGP ----------------------------------------------------------------------
 
 TOR = peer("tor", nodeSelectors=[{"matchLabels": {"zone": "a"}}])
