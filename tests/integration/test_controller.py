@@ -321,3 +321,34 @@ def test_a_deleted_namespace_gives_its_services_addresses_back(kube, api, tmp_pa
         )
     finally:
         assert controller.stop() == 0
+
+
+def test_the_pool_annotation_is_written_and_cleared_as_metallb_does(kube, api, tmp_path):
+    """metallb.io/ip-allocated-from-pool names the pool while the Service holds an
+    address from it, and goes when it holds none (users' tooling reads it)."""
+
+    def annotation(name: str) -> str | None:
+        service = api.core.read_namespaced_service(name, "default")
+        return (service.metadata.annotations or {}).get("metallb.io/ip-allocated-from-pool")
+
+    api.create_pool("lan", "192.0.2.0/30")
+    api.create_service("a")
+    controller = Controller(kube, tmp_path / "log")
+    try:
+        api.wait(lambda: annotation("a") == "lan", "a annotated with its pool", controller)
+        assert api.statuses()["a"] == ["192.0.2.0"]
+        api.create_pool("dmz", "198.51.100.0/30")
+        # Moved to another pool (the address-pool annotation): the annotation follows.
+        api.core.patch_namespaced_service(
+            "a", "default", {"metadata": {"annotations": {"metallb.io/address-pool": "dmz"}}}
+        )
+        api.wait(lambda: annotation("a") == "dmz", "a annotated with dmz", controller)
+        assert api.statuses()["a"] == ["198.51.100.0"]
+        # Its pool gone and no other it may use: no address, no annotation.
+        api.custom.delete_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "ipaddresspools", "dmz"
+        )
+        api.wait(lambda: annotation("a") is None, "the annotation removed", controller)
+        assert api.statuses()["a"] == []
+    finally:
+        assert controller.stop() == 0

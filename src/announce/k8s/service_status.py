@@ -1,6 +1,8 @@
 """Service status and Events: the controller's effector towards the Kubernetes API.
 
-Converges ``status.loadBalancer.ingress`` of every Service to the controller plan:
+Converges ``status.loadBalancer.ingress`` of every Service to the controller plan,
+and its ``metallb.io/ip-allocated-from-pool`` annotation (the pool, while the
+Service has addresses), as MetalLB's controller does:
 
 * only when the observed status differs (a plan re-applied writes nothing);
 * coalesced: only the newest desired status of a Service is written, so a burst of
@@ -24,11 +26,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from ...reconcile.plan.controller import ControllerPlan, ServiceEvent
+from ...reconcile.plan.controller import (
+    ALLOCATED_FROM_ANNOTATION,
+    ControllerPlan,
+    ServiceEvent,
+    ServicePlan,
+    ServiceTarget,
+)
 from ..metrics import Counters
 from .requests import PacedWriter, api_request
 
@@ -38,6 +47,27 @@ COMPONENT = "ironlb-controller"
 
 def ingress(ips: tuple[str, ...]) -> list[dict[str, str]]:
     return [{"ip": ip} for ip in ips]
+
+
+@attrs.frozen
+class _Desired:
+    """What one Service should look like, and which of its parts differ from what was
+    observed at ``version``."""
+
+    ingress: tuple[str, ...]
+    pool: str | None  # the annotation's value; None: no annotation
+    version: str | None
+    status_differs: bool
+    annotation_differs: bool
+
+    @classmethod
+    def of(cls, service: ServicePlan, target: ServiceTarget) -> _Desired | None:
+        status_differs = target.ingress_ips != service.ips
+        annotation_differs = target.allocated_from != service.allocated_from
+        if not (status_differs or annotation_differs):
+            return None
+        return cls(service.ips, service.allocated_from, target.resource_version,
+                   status_differs, annotation_differs)  # fmt: skip
 
 
 class ServiceStatusWriter(PacedWriter):
@@ -53,12 +83,10 @@ class ServiceStatusWriter(PacedWriter):
         super().__init__("status", qps, burst, monotonic)
         self.client = client
         self.counters = counters or Counters()
-        self._pending: collections.OrderedDict[str, tuple[list, str | None]] = (
-            collections.OrderedDict()
-        )
+        self._pending: collections.OrderedDict[str, _Desired] = collections.OrderedDict()
         self._events: list[tuple[str, str | None, ServiceEvent]] = []  # key, uid, event
         self._emitted: dict[str, tuple[ServiceEvent, ...]] = {}
-        self._sent: dict[str, tuple[list, str | None]] = {}  # last write per Service
+        self._sent: dict[str, _Desired] = {}  # last write per Service
         self._start()
 
     def apply(self, plan: ControllerPlan) -> None:
@@ -69,14 +97,13 @@ class ServiceStatusWriter(PacedWriter):
                 target = service.target
                 if target is None:
                     continue  # no such Service observed: nothing to write to
-                wanted = ingress(service.ips)
-                version = target.resource_version
-                if target.ingress_ips == service.ips:
+                desired = _Desired.of(service, target)
+                if desired is None:
                     self._pending.pop(key, None)
-                elif self._sent.get(key) != (wanted, version):
+                elif self._sent.get(key) != desired:
                     # Not yet written for this version of the object (a write in flight
                     # is not repeated: it would only meet a 409).
-                    self._pending[key] = (wanted, version)
+                    self._pending[key] = desired
                     self._pending.move_to_end(key)
                 if service.events != self._emitted.get(key, ()):
                     fresh = [e for e in service.events if e not in self._emitted.get(key, ())]
@@ -101,21 +128,35 @@ class ServiceStatusWriter(PacedWriter):
         else:
             self._post_event(*args)
 
-    def _write_status(self, key: str, desired: tuple[list, str | None]) -> None:
+    def _write_status(self, key: str, desired: _Desired) -> None:
         namespace, _, name = key.partition("/")
-        wanted, version = desired
-        body: dict[str, Any] = {"status": {"loadBalancer": {"ingress": wanted}}}
-        if version:
-            body["metadata"] = {"resourceVersion": version}
+        path = f"/api/v1/namespaces/{namespace}/services/{name}"
+        version = desired.version
         try:
-            api_request(
-                self.client,
-                "PATCH",
-                f"/api/v1/namespaces/{namespace}/services/{name}/status",
-                body,
-                "application/merge-patch+json",
-            )
-            self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="ok")
+            if desired.status_differs:
+                body: dict[str, Any] = {
+                    "status": {"loadBalancer": {"ingress": ingress(desired.ingress)}}
+                }
+                if version:
+                    body["metadata"] = {"resourceVersion": version}
+                reply = api_request(
+                    self.client, "PATCH", f"{path}/status", body, "application/merge-patch+json"
+                )
+                self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="ok")
+                version = (reply.get("metadata") or {}).get("resourceVersion") or version
+            if desired.annotation_differs:
+                # Metadata cannot change through /status: a second write, checked
+                # against the version the first one made.
+                metadata: dict[str, Any] = {
+                    "annotations": {ALLOCATED_FROM_ANNOTATION: desired.pool}
+                }
+                if version:
+                    metadata["resourceVersion"] = version
+                api_request(
+                    self.client, "PATCH", path, {"metadata": metadata},
+                    "application/merge-patch+json",
+                )  # fmt: skip
+                self.counters.inc("ironlb_k8s_writes", kind="ServiceAnnotation", result="ok")
         except ApiException as exc:
             if exc.status in (404, 409):
                 # Gone, or changed since we looked: the watch brings the new version, and
@@ -128,7 +169,7 @@ class ServiceStatusWriter(PacedWriter):
         except (HTTPError, OSError) as exc:
             self._retry_later(key, desired, exc)
 
-    def _retry_later(self, key: str, desired: tuple[list, str | None], exc: Exception) -> None:
+    def _retry_later(self, key: str, desired: _Desired, exc: Exception) -> None:
         log.warning("writing the status of %s: %s (retrying)", key, exc)
         self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="error")
         with self._lock:

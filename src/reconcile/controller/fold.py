@@ -57,6 +57,7 @@ from ..fold_state import ControllerState, DecisionState, restore_configs
 from ..identity import Overrides
 from ..objects import Service, namespace_labels
 from ..plan.controller import (
+    ALLOCATED_FROM_ANNOTATION,
     ControllerPlan,
     PoolCounters,
     ServiceEvent,
@@ -350,10 +351,14 @@ class ControllerFold(Converging, FoldBase):
         metadata = observed.get("metadata") or {}
         status = observed.get("status") or {}
         ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+        annotations = metadata.get("annotations")
         return ServiceTarget(
             metadata.get("uid"),
             metadata.get("resourceVersion"),
             tuple(e.get("ip") if isinstance(e, Mapping) else None for e in ingress),
+            annotations.get(ALLOCATED_FROM_ANNOTATION)
+            if isinstance(annotations, Mapping)
+            else None,
         )
 
     def pool_counters(self) -> dict[str, PoolCounters]:

@@ -61,6 +61,12 @@ class ServiceTarget:
     uid: str | None
     resource_version: str | None
     ingress_ips: tuple[str | None, ...]  # status.loadBalancer.ingress[].ip, as observed
+    allocated_from: object = None  # the ALLOCATED_FROM_ANNOTATION's value, as observed
+
+
+# Written by the controller on every Service it gives addresses to, removed when it
+# has none (MetalLB's controller does the same): the pool they came from.
+ALLOCATED_FROM_ANNOTATION = "metallb.io/ip-allocated-from-pool"
 
 
 @attrs.frozen
@@ -72,6 +78,11 @@ class ServicePlan:
     warnings: tuple[str, ...]
     events: tuple[ServiceEvent, ...] = ()
     target: ServiceTarget | None = attrs.field(default=None, eq=False)
+
+    @property
+    def allocated_from(self) -> str | None:
+        """The value ALLOCATED_FROM_ANNOTATION should have (None: no annotation)."""
+        return self.pool if self.ips else None
 
     def to_json(self) -> dict[str, Any]:
         return {
