@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,6 +30,10 @@ def test_canonical_json_is_the_standard_librarys(value):
     assert canonical_json(value) == expected
 
 
-def test_exponents_are_written_as_the_standard_library_writes_them():
-    value = {"big": 1e16, "small": 1e-05, "text": "1e5 stays text"}
-    assert canonical_json(value) == '{"big":1e+16,"small":1e-05,"text":"1e5 stays text"}'
+@pytest.mark.parametrize(
+    "number", [1e16, 1e-05, 5e-07, 1.2345e17, 1e22, -3e-5, 1e-4, 123456789012345.6, 0.1]
+)
+def test_floats_are_written_as_the_standard_library_writes_them(number):
+    value = {"n": number, "list": [number], "text": "1e5 stays text"}
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == expected
