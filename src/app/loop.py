@@ -3,7 +3,9 @@ digest and snapshot schedules."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import signal
 import threading
@@ -99,11 +101,28 @@ class Supervisor:
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT stop the loop; the process then closes everything cleanly."""
+    """SIGTERM and SIGINT stop the loop; the process then closes everything cleanly.
+
+    A Python signal handler runs in the main thread between two bytecodes, maybe
+    while that thread holds the lock ``stop.set()`` (or logging) needs: a second
+    SIGTERM arriving during the first one's ``set()`` deadlocked the speaker. So the
+    handler only writes the signal's number to a pipe, which takes no lock, and a
+    thread of its own reads it and sets ``stop`` like any other thread.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+
+    def relay() -> None:
+        while True:
+            number = os.read(read_end, 1)
+            log.info("signal %d: stopping", number[0] if number else 0)
+            stop.set()
+
+    threading.Thread(target=relay, name="signals", daemon=True).start()
 
     def handler(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
+        with contextlib.suppress(BlockingIOError):  # a full pipe: stopping already
+            os.write(write_end, bytes([signum]))
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
