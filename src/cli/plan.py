@@ -66,8 +66,5 @@ def with_schema_errors(plan: dict[str, Any], objects: MetallbObjects) -> dict[st
     from ..reconcile.config import ConfigError
     from ..reconcile.plan.controller import config_json
 
-    refused = objects.schema_errors()
-    if not refused:
-        return plan
-    errors = [ConfigError(**e) for e in plan["config"]["errors"]] + refused
-    return {**plan, "config": config_json(tuple(errors))}
+    errors = objects.located(ConfigError(**e) for e in plan["config"]["errors"])
+    return {**plan, "config": config_json(tuple(errors + objects.schema_errors()))}

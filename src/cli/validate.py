@@ -40,7 +40,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     fold = ControllerFold(Overrides(namespace=args.namespace))
     fold.apply_all(objects.passing(stream_inputs(args.inputs)))
     errors = list(fold.config_errors) + outside_namespace(objects.records, fold.namespace)
-    errors += objects.schema_errors()  # what the API server would refuse
+    errors = objects.located(errors) + objects.schema_errors()  # + what the API server refuses
     report = config_json(tuple(errors))
     if args.output == "json":
         dump_json(report, out)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+import attrs
+
 from ..events.record import EventType, Record, split_kind
 from ..reconcile.config import ConfigError
 from .inputs import Origin
@@ -52,6 +54,23 @@ class MetallbObjects:
                     ConfigError(f"{kind}/{key}", field, message, file=file, document=document)
                 )
         return errors
+
+
+    def located(self, errors: Iterable[ConfigError]) -> list[ConfigError]:
+        """``errors`` with the file and document of the object each one names, when
+        that object came from a file (the reconciler's errors know only the object)."""
+        where = {
+            f"{kind}/{key}": origin
+            for (kind, key), (_record, origin) in self._newest.items()
+            if origin is not None
+        }
+        located = []
+        for error in errors:
+            origin = where.get(error.object)
+            if error.file is None and origin is not None:
+                error = attrs.evolve(error, file=origin[0], document=origin[1])
+            located.append(error)
+        return located
 
 
 def schema_errors(records: Sequence[Record], origins: Sequence[Origin | None]) -> list[ConfigError]:

@@ -122,13 +122,18 @@ def test_validate_exit_codes_and_json(tmp_path):
     )
     result = ironlb("validate", bad, check=False)
     assert result.returncode == 1
-    assert "IPAddressPool/metallb-system/b: spec.addresses[0]:" in result.stdout
+    # The reconciler's errors, like the schema's, name the file and the document.
+    assert f"{bad}: document 2: IPAddressPool/metallb-system/b: spec.addresses[0]:" in (
+        result.stdout
+    )
     report = json.loads(ironlb("validate", bad, "-o", "json", check=False).stdout)
     assert report["valid"] is False
     assert {
         "object": "IPAddressPool/default/elsewhere",
         "field": "metadata.namespace",
         "message": "resource must be created in metallb-system namespace",
+        "file": str(bad),
+        "document": 3,
     } in report["errors"]
     missing = ironlb("validate", tmp_path / "missing.yaml", check=False)
     assert missing.returncode == 2
