@@ -21,8 +21,14 @@ def string(**extra: Any) -> dict:
     return {"type": "string", **extra}
 
 
-def integer(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> dict:
+def integer(
+    minimum: int | None = None, maximum: int | None = None, bits: int = 32, **extra: Any
+) -> dict:
+    """An integer as controller-gen writes a Go int32 (the default), int64, or a Go
+    int (``bits=0``: no format)."""
     schema: dict[str, Any] = {"type": "integer", **extra}
+    if bits:
+        schema["format"] = f"int{bits}"
     if minimum is not None:
         schema["minimum"] = minimum
     if maximum is not None:
@@ -45,34 +51,40 @@ def obj(properties: dict, required: list[str] | None = None, **extra: Any) -> di
     return schema
 
 
+ATOMIC = {"x-kubernetes-list-type": "atomic"}
 LABEL_SELECTOR = obj(
     {
         "matchLabels": {"type": "object", "additionalProperties": string()},
         "matchExpressions": array(
             obj(
-                {
-                    "key": string(),
-                    "operator": string(enum=["In", "NotIn", "Exists", "DoesNotExist"]),
-                    "values": array(string()),
-                },
+                {"key": string(), "operator": string(), "values": array(string(), **ATOMIC)},
                 ["key", "operator"],
-            )
+            ),
+            **ATOMIC,
         ),
     },
     **{"x-kubernetes-map-type": "atomic"},
 )
 SELECTORS = array(LABEL_SELECTOR)
-DURATION = string(pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-ASN = integer(0, 4294967295)
+# Durations are plain strings, as in MetalLB's CRDs: the API server accepts what Go
+# parses (0, .5m, +90s), and the webhook and the reconciler say what is wrong.
+DURATION = string()
+ASN = integer(0, 4294967295, bits=64)
+
+
+def immutable(schema: dict) -> dict:
+    return {**schema, "x-kubernetes-validations": [{"message": "Value is immutable",
+                                                    "rule": "self == oldSelf"}]}  # fmt: skip
+
 
 POOL = obj(
     {
-        "addresses": array(string(), minItems=1),
+        "addresses": array(string()),
         "autoAssign": boolean(default=True),
         "avoidBuggyIPs": boolean(default=False),
         "serviceAllocation": obj(
             {
-                "priority": integer(),
+                "priority": integer(bits=0),
                 "namespaces": array(string()),
                 "namespaceSelectors": SELECTORS,
                 "serviceSelectors": SELECTORS,
@@ -81,9 +93,8 @@ POOL = obj(
     },
     ["addresses"],
 )
-POOL_STATUS = obj(
-    {k: integer(0) for k in ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")}
-)
+POOL_COUNTERS = ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")
+POOL_STATUS = obj({k: integer(bits=64) for k in POOL_COUNTERS}, list(POOL_COUNTERS))
 POOL_CHOICE = {"ipAddressPools": array(string()), "ipAddressPoolSelectors": SELECTORS}
 L2 = obj(
     {
@@ -92,21 +103,33 @@ L2 = obj(
         "interfaces": array(string()),
         "serviceSelectors": SELECTORS,
         "preferredNodeSelectors": array(
-            obj({"weight": integer(1, 100), "preference": LABEL_SELECTOR}, ["weight", "preference"])
+            obj({"weight": integer(1, 100), "preference": LABEL_SELECTOR}, ["preference", "weight"])
         ),
     }
 )
 BGP_AD = obj(
     {
         **POOL_CHOICE,
-        "aggregationLength": integer(1, 32, default=32),
-        "aggregationLengthV6": integer(0, 128, default=128),
-        "localPref": integer(0, 4294967295),
+        "aggregationLength": integer(1, default=32),
+        "aggregationLengthV6": integer(default=128),
+        "localPref": integer(),
         "communities": array(string()),
         "nodeSelectors": SELECTORS,
         "peers": array(string()),
         "serviceSelectors": SELECTORS,
-    }
+    },
+    **{
+        "x-kubernetes-validations": [
+            {
+                "message": "serviceSelectors and aggregationLength are mutually exclusive, can "
+                "only be used together with default aggregationLength (32) and "
+                "aggregationLengthV6 (128)",
+                "rule": "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 || "
+                "((!has(self.aggregationLength) || self.aggregationLength == 32) && "
+                "(!has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128))",
+            }
+        ]
+    },
 )
 PEER_COMMON = {
     "myASN": ASN,
@@ -123,14 +146,18 @@ PEER_COMMON = {
 PEER_V1BETA1 = obj(
     {
         **PEER_COMMON,
-        "peerPort": integer(0, 16384),
+        "peerPort": integer(0, 16384, bits=0),
         "nodeSelectors": array(
             obj(
                 {
                     "matchLabels": {"type": "object", "additionalProperties": string()},
                     "matchExpressions": array(
                         obj(
-                            {"key": string(), "operator": string(), "values": array(string())},
+                            {
+                                "key": string(),
+                                "operator": string(),
+                                "values": array(string(), minItems=1),
+                            },
                             ["key", "operator", "values"],
                         )
                     ),
@@ -143,23 +170,46 @@ PEER_V1BETA1 = obj(
 PEER_V1BETA2 = obj(
     {
         **PEER_COMMON,
-        "peerPort": integer(1, 16384, default=179),
+        "peerPort": integer(1, 16384, bits=0, default=179),
         "dynamicASN": string(enum=["internal", "external"]),
-        "localASN": integer(1, 4294967295),
+        "localASN": integer(1, 4294967295, bits=64),
         "interface": string(),
-        "connectTime": DURATION,
+        "connectTime": string(
+            **{
+                "x-kubernetes-validations": [
+                    {
+                        "message": "connect time should be between 1 seconds to 65535",
+                        "rule": "duration(self).getSeconds() >= 1 && "
+                        "duration(self).getSeconds() <= 65535",
+                    },
+                    {
+                        "message": "connect time should contain a whole number of seconds",
+                        "rule": "duration(self).getMilliseconds() % 1000 == 0",
+                    },
+                ]
+            }
+        ),
         "nodeSelectors": SELECTORS,
-        "passwordSecret": obj({"name": string(), "namespace": string()}),
-        "enableGracefulRestart": boolean(),
+        "passwordSecret": obj(
+            {"name": string(), "namespace": string()}, **{"x-kubernetes-map-type": "atomic"}
+        ),
+        "enableGracefulRestart": boolean(
+            **{
+                "x-kubernetes-validations": [
+                    {
+                        "message": "EnableGracefulRestart cannot be changed after creation",
+                        "rule": "self == oldSelf",
+                    }
+                ]
+            }
+        ),
         "vrf": string(),
         "disableMP": boolean(default=False),
         "dualStackAddressFamily": boolean(default=False),
     },
     ["myASN"],
 )
-COMMUNITY = obj(
-    {"communities": array(obj({"name": string(), "value": string()}, ["name", "value"]))}
-)
+COMMUNITY = obj({"communities": array(obj({"name": string(), "value": string()}))})
 BFD = obj(
     {
         "receiveInterval": integer(10, 60000),
@@ -171,11 +221,15 @@ BFD = obj(
         "minimumTtl": integer(1, 254),
     }
 )
-SERVICE_STATUS_COMMON = {"node": string(), "serviceName": string(), "serviceNamespace": string()}
+SERVICE_STATUS_COMMON = {
+    "node": immutable(string()),
+    "serviceName": immutable(string()),
+    "serviceNamespace": immutable(string()),
+}
 L2_STATUS = obj(
     {
         **SERVICE_STATUS_COMMON,
-        "interfaces": array(obj({"name": string()}, ["name"])),
+        "interfaces": array(obj({"name": string()})),
         # ironlb: other hosts seen claiming an address this node announces
         "conflicts": array(
             obj(
@@ -191,21 +245,30 @@ L2_STATUS = obj(
     }
 )
 BGP_STATUS = obj({**SERVICE_STATUS_COMMON, "peers": array(string())})
-CONDITION = obj(
+CONDITION = obj(  # Kubernetes' metav1.Condition
     {
-        "type": string(),
-        "status": string(enum=["True", "False", "Unknown"]),
-        "reason": string(),
-        "message": string(),
         "lastTransitionTime": string(format="date-time"),
+        "message": string(maxLength=32768),
+        "observedGeneration": integer(0, bits=64),
+        "reason": string(
+            maxLength=1024, minLength=1, pattern="^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+        ),
+        "status": string(enum=["True", "False", "Unknown"]),
+        "type": string(
+            maxLength=316,
+            pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+            r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        ),
     },
-    ["type", "status"],
+    ["lastTransitionTime", "message", "reason", "status", "type"],
 )
 CONFIG_STATE = obj(
     {
         "result": string(enum=["Valid", "Invalid", "Unknown"]),
         "errorSummary": string(),
-        "conditions": array(CONDITION),
+        "conditions": array(
+            CONDITION, **{"x-kubernetes-list-map-keys": ["type"], "x-kubernetes-list-type": "map"}
+        ),
     }
 )
 
@@ -217,33 +280,36 @@ def columns(*specs: tuple[str, str, str]) -> list[dict]:
 def crd(
     kind: str,
     plural: str,
-    versions: list[tuple[str, dict, dict | None, bool]],
+    versions: list[tuple[str, dict | None, dict, bool]],
     printer: list[dict] | None = None,
 ) -> dict:
-    """versions: (name, spec schema, status schema or None, storage)."""
+    """versions: (name, spec schema or None, status schema, storage). Every kind has
+    a status subresource, as MetalLB's CRDs do (most statuses are empty objects)."""
     served = []
     for name, spec, status, storage in versions:
         properties: dict[str, Any] = {
             "apiVersion": string(),
             "kind": string(),
             "metadata": {"type": "object"},
-            "spec": spec,
         }
-        if status is not None:
-            properties["status"] = status
+        if spec is not None:
+            properties["spec"] = spec
+        properties["status"] = status
+        schema = obj(properties)
+        if kind == "IPAddressPool":
+            schema["required"] = ["spec"]
         version: dict[str, Any] = {
             "name": name,
             "served": True,
             "storage": storage,
-            "schema": {"openAPIV3Schema": obj(properties)},
+            "schema": {"openAPIV3Schema": schema},
+            "subresources": {"status": {}},
         }
-        if status is not None:
-            version["subresources"] = {"status": {}}
         if printer:
             version["additionalPrinterColumns"] = printer
         if kind == "BGPPeer" and name == "v1beta1":
             version["deprecated"] = True
-            version["deprecationWarning"] = "metallb.io v1beta1 BGPPeer is deprecated, use v1beta2"
+            version["deprecationWarning"] = "v1beta1 is deprecated, please use v1beta2"
         served.append(version)
     definition: dict[str, Any] = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -268,7 +334,27 @@ def crd(
 
 
 def definitions() -> list[dict]:
-    empty = obj({})
+    empty = {"type": "object"}
+    pool_choice_columns = (
+        ("IPAddressPools", "string", ".spec.ipAddressPools"),
+        ("IPAddressPool Selectors", "string", ".spec.ipAddressPoolSelectors"),
+    )
+    node_selectors = {
+        "name": "Node Selectors",
+        "type": "string",
+        "jsonPath": ".spec.nodeSelectors",
+        "priority": 10,
+    }
+    peer_columns = columns(
+        ("Address", "string", ".spec.peerAddress"),
+        ("ASN", "string", ".spec.peerASN"),
+        ("BFD Profile", "string", ".spec.bfdProfile"),
+        ("Multi Hops", "string", ".spec.ebgpMultiHop"),
+    )
+    service_status_columns = (
+        ("Service Name", "string", ".status.serviceName"),
+        ("Service Namespace", "string", ".status.serviceNamespace"),
+    )
     return [
         crd(
             "IPAddressPool",
@@ -283,51 +369,58 @@ def definitions() -> list[dict]:
         crd(
             "L2Advertisement",
             "l2advertisements",
-            [("v1beta1", L2, None, True)],
-            columns(
-                ("IPAddressPools", "string", ".spec.ipAddressPools"),
-                ("Interfaces", "string", ".spec.interfaces"),
-            ),
+            [("v1beta1", L2, empty, True)],
+            [
+                *columns(*pool_choice_columns, ("Interfaces", "string", ".spec.interfaces")),
+                node_selectors,
+            ],
         ),
         crd(
             "BGPAdvertisement",
             "bgpadvertisements",
-            [("v1beta1", BGP_AD, None, True)],
-            columns(
-                ("IPAddressPools", "string", ".spec.ipAddressPools"),
-                ("Peers", "string", ".spec.peers"),
-            ),
+            [("v1beta1", BGP_AD, empty, True)],
+            [*columns(*pool_choice_columns, ("Peers", "string", ".spec.peers")), node_selectors],
         ),
         crd(
             "BGPPeer",
             "bgppeers",
-            [("v1beta1", PEER_V1BETA1, None, False), ("v1beta2", PEER_V1BETA2, None, True)],
-            columns(("Address", "string", ".spec.peerAddress"), ("ASN", "string", ".spec.peerASN")),
+            [("v1beta1", PEER_V1BETA1, empty, False), ("v1beta2", PEER_V1BETA2, empty, True)],
+            peer_columns,
         ),
-        crd("Community", "communities", [("v1beta1", COMMUNITY, None, True)]),
-        crd("BFDProfile", "bfdprofiles", [("v1beta1", BFD, None, True)]),
+        crd("Community", "communities", [("v1beta1", COMMUNITY, empty, True)]),
+        crd(
+            "BFDProfile",
+            "bfdprofiles",
+            [("v1beta1", BFD, empty, True)],
+            columns(
+                ("Passive Mode", "boolean", ".spec.passiveMode"),
+                ("Transmit Interval", "integer", ".spec.transmitInterval"),
+                ("Receive Interval", "integer", ".spec.receiveInterval"),
+                ("Multiplier", "integer", ".spec.detectMultiplier"),
+            ),
+        ),
         crd(
             "ServiceL2Status",
             "servicel2statuses",
             [("v1beta1", empty, L2_STATUS, True)],
-            columns(
-                ("Node", "string", ".status.node"), ("Service", "string", ".status.serviceName")
-            ),
+            columns(("Allocated Node", "string", ".status.node"), *service_status_columns),
         ),
         crd(
             "ServiceBGPStatus",
             "servicebgpstatuses",
             [("v1beta1", empty, BGP_STATUS, True)],
-            columns(
-                ("Node", "string", ".status.node"), ("Service", "string", ".status.serviceName")
-            ),
+            columns(("Node", "string", ".status.node"), *service_status_columns),
         ),
         crd(
             "ConfigurationState",
             "configurationstates",
-            [("v1beta1", empty, CONFIG_STATE, True)],
-            columns(
-                ("Result", "string", ".status.result"), ("Errors", "string", ".status.errorSummary")
-            ),
+            [("v1beta1", None, CONFIG_STATE, True)],
+            [
+                *columns(
+                    ("Result", "string", ".status.result"),
+                    ("ErrorSummary", "string", ".status.errorSummary"),
+                ),
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            ],
         ),
     ]

@@ -14,6 +14,7 @@ owns (IPAddressPool: only ``/status`` is patched, never created or deleted).
 from __future__ import annotations
 
 import collections
+import datetime
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -66,6 +67,8 @@ class StatusObjectWriter(PacedWriter):
         self._written: dict[ObjectRef, WantedStatus | None] = {}
         self._dirty: collections.OrderedDict[ObjectRef, None] = collections.OrderedDict()
         self._scopes: dict[str, set[ObjectRef]] = {}
+        # (object, condition type) -> (its status, when that status began)
+        self._transitions: dict[tuple[ObjectRef, str], tuple[str, str]] = {}
         self._start()
 
     def converge(self, scope: str, wanted: Mapping[ObjectRef, WantedStatus]) -> None:
@@ -152,7 +155,7 @@ class StatusObjectWriter(PacedWriter):
             except ApiException as exc:
                 if exc.status != 409:  # already there (a restart): patch its status
                     raise
-        patch: dict[str, Any] = dict(status.status)
+        patch: dict[str, Any] = self._with_transition_times(ref, status.status)
         for gone in (written.status if written else {}).keys() - patch.keys():
             patch[gone] = None  # merge patch: null removes
         try:
@@ -170,3 +173,24 @@ class StatusObjectWriter(PacedWriter):
                 with self._lock:
                     self._written.pop(ref, None)  # deleted under us: create it again
             raise
+
+    def _with_transition_times(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
+        """``status`` with every condition's ``lastTransitionTime`` (Kubernetes'
+        Condition requires it): when its status last changed, as this writer saw it.
+        Callers leave it out, so a desired status stays equal to itself over time."""
+        conditions = status.get("conditions")
+        if not isinstance(conditions, list):
+            return dict(status)
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamped = []
+        for condition in conditions:
+            if not isinstance(condition, Mapping) or "lastTransitionTime" in condition:
+                stamped.append(condition)
+                continue
+            key = (ref, str(condition.get("type")))
+            state = str(condition.get("status"))
+            known = self._transitions.get(key)
+            if known is None or known[0] != state:
+                known = self._transitions[key] = (state, now)
+            stamped.append({**condition, "lastTransitionTime": known[1]})
+        return {**status, "conditions": stamped}
