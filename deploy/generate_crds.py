@@ -26,17 +26,32 @@ def render() -> str:
     return HEADER + yaml.safe_dump_all(definitions(), sort_keys=False, width=100)
 
 
+RELEASE_NAMESPACE = "RELEASE-NAMESPACE"  # a placeholder no CRD holds otherwise
+
+
 def render_chart() -> str:
-    """The same definitions for Helm: behind ``crds.enabled``, and kept on uninstall
-    (deleting a CRD deletes every object of its kind: a user's pools and peers)."""
-    kept = []
-    for crd in definitions():
+    """The same definitions for Helm: behind ``crds.enabled``, kept on uninstall
+    (deleting a CRD deletes every object of its kind: a user's pools and peers), the
+    conversion webhook in the release's namespace and only with the webhook on."""
+    documents = []
+    for crd in definitions(RELEASE_NAMESPACE):
         metadata = crd["metadata"]
         annotations = {**metadata.get("annotations", {}), "helm.sh/resource-policy": "keep"}
-        kept.append({**crd, "metadata": {**metadata, "annotations": annotations}})
-    body = yaml.safe_dump_all(kept, sort_keys=False, width=100)
-    if "{{" in body:
-        raise SystemExit("a CRD holds '{{', which Helm would read as a template")
+        kept = {**crd, "metadata": {**metadata, "annotations": annotations}}
+        text = yaml.safe_dump(kept, sort_keys=False, width=100)
+        if "{{" in text:
+            raise SystemExit("a CRD holds '{{', which Helm would read as a template")
+        if "\n  conversion:\n" in text:  # the last key of the BGPPeer CRD's spec
+            head, tail = text.split("\n  conversion:\n")
+            tail = tail.replace(RELEASE_NAMESPACE, "{{ .Release.Namespace }}")
+            text = (
+                f"{head}\n"
+                '{{- if eq .Values.controller.webhookMode "enabled" }}\n'
+                f"  conversion:\n{tail}"
+                "{{- end }}\n"
+            )
+        documents.append(text)
+    body = "---\n".join(documents)
     return f"{HEADER}{{{{- if .Values.crds.enabled }}}}\n{body}{{{{- end }}}}\n"
 
 

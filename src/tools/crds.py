@@ -327,13 +327,29 @@ def crd(
             "versions": served,
         },
     }
-    # BGPPeer v1beta1 and v1beta2 share their fields but for nodeSelectors' shape and
-    # the timers' pointers; until ironlb's conversion webhook exists the API server
-    # converts by relabelling (strategy None), which keeps every shared field.
     return definition
 
 
-def definitions() -> list[dict]:
+WEBHOOK_SERVICE = "ironlb-webhook"
+
+
+def conversion(namespace: str) -> dict:
+    """BGPPeer v1beta1 <-> v1beta2 through ironlb's webhook. In the manifests, so a
+    GitOps tool does not revert it; the webhook adds its CA (caBundle) at start."""
+    return {
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1"],
+            "clientConfig": {
+                "service": {"name": WEBHOOK_SERVICE, "namespace": namespace, "path": "/convert"}
+            },
+        },
+    }
+
+
+def definitions(webhook_namespace: str | None = "metallb-system") -> list[dict]:
+    """The nine CRDs; ``webhook_namespace`` None: no conversion webhook (the API
+    server then only relabels BGPPeer versions)."""
     empty = {"type": "object"}
     pool_choice_columns = (
         ("IPAddressPools", "string", ".spec.ipAddressPools"),
@@ -381,11 +397,14 @@ def definitions() -> list[dict]:
             [("v1beta1", BGP_AD, empty, True)],
             [*columns(*pool_choice_columns, ("Peers", "string", ".spec.peers")), node_selectors],
         ),
-        crd(
-            "BGPPeer",
-            "bgppeers",
-            [("v1beta1", PEER_V1BETA1, empty, False), ("v1beta2", PEER_V1BETA2, empty, True)],
-            peer_columns,
+        with_conversion(
+            crd(
+                "BGPPeer",
+                "bgppeers",
+                [("v1beta1", PEER_V1BETA1, empty, False), ("v1beta2", PEER_V1BETA2, empty, True)],
+                peer_columns,
+            ),
+            webhook_namespace,
         ),
         crd("Community", "communities", [("v1beta1", COMMUNITY, empty, True)]),
         crd(
@@ -424,3 +443,9 @@ def definitions() -> list[dict]:
             ],
         ),
     ]
+
+
+def with_conversion(definition: dict, namespace: str | None) -> dict:
+    if namespace is not None:
+        definition["spec"]["conversion"] = conversion(namespace)  # last: see generate_crds
+    return definition

@@ -55,7 +55,6 @@ class MetallbObjects:
                 )
         return errors
 
-
     def located(self, errors: Iterable[ConfigError]) -> list[ConfigError]:
         """``errors`` with the file and document of the object each one names, when
         that object came from a file (the reconciler's errors know only the object)."""

@@ -82,12 +82,12 @@ class AdmissionValidator:
             return False, outside.message
         key = f"{namespace}/{name}"
         current = self.lister()
-        proposed = {k: dict(v) for k, v in current.items()}
-        of_kind = proposed.setdefault((METALLB_GROUP, kind), {})
         if operation == "DELETE":
-            of_kind.pop(key, None)
-        else:
-            of_kind[key] = dict(obj)
+            if kind == "BFDProfile":
+                return _bfd_profile_in_use(current, namespace, name)
+            return True, ""  # MetalLB checks no other delete (and ironlb is not asked)
+        proposed = {k: dict(v) for k, v in current.items()}
+        proposed.setdefault((METALLB_GROUP, kind), {})[key] = dict(obj)
         introduced = _blocking(self._errors(proposed)) - _blocking(self._errors(current))
         if not introduced:
             return True, ""
@@ -98,6 +98,19 @@ class AdmissionValidator:
             return objects.get((group, kind), {})
 
         return parse_config(gather_config_inputs(self.namespace, of_kind)).errors
+
+
+def _bfd_profile_in_use(current: Objects, namespace: str, name: str) -> tuple[bool, str]:
+    """MetalLB's rule: a BFDProfile a BGPPeer names cannot go (a dangling reference
+    is otherwise only a transient error, allowed at admission)."""
+    users = sorted(
+        key.partition("/")[2]
+        for key, peer in current.get((METALLB_GROUP, "BGPPeer"), {}).items()
+        if key.startswith(f"{namespace}/") and (peer.get("spec") or {}).get("bfdProfile") == name
+    )
+    if users:
+        return False, f"failed to delete BFDProfile {name}, used by BGPPeer {', '.join(users)}"
+    return True, ""
 
 
 def _blocking(errors: tuple[ConfigError, ...]) -> set[ConfigError]:

@@ -193,9 +193,12 @@ class CertificateManager:
         return None
 
     def _convert_at(self) -> dict[str, Any]:
+        """Where the API server reaches the conversion: a merge patch, so the form
+        not used is set to null (the manifests say ``service``; a URL replaces it)."""
         if self.url:
-            return {"url": f"{self.url}/convert"}
-        return {"service": {"name": self.service, "namespace": self.namespace, "path": "/convert"}}
+            return {"url": f"{self.url}/convert", "service": None}
+        service = {"name": self.service, "namespace": self.namespace, "path": "/convert"}
+        return {"service": service, "url": None}
 
     def _publish(self, ca: bytes) -> None:
         bundle = base64.b64encode(ca).decode()

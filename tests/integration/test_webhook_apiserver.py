@@ -148,3 +148,63 @@ def test_the_api_server_converts_bgppeers_both_ways_through_the_webhook(webhook)
     assert as_old["apiVersion"] == "metallb.io/v1beta1" and "vrf" not in as_old["spec"]
     again = webhook.get("bgppeers.v1beta2.metallb.io", "tor", "-n", NS)
     assert again["spec"]["vrf"] == "red" and again["spec"]["myASN"] == 64512
+
+
+BFD = {
+    "apiVersion": "metallb.io/v1beta1",
+    "kind": "BFDProfile",
+    "metadata": {"name": "fast", "namespace": NS},
+    "spec": {"receiveInterval": 300},
+}
+
+
+def test_deleting_a_bfdprofile_a_peer_uses_is_denied_and_allowed_once_unused(webhook):
+    assert "created" in create(webhook, BFD)
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "tor", "namespace": NS},
+        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "10.0.0.1",
+                 "bfdProfile": "fast"},
+    }  # fmt: skip
+    assert "created" in create(webhook, peer)
+    # The cache has to hold the peer before the webhook can see it uses the profile.
+    webhook.wait_for(
+        lambda: "denied" in webhook.kubectl("delete", "bfdprofile", "fast", "-n", NS,
+                                            "--dry-run=server", check=False),
+        "the profile's delete denied while the peer uses it",
+    )  # fmt: skip
+    answer = webhook.kubectl("delete", "bfdprofile", "fast", "-n", NS, check=False)
+    assert 'admission webhook "bfdprofiles-in-use.metallb.io" denied' in answer
+    assert "fast" in answer
+    webhook.kubectl("delete", "bgppeer", "tor", "-n", NS)
+    webhook.wait_for(
+        lambda: "deleted" in webhook.kubectl("delete", "bfdprofile", "fast", "-n", NS,
+                                             check=False),
+        "the profile deleted once no peer uses it",
+    )  # fmt: skip
+
+
+def test_with_the_webhook_down_deletes_and_namespace_teardown_go_through(kube):
+    """Writes wait for the webhook (failurePolicy Fail, as MetalLB's); deletes never
+    do, so a webhook that is gone (its own namespace being deleted) blocks nothing."""
+    rendered = yaml.safe_load_all(kube.kubectl("kustomize", str(DEPLOY / "base")))
+    (configuration,) = [d for d in rendered if d and d["kind"] == "ValidatingWebhookConfiguration"]
+    for hook in configuration["webhooks"]:
+        hook["clientConfig"] = {"url": f"https://127.0.0.1:{free_port()}/validate"}  # nobody
+    kube.kubectl("create", "namespace", "teardown")
+    objects = [
+        {**pool("lan", "192.0.2.0/28"), "metadata": {"name": "lan", "namespace": "teardown"}},
+        {**BFD, "metadata": {"name": "fast", "namespace": "teardown"}},
+    ]
+    kube.apply(objects)  # before the webhook configuration exists
+    kube.apply([configuration])
+    more = {**pool("more", "198.51.100.0/28"), "metadata": {"name": "more", "namespace": NS}}
+    refused = kube.kubectl("create", "-f", "-", stdin=json.dumps(more), check=False)
+    assert "failed calling webhook" in refused  # writes wait for the webhook
+    assert "deleted" in kube.kubectl("delete", "bfdprofile", "fast", "-n", "teardown")
+    kube.kubectl("delete", "namespace", "teardown", "--wait=false")
+    kube.wait_for(
+        lambda: "NotFound" in kube.kubectl("get", "namespace", "teardown", check=False),
+        "the namespace gone, its metallb.io objects with it",
+    )
