@@ -35,6 +35,13 @@ HELP = {
     "ironlb_layer2_frames_dropped": "frames the responder could not parse, by reason",
     "metallb_allocator_addresses_in_use_total": "addresses assigned from the pool",
     "metallb_allocator_addresses_total": "usable addresses in the pool",
+    "metallb_allocator_ipv4_addresses_in_use_total": "IPv4 addresses assigned from the pool",
+    "metallb_allocator_ipv4_addresses_total": "usable IPv4 addresses in the pool",
+    "metallb_allocator_ipv6_addresses_in_use_total": "IPv6 addresses assigned from the pool",
+    "metallb_allocator_ipv6_addresses_total": "usable IPv6 addresses in the pool",
+    "metallb_allocator_services_allocated_total": "Services holding addresses from the pool",
+    "metallb_k8s_client_updates_total": "Kubernetes objects' changes processed",
+    "metallb_k8s_client_update_errors_total": "writes to the Kubernetes API that failed",
     "metallb_k8s_client_config_loaded_bool": "1 once a configuration was loaded",
     "metallb_k8s_client_config_stale_bool": "1 while the newest configuration is invalid "
     "and the last valid one is in force",
@@ -112,4 +119,12 @@ class Counters:
             yield metric
 
     def render(self) -> str:
-        return generate_latest(self.registry).decode()
+        """The text exposition. MetalLB's counters keep their exact names (no
+        ``_total`` added), which prometheus_client only writes untyped: their TYPE
+        line is set back to counter, as MetalLB's Go client writes it."""
+        text = generate_latest(self.registry).decode()
+        with self._lock:
+            exact = {name for name, _labels in self._values if name.startswith("metallb_")}
+        for name in exact:
+            text = text.replace(f"# TYPE {name} untyped\n", f"# TYPE {name} counter\n")
+        return text

@@ -24,7 +24,7 @@ from kubernetes.client import ApiClient
 from ..announce.k8s.service_status import ServiceStatusWriter
 from ..announce.k8s.status_content import controller_statuses
 from ..announce.k8s.status_objects import StatusObjectWriter
-from ..announce.metrics import Counters
+from ..announce.metrics import Counters, Labels
 from ..events.own_kinds import GROUP, IDENTITY, IDENTITY_KIND
 from ..events.record import EventType, Record
 from ..events.sources.leases import K8sLeaseStore
@@ -52,6 +52,16 @@ log = logging.getLogger("ironlb.controller")
 RESYNC_SECONDS = 5.0
 # Pool status, ConfigurationState and the allocator gauges follow at most this often.
 OBJECTS_SECONDS = 1.0
+
+
+ALLOCATOR_GAUGES = [
+    f"metallb_allocator_{suffix}"
+    for suffix in (
+        "addresses_in_use_total", "addresses_total", "ipv4_addresses_in_use_total",
+        "ipv4_addresses_total", "ipv6_addresses_in_use_total", "ipv6_addresses_total",
+        "services_allocated_total",
+    )
+]  # fmt: skip
 
 
 class ControllerRuntime:
@@ -203,13 +213,26 @@ class ControllerRuntime:
         self.log_metrics.appended(batch, time.perf_counter() - started, self.incoming.qsize())
 
     def _plan_metrics(self, plan: ControllerPlan) -> None:
-        in_use, total = {}, {}
+        """MetalLB's allocator gauges, per pool (and per family, as MetalLB has them)."""
+        gauges: dict[str, dict[Labels, float]] = {name: {} for name in ALLOCATOR_GAUGES}
+        services = self.fold.services_per_pool()
         for name, pool in plan.pools.items():
             labels = (("pool", name),)
-            in_use[labels] = pool.assigned_v4 + pool.assigned_v6
-            total[labels] = in_use[labels] + pool.available_v4 + pool.available_v6
-        self.counters.replace_gauge("metallb_allocator_addresses_in_use_total", in_use)
-        self.counters.replace_gauge("metallb_allocator_addresses_total", total)
+            values = {
+                "ipv4_addresses_in_use_total": pool.assigned_v4,
+                "ipv6_addresses_in_use_total": pool.assigned_v6,
+                "ipv4_addresses_total": pool.assigned_v4 + pool.available_v4,
+                "ipv6_addresses_total": pool.assigned_v6 + pool.available_v6,
+                "services_allocated_total": services.get(name, 0),
+            }
+            values["addresses_in_use_total"] = pool.assigned_v4 + pool.assigned_v6
+            values["addresses_total"] = (
+                values["ipv4_addresses_total"] + values["ipv6_addresses_total"]
+            )
+            for suffix, value in values.items():
+                gauges[f"metallb_allocator_{suffix}"][labels] = value
+        for name, series in gauges.items():
+            self.counters.replace_gauge(name, series)
         self.log_metrics.configuration(
             loaded=self.fold.configuration_loaded,
             stale=bool(plan.config_errors),

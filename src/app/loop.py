@@ -15,6 +15,7 @@ from typing import Any
 
 from ..announce.metrics import Counters
 from ..events.errors import LbError
+from ..events.own_kinds import GROUP as OWN_GROUP
 from ..events.record import Record
 from ..events.sources.watch import WatchSource
 from ..reconcile.plan.verify import DigestChain
@@ -245,6 +246,9 @@ class SnapshotPolicy:
             self._size_checked_at = float("-inf")  # look again at the next chance
 
 
+OWN_GROUP_PREFIX = f"{OWN_GROUP}/"
+
+
 class LogMetrics:
     """What every process reports about its log and fold (``ironlb_*``)."""
 
@@ -259,6 +263,10 @@ class LogMetrics:
 
     def appended(self, batch: Sequence[Record], fold_seconds: float, waiting: int) -> None:
         self.counters.inc("ironlb_events_appended", len(batch))
+        # MetalLB counts each object change its reconcilers process: here, each
+        # change observed from the API server (not the process's own records).
+        observed = sum(1 for r in batch if not r.kind.startswith(OWN_GROUP_PREFIX))
+        self.counters.inc("metallb_k8s_client_updates_total", observed)
         self.fold_seconds.observe(fold_seconds)
         self.counters.set("ironlb_log_queue_records", waiting)
         if batch:

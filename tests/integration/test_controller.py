@@ -278,6 +278,16 @@ def test_pool_status_and_configuration_state_follow_the_configuration(kube, api,
             metrics = reply.read().decode()
         assert 'metallb_allocator_addresses_in_use_total{pool="lan"} 1.0' in metrics
         assert 'metallb_allocator_addresses_total{pool="lan"} 12.0' in metrics
+        # Per family, and the Services holding addresses, as MetalLB names them.
+        assert 'metallb_allocator_ipv4_addresses_total{pool="lan"} 8.0' in metrics
+        assert 'metallb_allocator_ipv6_addresses_total{pool="lan"} 4.0' in metrics
+        assert 'metallb_allocator_ipv4_addresses_in_use_total{pool="lan"} 1.0' in metrics
+        assert 'metallb_allocator_ipv6_addresses_in_use_total{pool="lan"} 0.0' in metrics
+        assert 'metallb_allocator_services_allocated_total{pool="lan"} 1.0' in metrics
+        assert "# TYPE metallb_k8s_client_updates_total counter" in metrics
+        updates = next(line for line in metrics.splitlines()
+                       if line.startswith("metallb_k8s_client_updates_total "))  # fmt: skip
+        assert float(updates.split()[1]) >= 2  # the pool and the Service at least
         assert "ironlb_leader 1.0" in metrics
         assert "metallb_k8s_client_config_stale_bool 0.0" in metrics
         assert "ironlb_fold_seconds_count" in metrics and "ironlb_events_appended_total" in metrics

@@ -172,6 +172,7 @@ class ServiceStatusWriter(PacedWriter):
     def _retry_later(self, key: str, desired: _Desired, exc: Exception) -> None:
         log.warning("writing the status of %s: %s (retrying)", key, exc)
         self.counters.inc("ironlb_k8s_writes", kind="ServiceStatus", result="error")
+        self.counters.inc("metallb_k8s_client_update_errors_total")
         with self._lock:
             self._sent.pop(key, None)
             self._pending.setdefault(key, desired)

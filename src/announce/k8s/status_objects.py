@@ -116,6 +116,7 @@ class StatusObjectWriter(PacedWriter):
         except (ApiException, HTTPError, OSError) as exc:
             log.warning("writing %s/%s: %s (retrying)", ref.plural, ref.name, exc)
             self.counters.inc("ironlb_k8s_writes", kind=ref.plural, result="error")
+            self.counters.inc("metallb_k8s_client_update_errors_total")
             with self._lock:
                 if self._wanted.get(ref) == status:
                     self._dirty.setdefault(ref, None)

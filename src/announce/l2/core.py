@@ -150,12 +150,7 @@ class Layer2Core:
             else:
                 round_frames = [unsolicited_advertisement(address, info.mac)]
             frames += [(name, frame) for frame in round_frames]
-            self._count(
-                "metallb_layer2_gratuitous_sent",
-                len(round_frames),
-                ip=str(address),
-                interface=name,
-            )
+            self._count("metallb_layer2_gratuitous_sent", len(round_frames), ip=str(address))
             window.next_round = now + ANNOUNCE_EVERY
         for key in [k for k, w in self._windows.items() if w.next_round > w.until]:
             del self._windows[key]
@@ -196,7 +191,7 @@ class Layer2Core:
             conflict = self._conflict(packet.target_ip, name, packet.sender_mac, "arp probe", now)
         if packet.eth_dst not in (BROADCAST, info.mac):
             return None, conflict
-        labels = {"ip": str(packet.target_ip), "interface": name}
+        labels = {"ip": str(packet.target_ip)}  # MetalLB's one label
         self._count("metallb_layer2_requests_received", **labels)
         self._count("metallb_layer2_responses_sent", **labels)
         return arp_reply(packet, info.mac), conflict
@@ -211,7 +206,7 @@ class Layer2Core:
             conflict = self._conflict(packet.target, name, packet.eth_src, "duplicate probe", now)
         elif packet.source_lla is None:
             packet = attrs.evolve(packet, source_lla=packet.eth_src)  # unicast NUD probe
-        labels = {"ip": str(packet.target), "interface": name}
+        labels = {"ip": str(packet.target)}
         self._count("metallb_layer2_requests_received", **labels)
         self._count("metallb_layer2_responses_sent", **labels)
         return advertisement_for(packet, info.mac), conflict

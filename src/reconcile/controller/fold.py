@@ -302,6 +302,15 @@ class ControllerFold(Converging, FoldBase):
             self.config.errors,
         )
 
+    def services_per_pool(self) -> dict[str, int]:
+        """How many Services hold addresses from each pool (a metric MetalLB names)."""
+        counts: dict[str, int] = {}
+        for key, decision in self.decisions.items():
+            service = self.services.get(key)
+            if decision.ips and decision.pool and service is not None and self._handles(service):
+                counts[decision.pool] = counts.get(decision.pool, 0) + 1
+        return counts
+
     def decision(self, key: str) -> Decision | None:
         """What the fold decided for one Service (addresses, pool, error, events)."""
         return self.decisions.get(key)

@@ -14,7 +14,7 @@ from ironlb.events.errors import LbError
 
 def test_serves_counters_in_the_prometheus_text_format():
     counters = Counters()
-    counters.inc("metallb_layer2_responses_sent", 3, ip="192.0.2.1", interface="eth0")
+    counters.inc("metallb_layer2_responses_sent", 3, ip="192.0.2.1")
     counters.inc("ironlb_events_appended", 5)
     counters.set("metallb_allocator_addresses_total", 8, pool="lan")
     counters.histogram("ironlb_fold_seconds", "fold time", (0.001, 0.01)).observe(0.005)
@@ -23,8 +23,10 @@ def test_serves_counters_in_the_prometheus_text_format():
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=30) as r:
             body = r.read().decode()
             assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        # MetalLB's exact name (its Go client adds no _total), ironlb's own with _total
-        assert 'metallb_layer2_responses_sent{interface="eth0",ip="192.0.2.1"} 3.0' in body
+        # MetalLB's exact name (its Go client adds no _total), typed counter as MetalLB
+        # types it; ironlb's own with _total
+        assert 'metallb_layer2_responses_sent{ip="192.0.2.1"} 3.0' in body
+        assert "# TYPE metallb_layer2_responses_sent counter" in body
         assert "ironlb_events_appended_total 5.0" in body
         assert "# TYPE ironlb_events_appended_total counter" in body
         assert 'metallb_allocator_addresses_total{pool="lan"} 8.0' in body
