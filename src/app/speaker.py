@@ -152,7 +152,11 @@ class SpeakerRuntime:
         self.statuses: SpeakerStatusPublisher | None = None
         if client is not None:
             self.statuses = SpeakerStatusPublisher(
-                client, node, self.identity["namespace"], counters=self.counters
+                client,
+                node,
+                self.identity["namespace"],
+                counters=self.counters,
+                uid_of=self._service_uid,
             )
 
     # --- the main loop ----------------------------------------------------------
@@ -320,6 +324,10 @@ class SpeakerRuntime:
         if self.statuses is None:
             return False
         return self.statuses.changed or (self._listed() and not self.statuses.published)
+
+    def _service_uid(self, service: str) -> str | None:
+        observed = self.fold.observed("", "Service", service) or {}
+        return (observed.get("metadata") or {}).get("uid")
 
     def _ready(self) -> bool:
         """/readyz: in a cluster once every watch has listed; standalone at once (the

@@ -142,6 +142,21 @@ def test_the_announcing_node_publishes_its_status_objects(cluster, tmp_path):
             "metallb.io/node-name": winner,
         }
 
+        # MetalLB's Event, where `kubectl describe service` finds it (by uid).
+        uid = kube.get("service", "web", "-n", "default")["metadata"]["uid"]
+
+        def assigned() -> list[dict]:
+            events = (kube.get("events", "-n", "default") or {}).get("items", [])
+            return [
+                e for e in events
+                if e.get("reason") == "nodeAssigned" and e["involvedObject"].get("uid") == uid
+            ]  # fmt: skip
+
+        kube.wait_for(assigned, "a nodeAssigned Event on the Service")
+        (event,) = assigned()
+        assert event["type"] == "Normal"
+        assert event["message"] == f'announcing from node "{winner}" with protocol "layer2"'
+
         # The winner dies without a word: the new holder deletes its stale status.
         speakers[winner].process.send_signal(signal.SIGKILL)
         speakers[winner].terminate()

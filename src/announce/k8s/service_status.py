@@ -19,10 +19,8 @@ decision events change.
 from __future__ import annotations
 
 import collections
-import datetime
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +38,7 @@ from ...reconcile.plan.controller import (
 )
 from ..metrics import Counters
 from .requests import PacedWriter, api_request
+from .service_events import EventNote, post_service_event
 
 log = logging.getLogger("ironlb.status")
 COMPONENT = "ironlb-controller"
@@ -179,29 +178,5 @@ class ServiceStatusWriter(PacedWriter):
         self._stop.wait(0.5)
 
     def _post_event(self, key: str, uid: str | None, event: ServiceEvent) -> None:
-        namespace, _, name = key.partition("/")
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "namespace": namespace,
-                "name": name,
-                "uid": uid,
-            },
-            "reason": event.reason,
-            "message": event.message,
-            "type": event.type,
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        try:
-            api_request(self.client, "POST", f"/api/v1/namespaces/{namespace}/events", body)
-        except (ApiException, HTTPError, OSError) as exc:
-            log.warning("posting an event on %s: %s", key, exc)
+        note = EventNote(key, uid, str(event.type), str(event.reason), event.message)
+        post_service_event(self.client, note, COMPONENT)

@@ -17,7 +17,7 @@ import datetime
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -28,6 +28,7 @@ from ...reconcile.config import ConfigError
 from ...reconcile.plan.speaker import NodePlan
 from ..metrics import Counters
 from .requests import api_request
+from .service_events import SPEAKER_COMPONENT, EventWriter, speaker_events
 from .status_content import (
     API_VERSION,
     NODE_LABEL,
@@ -51,11 +52,15 @@ class SpeakerStatusPublisher:
         qps: float = 20.0,
         burst: int = 30,
         counters: Counters | None = None,
+        uid_of: Callable[[str], str | None] = lambda _service: None,
     ) -> None:
         self.client = client
         self.node = node
         self.namespace = namespace
         self.writer = StatusObjectWriter(client, qps=qps, burst=burst, counters=counters)
+        self.events = EventWriter(client, SPEAKER_COMPONENT)
+        self.uid_of = uid_of  # a Service's uid, for its Events' involvedObject
+        self._last_plan: NodePlan | None = None
         self.conflicts: dict[str, dict[str, Any]] = {}  # address -> the latest conflict
         self.changed = False  # a conflict arrived since the last publish
         self._errors: tuple[ConfigError, ...] = ()
@@ -103,6 +108,8 @@ class SpeakerStatusPublisher:
             del self.conflicts[ip]
         wanted = speaker_statuses(plan, self.namespace, self.conflicts, config_errors)
         self.writer.converge("speaker", wanted)
+        self.events.post(speaker_events(plan, self._last_plan, self.uid_of))
+        self._last_plan = plan
         self._wanted = wanted
         if not self.published:
             self._tasks.put("")
@@ -162,4 +169,6 @@ class SpeakerStatusPublisher:
             self.writer.converge("speaker", kept)
             self.writer.idle(timeout=5)
         self.writer.close()
+        self.events.idle(timeout=2)  # what the last plan said, if the API answers
+        self.events.close()
         self._worker.join(timeout=5)

@@ -378,6 +378,18 @@ class Converging:
         self._decide(key, Decision((), None, error, warnings, events), pending=pending)
 
     def _decide(self, key: str, decision: Decision, *, pending: bool) -> None:
+        service = self.services.get(key)
+        if service is not None and service.deprecated_annotations:
+            # MetalLB's Warning, once per annotation (carried by every later decision,
+            # so the status writer, which posts what is new, does not repeat it).
+            deprecated = tuple(
+                ServiceEvent(WARNING, Outcome.DEPRECATED_ANNOTATION, text)
+                for text in decision.warnings
+                if text.startswith("service uses deprecated annotation")
+            )
+            missing = tuple(e for e in deprecated if e not in decision.events)
+            if missing:
+                decision = attrs.evolve(decision, events=decision.events + missing)
         self.decisions[key] = decision
         self.touched.add(key)
         if decision.addresses:

@@ -41,6 +41,7 @@ class Outcome(enum.StrEnum):
     LOAD_BALANCER_FAILED = "LoadBalancerFailed"
     CLEAR_ASSIGNMENT = "ClearAssignment"
     NOT_ENOUGH_CLUSTER_IPS = "not enough clusterips"  # sic: MetalLB's reason
+    DEPRECATED_ANNOTATION = "deprecatedAnnotation"
 
 
 @attrs.frozen

@@ -139,6 +139,16 @@ def test_deprecated_annotations_work_and_warn():
         "service uses deprecated annotation "
         '"metallb.universe.tf/address-pool"; use "metallb.io/address-pool"'
     ]
+    # And MetalLB's Warning Event, beside the allocation's own.
+    decided = fold(
+        V4,
+        pool("other", "198.51.100.0/30"),
+        service("s", annotations={"metallb.universe.tf/address-pool": "other"}),
+    ).decision("default/s")
+    assert [(e.type, e.reason) for e in decided.events] == [
+        ("Normal", "IPAllocated"),
+        ("Warning", "deprecatedAnnotation"),
+    ]
 
 
 def test_the_current_annotation_wins_even_when_empty():

@@ -1,0 +1,122 @@
+"""Kubernetes Events on Services, with MetalLB's reasons and messages: the
+controller's (IPAllocated, AllocationFailed, ...) and the speakers' (nodeAssigned,
+announceFailed). ``kubectl describe service`` shows them, and users' alerts match
+their reasons."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import logging
+import uuid
+from collections.abc import Callable
+
+import attrs
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from ...reconcile.plan.speaker import NodePlan, Reason
+from .requests import PacedWriter, api_request
+
+log = logging.getLogger("ironlb.events")
+SPEAKER_COMPONENT = "ironlb-speaker"
+
+
+@attrs.frozen
+class EventNote:
+    """One Event to post: on which Service, of what type, why, and what it says."""
+
+    service: str  # namespace/name
+    uid: str | None
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+def post_service_event(client: ApiClient, note: EventNote, component: str) -> None:
+    """POST one Event; a failure is logged, never raised (an Event is not a write the
+    plan depends on)."""
+    namespace, _, name = note.service.partition("/")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "namespace": namespace,
+            "name": name,
+            "uid": note.uid,
+        },
+        "reason": note.reason,
+        "message": note.message,
+        "type": note.type,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        api_request(client, "POST", f"/api/v1/namespaces/{namespace}/events", body)
+    except (ApiException, HTTPError, OSError) as exc:
+        log.warning("posting an event on %s: %s", note.service, exc)
+
+
+def speaker_events(
+    plan: NodePlan, before: NodePlan | None, uid_of: Callable[[str], str | None]
+) -> list[EventNote]:
+    """What a speaker says about the Services whose announcement on its node began
+    (``nodeAssigned``) or failed for want of the listed interfaces
+    (``announceFailed``) since its previous plan. MetalLB posts nodeAssigned on
+    every reconcile of an announced Service; ironlb when the announcement begins,
+    which is the news."""
+    notes = []
+    for protocol, now, then in (
+        ("layer2", set(plan.l2), set(before.l2) if before else set()),
+        ("bgp", set(plan.bgp_status), set(before.bgp_status) if before else set()),
+    ):
+        for service in sorted(now - then):
+            message = f'announcing from node "{plan.node}" with protocol "{protocol}"'
+            notes.append(EventNote(service, uid_of(service), "Normal", "nodeAssigned", message))
+    failed = {k for k, r in plan.not_announced.items() if r is Reason.INTERFACES_NOT_FOUND}
+    failed_before = (
+        {k for k, r in before.not_announced.items() if r is Reason.INTERFACES_NOT_FOUND}
+        if before
+        else set()
+    )
+    for service in sorted(failed - failed_before):
+        message = (
+            f"the interfaces specified by LB IP of {service} don't exist in assigned node "
+            f'"{plan.node}" with protocol "layer2"'
+        )
+        notes.append(EventNote(service, uid_of(service), "Warning", "announceFailed", message))
+    return notes
+
+
+class EventWriter(PacedWriter):
+    """Posts queued Events from its own thread, paced, so the speaker's loop never
+    waits on the API server for them."""
+
+    def __init__(self, client: ApiClient, component: str, *, qps: float = 5.0) -> None:
+        super().__init__("events", qps, burst=10)
+        self.client = client
+        self.component = component
+        self._queue: collections.deque[EventNote] = collections.deque(maxlen=1000)
+        self._start()
+
+    def post(self, notes: list[EventNote]) -> None:
+        with self._lock:
+            self._queue.extend(notes)  # beyond 1,000 waiting, the oldest are dropped
+            self._lock.notify_all()
+
+    def _has_work(self) -> bool:
+        return bool(self._queue)
+
+    def _take(self) -> EventNote:
+        return self._queue.popleft()
+
+    def _write(self, item: EventNote) -> None:
+        post_service_event(self.client, item, self.component)
