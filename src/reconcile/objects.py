@@ -45,6 +45,9 @@ class Service:
     sharing_key: str | None
     deprecated_annotations: tuple[str, ...]
     status_ips: tuple[str, ...]
+    # clusterIPs present but no family can be read from them (MetalLB's
+    # noclusterIPsIPFamily), as opposed to no clusterIPs at all
+    cluster_ips_malformed: bool = False
 
     @property
     def is_load_balancer(self) -> bool:
@@ -109,6 +112,7 @@ class Service:
                 sorted(a for a in annotations if a.startswith(DEPRECATED_PREFIX))
             ),
             status_ips=_status_ips(status),
+            cluster_ips_malformed=family is None and _has_cluster_ips(spec),
         )
 
 
@@ -118,6 +122,14 @@ _last_parsed: list[tuple[str, Mapping[str, Any], Service] | None] = [None]
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _has_cluster_ips(spec: Mapping[str, Any]) -> bool:
+    """Any clusterIP given at all ("None", headless, is none)."""
+    cluster_ips = spec.get("clusterIPs")
+    if not isinstance(cluster_ips, list) or not cluster_ips:
+        cluster_ips = [spec.get("clusterIP")]
+    return any(ip not in (None, "", "None") for ip in cluster_ips)
 
 
 def _families(spec: Mapping[str, Any]) -> tuple[int | None, int | None]:

@@ -73,11 +73,20 @@ class Converging:
             )
             return
         if service.family is None:
+            malformed = service.cluster_ips_malformed
+            events = (
+                (ServiceEvent(WARNING, Outcome.NO_CLUSTER_IPS_FAMILY,
+                              "Failed to retrieve clusterIPs family"),)  # MetalLB's words
+                if malformed
+                else ()
+            )  # fmt: skip
             self._clear(
                 key,
-                "service has no clusterIPs, so its IP family is unknown",
+                "the service's clusterIPs give no IP family"
+                if malformed
+                else "service has no clusterIPs, so its IP family is unknown",
                 warnings,
-                (),
+                events,
                 pending=False,
             )
             return
@@ -97,6 +106,12 @@ class Converging:
             return
         current, from_status = self._current(key)
         events: list[ServiceEvent] = []
+        if not current and service.status_ips and key not in self._addressed:
+            # Addresses in status that are not addresses: MetalLB's Warning; ironlb
+            # then allocates anew rather than leave the Service as it is.
+            events.append(
+                ServiceEvent(WARNING, Outcome.NO_LB_IPS_FAMILY, "Failed to retrieve lbIPs family")
+            )
         if current:
             claim = from_status and key not in self._addressed
             outcome = self._keep_current(service, current, claim=claim)

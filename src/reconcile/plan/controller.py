@@ -42,6 +42,8 @@ class Outcome(enum.StrEnum):
     CLEAR_ASSIGNMENT = "ClearAssignment"
     NOT_ENOUGH_CLUSTER_IPS = "not enough clusterips"  # sic: MetalLB's reason
     DEPRECATED_ANNOTATION = "deprecatedAnnotation"
+    NO_CLUSTER_IPS_FAMILY = "noclusterIPsIPFamily"
+    NO_LB_IPS_FAMILY = "nolbIPsIPFamily"
 
 
 @attrs.frozen

@@ -503,3 +503,19 @@ def test_a_namespace_relabel_moves_only_the_services_its_pools_no_longer_admit()
 )
 def test_pool_counters_are_exact(objects, counters):
     assert plan(*objects)["pools"]["p"] == counters
+
+
+def test_unreadable_cluster_ips_and_status_addresses_get_metallbs_warnings():
+    garbled = fold(V4, service("s", clusterIP="10.96.0.300", clusterIPs=["10.96.0.300"]))
+    decision = garbled.decision("default/s")
+    assert decision.ips == ()
+    assert [(e.type, e.reason) for e in decision.events] == [("Warning", "noclusterIPsIPFamily")]
+    headless = fold(V4, service("s", clusterIP="None", clusterIPs=["None"]))
+    assert headless.decision("default/s").events == ()  # no clusterIPs at all: no Event
+    bad_status = fold(V4, service("s", status=["not-an-address"]))
+    decision = bad_status.decision("default/s")
+    assert decision.ips == ("192.0.2.0",)  # allocated anew
+    assert [(e.type, e.reason) for e in decision.events] == [
+        ("Warning", "nolbIPsIPFamily"),
+        ("Normal", "IPAllocated"),
+    ]
