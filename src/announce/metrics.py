@@ -51,6 +51,7 @@ HELP = {
     "appended (observation to log)",
     "ironlb_log_queue_records": "records observed and not yet appended",
     "ironlb_leader": "1 while this controller replica holds the leader Lease",
+    "ironlb_services_without_address": "LoadBalancer Services served that hold no address",
     "ironlb_k8s_writes": "writes to the Kubernetes API, by kind and result",
 }
 

@@ -233,6 +233,7 @@ class ControllerRuntime:
                 gauges[f"metallb_allocator_{suffix}"][labels] = value
         for name, series in gauges.items():
             self.counters.replace_gauge(name, series)
+        self.counters.set("ironlb_services_without_address", self.fold.services_without_address())
         self.log_metrics.configuration(
             loaded=self.fold.configuration_loaded,
             stale=bool(plan.config_errors),

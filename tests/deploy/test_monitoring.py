@@ -5,9 +5,11 @@ then. Every metric a rule queries is one ironlb exports."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,46 @@ def test_each_alert_fires_on_its_series_and_only_then(promtool, rule_file, tmp_p
     assert f'alertname="{alert}"' in fired.stdout + fired.stderr, fired.stdout + fired.stderr
     quiet_run = promtool_expects_silence(promtool, rule_file, tmp_path / "quiet.yaml", alert, quiet)
     assert quiet_run.returncode == 0, quiet_run.stdout + quiet_run.stderr
+
+
+# --- the Grafana dashboard ------------------------------------------------------------
+
+DASHBOARD = CHART / "dashboards" / "ironlb.json"
+
+
+def test_the_dashboard_is_what_its_generator_writes():
+    check = [sys.executable, str(CHART.parents[1] / "deploy" / "generate_dashboard.py"),
+             "--check"]  # fmt: skip
+    done = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_metric_the_dashboard_queries_is_one_ironlb_exports():
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [p["title"] for p in dashboard["panels"]]
+    for wanted in ("Pool usage", "Services without an address", "Announcements by node",
+                   "BGP sessions up", "Fold lag (observation to log)"):  # fmt: skip
+        assert wanted in titles
+    queried = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"\b((?:metallb|ironlb)_[a-z0-9_]+)", target["expr"]))
+    source = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
+    exported = {
+        name for name in queried
+        # histograms and ironlb's counters are exposed with suffixes
+        if f'"{name}"' in source
+        or f'"{re.sub(r"_(bucket|total)$", "", name)}"' in source
+    }  # fmt: skip
+    assert queried - exported == set(), f"queries of metrics never exported: {queried - exported}"
+    assert len(queried) >= 10
+
+
+def test_the_dashboard_ships_as_a_configmap_the_grafana_sidecar_picks_up(helm_env):  # noqa: F811
+    assert not [o for o in rendered(helm_env) if o["kind"] == "ConfigMap"]
+    (configmap,) = [
+        o for o in rendered(helm_env, "grafanaDashboard.enabled=true") if o["kind"] == "ConfigMap"
+    ]
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(configmap["data"]["ironlb.json"]) == json.loads(DASHBOARD.read_text())

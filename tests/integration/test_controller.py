@@ -284,6 +284,7 @@ def test_pool_status_and_configuration_state_follow_the_configuration(kube, api,
         assert 'metallb_allocator_ipv4_addresses_in_use_total{pool="lan"} 1.0' in metrics
         assert 'metallb_allocator_ipv6_addresses_in_use_total{pool="lan"} 0.0' in metrics
         assert 'metallb_allocator_services_allocated_total{pool="lan"} 1.0' in metrics
+        assert "ironlb_services_without_address 0.0" in metrics
         assert "# TYPE metallb_k8s_client_updates_total counter" in metrics
         updates = next(line for line in metrics.splitlines()
                        if line.startswith("metallb_k8s_client_updates_total "))  # fmt: skip

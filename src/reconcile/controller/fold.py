@@ -302,6 +302,16 @@ class ControllerFold(Converging, FoldBase):
             self.config.errors,
         )
 
+    def services_without_address(self) -> int:
+        """LoadBalancer Services this controller serves that hold no address."""
+        return sum(
+            1
+            for key, decision in self.decisions.items()
+            if not decision.ips
+            and (service := self.services.get(key)) is not None
+            and self._handles(service)
+        )
+
     def services_per_pool(self) -> dict[str, int]:
         """How many Services hold addresses from each pool (a metric MetalLB names)."""
         counts: dict[str, int] = {}

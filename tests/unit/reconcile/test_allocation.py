@@ -519,3 +519,10 @@ def test_unreadable_cluster_ips_and_status_addresses_get_metallbs_warnings():
         ("Warning", "nolbIPsIPFamily"),
         ("Normal", "IPAllocated"),
     ]
+
+
+def test_services_without_an_address_and_services_per_pool_are_counted():
+    tight = pool("tight", "192.0.2.0/31")  # two addresses
+    f = fold(tight, service("a"), service("b"), service("c"))
+    assert f.services_per_pool() == {"tight": 2}
+    assert f.services_without_address() == 1
