@@ -53,7 +53,12 @@ RESOURCES = {
         False,
     ),
     "customresourcedefinitions": ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", False),
+    # Reviews: answered, not stored (the metrics endpoints ask who may read).
+    "tokenreviews": ("authentication.k8s.io", "v1", "TokenReview", False),
+    "subjectaccessreviews": ("authorization.k8s.io", "v1", "SubjectAccessReview", False),
 }
+# Every token authenticates as this user, who may read /metrics.
+REVIEWED_USER = {"username": "system:serviceaccount:monitoring:prometheus", "groups": []}
 
 
 class State:
@@ -451,6 +456,10 @@ class ApiServer:
             gone["metadata"]["resourceVersion"] = str(self.state.rv)
             self.state.record(plural, "DELETED", gone)
             return 200, gone
+        if method == "POST" and plural == "tokenreviews":
+            return 201, {**body, "status": {"authenticated": True, "user": REVIEWED_USER}}
+        if method == "POST" and plural == "subjectaccessreviews":
+            return 201, {**body, "status": {"allowed": True}}
         if method == "POST":
             obj = copy.deepcopy(body)
             metadata = obj.setdefault("metadata", {})

@@ -42,7 +42,7 @@ from .loop import (
     join_within,
     next_batch,
 )
-from .metrics_server import MetricsServer
+from .metrics_access import metrics_servers
 from .snapshots import FoldSnapshot
 
 log = logging.getLogger("ironlb.controller")
@@ -79,6 +79,7 @@ class ControllerRuntime:
         burst: int = 30,
         digest_interval: float = 30.0,
         metrics_address: str | None = None,
+        secure_metrics_address: str | None = None,
         snapshots: SnapshotPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +103,7 @@ class ControllerRuntime:
         )
         self.qps, self.burst = qps, burst
         self.metrics_address = metrics_address
+        self.secure_metrics_address = secure_metrics_address
         self.ready = threading.Event()  # every watch has listed once
         self.digests = DigestSchedule(digest_interval)
         self.snapshots = snapshots or SnapshotPolicy()
@@ -144,10 +146,12 @@ class ControllerRuntime:
             objects = StatusObjectWriter(
                 self.client, qps=self.qps, burst=self.burst, counters=self.counters
             )
-            metrics = (
-                MetricsServer(self.counters, self.metrics_address, self.ready.is_set)
-                if self.metrics_address
-                else None
+            metrics = metrics_servers(
+                self.counters,
+                self.ready.is_set,
+                plain=self.metrics_address,
+                secure=self.secure_metrics_address,
+                client=self.client,
             )
             for thread in threads:
                 thread.start()
@@ -198,8 +202,8 @@ class ControllerRuntime:
                 objects.idle(timeout=5)
                 objects.close()
                 join_within(threads)
-                if metrics is not None:
-                    metrics.close()
+                for server in metrics:
+                    server.close()
         self.supervisor.check()
 
     def _append(self, store: Store, batch: list[Record]) -> None:

@@ -1,13 +1,21 @@
-"""The ``/metrics`` endpoint: Prometheus text over plain HTTP, on a thread of its own."""
+"""The ``/metrics`` endpoint: Prometheus text on a thread of its own, over plain HTTP
+(``--metrics-address``, meant for loopback) or over HTTPS with Kubernetes deciding
+who may read it (``--secure-metrics-address``, see metrics_access.py)."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from ..announce.metrics import Counters
 from ..events.errors import LbError
+
+if TYPE_CHECKING:
+    from .metrics_access import MetricsAccess
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -23,12 +31,21 @@ class MetricsServer:
     for the controller, every watch has listed once)."""
 
     def __init__(
-        self, counters: Counters, address: str, ready: Callable[[], bool] = lambda: True
+        self,
+        counters: Counters,
+        address: str,
+        ready: Callable[[], bool] = lambda: True,
+        *,
+        tls: ssl.SSLContext | None = None,
+        access: MetricsAccess | None = None,
     ) -> None:
+        """``tls`` and ``access``: HTTPS, and /metrics only for those Kubernetes allows
+        (/healthz and /readyz stay open: kubelet probes them without a token)."""
         host, port = parse_address(address)
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # headers and body are two writes
+            timeout = 30  # a client that never finishes its request (or handshake)
 
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
@@ -43,6 +60,11 @@ class MetricsServer:
                 if path != "/metrics":
                     self.send_error(404, "/metrics, /healthz and /readyz are served here")
                     return
+                if access is not None:
+                    status, why = access.check(self.headers.get("Authorization"))
+                    if status != 200:
+                        self.send_error(status, why)
+                        return
                 body = counters.render().encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -54,7 +76,11 @@ class MetricsServer:
                 return  # scrapes every few seconds would drown the speaker's own log
 
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
+            self.server = (
+                _TLSServer((host, port), Handler, tls)
+                if tls is not None
+                else ThreadingHTTPServer((host, port), Handler)
+            )
         except OSError as exc:
             raise LbError(f"cannot serve metrics on {address}: {exc}") from exc
         self.server.daemon_threads = True
@@ -66,3 +92,24 @@ class MetricsServer:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS, the handshake done in each connection's own thread (wrapping the
+    listening socket would do it in the accepting thread: one slow client would
+    hold up every other)."""
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext
+    ) -> None:
+        self.tls = tls
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, client = super().get_request()
+        return self.tls.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        ), client
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # a failed handshake or a dropped client: nothing to report

@@ -68,7 +68,7 @@ from .loop import (
     join_within,
     next_batch,
 )
-from .metrics_server import MetricsServer
+from .metrics_access import metrics_servers
 from .passwords import PasswordSource
 from .snapshots import FoldSnapshot, SnapshotState
 
@@ -106,6 +106,7 @@ class SpeakerRuntime:
         layer2: bool = False,
         bgp: bool = True,
         metrics_address: str | None = None,
+        secure_metrics_address: str | None = None,
         bgp_password_dir: str | None = None,
         effectors: Sequence[Effector] = (),
         snapshots: SnapshotPolicy | None = None,
@@ -133,6 +134,7 @@ class SpeakerRuntime:
         self.live_secrets = LiveSecrets()
         self.bgp_password_dir = bgp_password_dir
         self.metrics_address = metrics_address
+        self.secure_metrics_address = secure_metrics_address
         self.counters = Counters()
         self.log_metrics = LogMetrics(self.counters, clock)
         self.plans_out = plans_out
@@ -180,9 +182,13 @@ class SpeakerRuntime:
                     ),
                 )
                 self.effectors.append(speaker)
-            metrics = None
-            if self.metrics_address:
-                metrics = MetricsServer(self.counters, self.metrics_address, self._ready)
+            metrics = metrics_servers(
+                self.counters,
+                self._ready,
+                plain=self.metrics_address,
+                secure=self.secure_metrics_address,
+                client=self.client,
+            )
             self._resume(own)
             self._append(own, self._identity_records())
             threads = self._source_threads()
@@ -213,8 +219,8 @@ class SpeakerRuntime:
                 if self.statuses is not None:
                     self.statuses.idle(timeout=5)
                     self.statuses.close()
-                if metrics is not None:
-                    metrics.close()
+                for server in metrics:
+                    server.close()
         self.supervisor.check()
 
     def _source_threads(self) -> list[threading.Thread]:

@@ -29,7 +29,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--qps", type=float, default=20.0, help="API writes per second (20)")
     p.add_argument("--burst", type=int, default=30, help="API write burst (30)")
     p.add_argument("--digest-interval", type=float, default=30.0, metavar="SECONDS")
-    p.add_argument("--metrics-address", metavar="HOST:PORT", help="serve /metrics (off)")
+    p.add_argument(
+        "--metrics-address", metavar="HOST:PORT", help="serve /metrics over plain HTTP (off)"
+    )
+    p.add_argument(
+        "--secure-metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics over HTTPS, to those Kubernetes allows get on /metrics (off; "
+        "MetalLB's port is 9120)",
+    )
     add_log_options(p)
     p.set_defaults(handler=cmd_controller)
 
@@ -51,6 +59,7 @@ def cmd_controller(args: argparse.Namespace, out: TextIO) -> int:
         burst=args.burst,
         digest_interval=args.digest_interval,
         metrics_address=args.metrics_address,
+        secure_metrics_address=args.secure_metrics_address,
         snapshots=snapshot_policy_from(args),
     )
     install_signal_handlers(runtime.stop)

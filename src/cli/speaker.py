@@ -85,8 +85,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--metrics-address",
         metavar="HOST:PORT",
-        help="serve Prometheus metrics at http://HOST:PORT/metrics (MetalLB uses :7472); "
-        "off by default",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, unauthenticated: for "
+        "loopback; off by default",
+    )
+    p.add_argument(
+        "--secure-metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics over HTTPS, to those Kubernetes allows get on /metrics (in a "
+        "cluster; MetalLB's port is 9120); off by default",
     )
     p.add_argument(
         "--no-bgp",
@@ -153,6 +159,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         layer2=not args.no_layer2,
         bgp=not args.no_bgp,
         metrics_address=args.metrics_address,
+        secure_metrics_address=args.secure_metrics_address,
         snapshots=snapshot_policy_from(args),
     )
     install_signal_handlers(runtime.stop)

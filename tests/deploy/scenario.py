@@ -3,12 +3,16 @@ object they read or write: what the RBAC test compares with the manifests."""
 
 from __future__ import annotations
 
+import ssl
+import time
+import urllib.request
 from pathlib import Path
 
 from kubernetes import client
 
 from tests.apiserver import ApiServer, create_web
 from tests.integration.test_controller_faults import Controller
+from tests.kube_cluster import free_port
 from tests.processes import Speaker
 
 NS = "metallb-system"
@@ -36,6 +40,29 @@ def populate(server: ApiServer) -> None:
     create_web(server, ["n1"])
 
 
+def scrape(port: int) -> str:
+    """GET /metrics over HTTPS with a bearer token, as Prometheus does."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # insecureSkipVerify
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer scraper"}
+    )
+    with urllib.request.urlopen(request, context=context, timeout=30) as reply:
+        return reply.read().decode()
+
+
+def scraped(port: int, timeout: float = 60.0) -> bool:
+    """The metrics read once the process serves them (the reviews it asks the API
+    server for take the server's lock: this cannot wait under it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return "ironlb_events_appended_total" in scrape(port)
+        except OSError:
+            time.sleep(0.1)  # not serving yet: the process's start is the wait
+    return False
+
+
 def has(server: ApiServer, plural: str) -> bool:
     return any(o.get("status") for o in server.state.objects[plural].values())
 
@@ -49,11 +76,14 @@ def controller_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, st
     """A controller assigns, reports and hands its Lease back: the API access it made."""
     populate(server)
     server.state.access.clear()
-    controller = Controller(server, tmp / "controller")
+    port = free_port()
+    controller = Controller(server, tmp / "controller", "--secure-metrics-address",
+                            f"127.0.0.1:{port}")  # fmt: skip
     try:
         assert server.wait_for(lambda s: has(s, "services") and has(s, "ipaddresspools"))
         assert server.wait_for(lambda s: has(s, "configurationstates"))
         assert server.wait_for(lambda s: s.state.objects["events"])
+        assert scraped(port)  # who may read: asked of the API server
     finally:
         assert controller.stop() == 0
     return _access(server)
@@ -78,10 +108,13 @@ def speaker_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str |
         "0.1",
         "--lease-duration",
         "0.5",
+        "--secure-metrics-address",
+        f"127.0.0.1:{(port := free_port())}",
     )
     try:
         for plural in ("servicel2statuses", "servicebgpstatuses", "configurationstates"):
             assert server.wait_for(lambda s, p=plural: has(s, p)), plural
+        assert scraped(port)
         renewal = ("update", "coordination.k8s.io", "leases", NS)
         assert server.wait_for(lambda s: renewal in s.state.access)  # a Lease renewed
     finally:

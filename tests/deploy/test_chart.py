@@ -163,7 +163,7 @@ def test_metallbs_values_land_where_metallbs_chart_puts_them(helm_env, tmp_path)
             "priorityClassName": "system-node-critical",
             "serviceAccount": {"name": "speaker-sa", "annotations": {"a": "b"}},
         },
-        "prometheus": {"metricsPort": 9120},
+        "prometheus": {"metricsPort": 9443, "serviceAccount": "prom", "namespace": "mon"},
     }
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
@@ -178,7 +178,8 @@ def test_metallbs_values_land_where_metallbs_chart_puts_them(helm_env, tmp_path)
     assert container["imagePullPolicy"] == "Always"
     assert "--log-level=debug" in container["args"]
     assert "--lb-class=ironlb.io/lb" in container["args"]
-    assert "--metrics-address=0.0.0.0:9120" in container["args"]
+    assert "--secure-metrics-address=0.0.0.0:9443" in container["args"]
+    assert "--metrics-address=127.0.0.1:7472" in container["args"]  # loopback only
     # Helm merges maps: the default requests stay unless set to null.
     assert container["resources"] == {
         "limits": {"memory": "1Gi"},
@@ -207,6 +208,8 @@ def test_metallbs_values_land_where_metallbs_chart_puts_them(helm_env, tmp_path)
     # The release's namespace everywhere, not MetalLB's fixed one.
     hook = identities[("ValidatingWebhookConfiguration", None, "ironlb-webhook")]
     assert hook["webhooks"][0]["clientConfig"]["service"]["namespace"] == "lb"
+    reader = identities[("ClusterRoleBinding", None, "ironlb-metrics-reader")]
+    assert reader["subjects"] == [{"kind": "ServiceAccount", "name": "prom", "namespace": "mon"}]
     namespaced = [o for o in objects if "namespace" in o["metadata"]]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"lb"}
     # Every flag the values turned on is one the command line knows.

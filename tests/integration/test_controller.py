@@ -363,3 +363,52 @@ def test_the_pool_annotation_is_written_and_cleared_as_metallb_does(kube, api, t
         assert api.statuses()["a"] == []
     finally:
         assert controller.stop() == 0
+
+
+def test_metrics_over_https_are_for_those_kubernetes_allows(kube, api, tmp_path):
+    """No token: 401; a ServiceAccount without the right: 403; one bound to
+    ironlb-metrics-reader (as Prometheus' would be): the metrics. Probes stay open;
+    the plain endpoint is for loopback."""
+    import ssl
+    import urllib.error
+
+    kube.kubectl("create", "serviceaccount", "prometheus", "-n", NS)
+    kube.kubectl("create", "serviceaccount", "nosy", "-n", NS)
+    reader = ("--clusterrole=ironlb-metrics-reader", f"--serviceaccount={NS}:prometheus")
+    kube.kubectl("create", "clusterrolebinding", "prometheus-reads-ironlb", *reader)
+    tokens = {
+        name: kube.kubectl("create", "token", name, "-n", NS).strip()
+        for name in ("prometheus", "nosy")
+    }
+    port = free_port()
+    controller = Controller(kube, tmp_path / "log", "--secure-metrics-address",
+                            f"127.0.0.1:{port}")  # fmt: skip
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # insecureSkipVerify
+
+    def get(path: str, token: str | None = None) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"https://127.0.0.1:{port}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def serving() -> bool:
+        try:
+            return get("/healthz")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        api.wait(serving, "the HTTPS endpoint up", controller)
+        assert get("/metrics")[0] == 401
+        assert get("/metrics", "not-a-token")[0] == 401
+        status, body = get("/metrics", tokens["nosy"])
+        assert status == 403 and "may not get /metrics" in body
+        status, body = get("/metrics", tokens["prometheus"])
+        assert status == 200 and "ironlb_events_appended_total" in body
+        assert get("/readyz")[0] in (200, 503)  # open to the probes either way
+    finally:
+        assert controller.stop() == 0
