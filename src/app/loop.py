@@ -255,6 +255,10 @@ class LogMetrics:
     def __init__(self, counters: Counters, clock: Callable[[], float]) -> None:
         self.counters = counters
         self.clock = clock
+        # MetalLB's client counters exist from the start, at 0: a rate() over them
+        # (the write-errors alert) has a series before the first error.
+        for name in ("metallb_k8s_client_updates_total", "metallb_k8s_client_update_errors_total"):
+            counters.inc(name, 0)
         self.fold_seconds = counters.histogram(
             "ironlb_fold_seconds",
             "time to fold one appended batch",
