@@ -223,3 +223,20 @@ def test_the_dashboard_ships_as_a_configmap_the_grafana_sidecar_picks_up(helm_en
     ]
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(configmap["data"]["ironlb.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_the_monitoring_overlay_holds_what_the_chart_renders(helm_env):  # noqa: F811
+    from tests.deploy.manifests import render
+    from tests.deploy.test_chart import by_identity, without_helm_labels
+
+    chart = [
+        without_helm_labels(o)
+        for o in rendered(helm_env, ON[0], ON[2])
+        if o["kind"] in ("ServiceMonitor", "PrometheusRule")
+    ]
+    overlay = [o for o in render("overlays/monitoring")
+               if o["kind"] in ("ServiceMonitor", "PrometheusRule")]  # fmt: skip
+    assert by_identity(overlay) == by_identity(chart)
+    # and the rest is the base, unchanged
+    rest = [o for o in render("overlays/monitoring") if o not in overlay]
+    assert by_identity(rest) == by_identity(render("base"))
