@@ -1,4 +1,4 @@
-"""A MetalLB installed from its own manifests, with users' objects and Services
+"""A MetalLB installed from its own manifests (native and FRR-K8s), with users' objects and Services
 holding addresses, taken over by ironlb on a real API server by running the
 commands of docs/installation.md as they stand; then given back to MetalLB the
 same way. Nothing a user made is lost, and no Service changes address."""
@@ -113,16 +113,20 @@ class Cluster:
         return {c["metadata"]["name"] for c in self.kube.get("crd")["items"]}
 
 
-def test_metallb_is_taken_over_and_given_back_as_the_docs_say(kube_binaries_dir, tmp_path):
-    if not (METALLB / "metallb-native.yaml").exists():
+@pytest.mark.parametrize("manifest", ["metallb-native.yaml", "metallb-frr-k8s.yaml"])
+def test_metallb_is_taken_over_and_given_back_as_the_docs_say(
+    kube_binaries_dir, tmp_path, manifest
+):
+    if not (METALLB / manifest).exists():
         pytest.skip(f"needs MetalLB's manifests in {METALLB}")
     kube = KubeCluster(kube_binaries_dir)
     cluster = Cluster(kube)
+    cluster.env["METALLB_MANIFEST"] = str(METALLB / manifest)
     controller = None
     try:
         # MetalLB as its users install it. No kubelet runs here, so its webhook has
         # no pods: let writes through as a running webhook would have.
-        kube.kubectl("apply", "-f", str(METALLB / "metallb-native.yaml"))
+        kube.kubectl("apply", "-f", str(METALLB / manifest))
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         hooks = kube.get("validatingwebhookconfiguration", "metallb-webhook-configuration")
         patch = [{"op": "replace", "path": f"/webhooks/{i}/failurePolicy", "value": "Ignore"}
@@ -166,12 +170,13 @@ def test_metallb_is_taken_over_and_given_back_as_the_docs_say(kube_binaries_dir,
         assert not [x for x in leases if x["metadata"]["name"].startswith("ironlb-")]
         assert "ironlb-controller" not in kube.kubectl("get", "deploy", "-n", NS)
         metallb_crd = next(
-            d for d in yaml.safe_load_all((METALLB / "metallb-native.yaml").read_text())
+            d for d in yaml.safe_load_all((METALLB / manifest).read_text())
             if d and d["metadata"]["name"] == "ipaddresspools.metallb.io"
         )  # fmt: skip
         crd = kube.get("crd", "ipaddresspools.metallb.io")
         assert crd["spec"]["versions"][0]["schema"] == metallb_crd["spec"]["versions"][0]["schema"]
-        assert len({c for c in cluster.crd_names() if c.endswith(".metallb.io")}) == 9
+        metallb_io = {c for c in cluster.crd_names() if c.split(".", 1)[1] == "metallb.io"}
+        assert len(metallb_io) == 9
     finally:
         if controller is not None:
             controller.stop()
