@@ -78,11 +78,16 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     from ..events.importer import import_files
     from ..events.record import EventType
     from ..store import open_store
+    from ..tools.progress import reading
     from ..tools.strict import schema_errors
 
     origins: list = []
     records = import_files(
-        args.files, replace=args.replace, default_namespace=args.default_namespace, origins=origins
+        args.files,
+        replace=args.replace,
+        default_namespace=args.default_namespace,
+        origins=origins,
+        reading=reading,
     )
     objects = [r for r in records if r.type not in (EventType.SYNC_START, EventType.SYNC_END)]
     for error in schema_errors(objects, origins):  # imported all the same: a log keeps all

@@ -23,11 +23,13 @@ dropped, and Secret values are replaced by keyed hashes (see secrets.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager as ContextManager
 from typing import Any
 
 import attrs
@@ -37,6 +39,9 @@ from . import yaml_loader
 from .errors import InvalidRecord, ManifestError
 from .record import JSON_FIELDS, EventType, Record, split_kind
 from .sources.secrets import redact
+
+# (path, length of its text) -> a context whose value is told parse positions
+Reading = Callable[[str, int], ContextManager[Callable[[int], None] | None]]
 
 __all__ = ["IMPORT_SOURCE", "import_files", "parse_documents", "records_from_documents"]
 
@@ -101,18 +106,22 @@ def import_files(
     secret_key: bytes | None = None,
     source: str = IMPORT_SOURCE,
     origins: list[tuple[str, int]] | None = None,
+    reading: Reading | None = None,
 ) -> list[Record]:
     """Records for every object in ``paths`` (``-`` is standard input), in input order.
 
     Raises ManifestError naming the file and document when an input is unreadable.
     ``origins``, when given, receives the (file, document number) of each record.
+    ``reading(path, characters)``: a context giving a callback that hears how far the
+    parse of that file is (the CLI draws a progress bar with it).
     """
     key = secret_key if secret_key is not None else os.urandom(32)
     now = time.time()
     records: list[Record] = []
     for path in paths:
         text = _read(path)
-        documents = parse_documents(text, path)
+        with reading(path, len(text)) if reading else contextlib.nullcontext() as advance:
+            documents = parse_documents(text, path, advance)
         records.extend(
             records_from_documents(
                 documents,
@@ -162,7 +171,9 @@ MAX_DEPTH = 100  # Kubernetes objects nest a dozen levels; more is a mistake or 
 MAX_VALUES = 2_000_000  # per document: a big ConfigMap, not an alias bomb's expansion
 
 
-def parse_documents(text: str, path: str) -> list[tuple[int, Any]]:
+def parse_documents(
+    text: str, path: str, on_position: Callable[[int], None] | None = None
+) -> list[tuple[int, Any]]:
     """``(document number, parsed value)`` pairs, numbered from 1 in input order.
 
     JSON is tried first when the text starts like JSON; JSON lines when its first
@@ -171,7 +182,7 @@ def parse_documents(text: str, path: str) -> list[tuple[int, Any]]:
     is then checked to be plain JSON data (see ``_check_plain``).
     """
     try:
-        documents = _parse(text, path)
+        documents = _parse(text, path, on_position)
     except RecursionError:
         raise ManifestError(path, None, f"nested deeper than {MAX_DEPTH} levels") from None
     for number, document in documents:
@@ -223,7 +234,9 @@ def _short(where: str) -> str:
     return where if len(where) <= 80 else f"{where[:40]}...{where[-30:]}"
 
 
-def _parse(text: str, path: str) -> list[tuple[int, Any]]:
+def _parse(
+    text: str, path: str, on_position: Callable[[int], None] | None = None
+) -> list[tuple[int, Any]]:
     if text.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(text)
@@ -234,7 +247,7 @@ def _parse(text: str, path: str) -> list[tuple[int, Any]]:
                 return list(_yaml_documents(text, path))  # YAML flow style, e.g. {a: 1}
             return list(_json_stream(text, path))
         return list(enumerate(value, start=1)) if isinstance(value, list) else [(1, value)]
-    return list(_yaml_documents(text, path))
+    return list(_yaml_documents(text, path, on_position))
 
 
 def _json_stream(text: str, path: str) -> Iterator[tuple[int, Any]]:
@@ -256,10 +269,12 @@ def _json_stream(text: str, path: str) -> Iterator[tuple[int, Any]]:
         yield number, value
 
 
-def _yaml_documents(text: str, path: str) -> Iterator[tuple[int, Any]]:
+def _yaml_documents(
+    text: str, path: str, on_position: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, Any]]:
     number = 0
     try:
-        for document in yaml_loader.load_all(text):
+        for document in yaml_loader.load_all(text, on_position):
             number += 1
             yield number, document
     except yaml.YAMLError as exc:

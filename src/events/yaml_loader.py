@@ -18,7 +18,7 @@ the differences change values users wrote. Measured against kubectl 1.37
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import yaml
@@ -137,8 +137,9 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=KubernetesLoader)
 
 
-def load_all(text: str) -> Iterator[Any]:
-    """Every document of a YAML stream.
+def load_all(text: str, on_position: Callable[[int], None] | None = None) -> Iterator[Any]:
+    """Every document of a YAML stream; ``on_position`` hears, now and then, how far
+    into ``text`` the parser is (a progress bar on a big List).
 
     Built straight from the parser's events (see ``_documents_from_events``), which
     keeps memory to the objects themselves: composing first, as PyYAML's loaders
@@ -149,7 +150,7 @@ def load_all(text: str) -> Iterator[Any]:
     """
     done = 0
     try:
-        for document in _documents_from_events(text):
+        for document in _documents_from_events(text, on_position):
             yield document
             done += 1
     except _NeedsFullLoader:
@@ -187,7 +188,12 @@ def _plain_scalar(value: str) -> Any:
     return value
 
 
-def _documents_from_events(text: str) -> Iterator[Any]:
+POSITION_EVERY = 4096  # events between two reports of the parser's position
+
+
+def _documents_from_events(
+    text: str, on_position: Callable[[int], None] | None = None
+) -> Iterator[Any]:
     """Documents built from parser events with a stack, as the composer and
     constructor together would build them, for the plain-data subset of YAML that
     manifests use; anything else raises _NeedsFullLoader."""
@@ -200,9 +206,15 @@ def _documents_from_events(text: str) -> Iterator[Any]:
         # Each open collection: [container, pending key or _NO_KEY]; lists ignore the key.
         stack: list[list[Any]] = []
         document: Any = None
+        countdown = POSITION_EVERY
         while loader.check_event():
             event = loader.get_event()
             kind = type(event)
+            if on_position is not None:
+                countdown -= 1
+                if not countdown:
+                    countdown = POSITION_EVERY
+                    on_position(event.end_mark.index)
             if kind is scalar:
                 if event.anchor is not None or event.tag is not None:
                     raise _NeedsFullLoader("anchor or tag")

@@ -10,7 +10,7 @@ from ..events.importer import import_files
 from ..events.record import Record
 from ..examples import example_path
 from ..store import open_store
-from .progress import progress
+from .progress import progress, reading
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -81,9 +81,9 @@ def _records_of(source: str) -> Iterator[tuple[Record, Origin | None]]:
                 source, None, "neither a log nor a directory of manifests "
                 "(*.yaml, *.yml, *.json)"
             )  # fmt: skip
-        found = import_files([str(f) for f in files], origins=origins)
+        found = import_files([str(f) for f in files], origins=origins, reading=reading)
     else:
-        found = import_files([source], origins=origins)
+        found = import_files([source], origins=origins, reading=reading)
     yield from progress(zip(found, origins, strict=True), total=len(found), what=source)
 
 

@@ -9,9 +9,10 @@ it is imported only when a bar may be drawn. ``IRONLB_PROGRESS=0`` turns bars of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -40,6 +41,41 @@ def progress(items: Iterable[T], *, total: int | None, what: str) -> Iterable[T]
             dynamic_ncols=True,
         )
     )
+
+
+@contextlib.contextmanager
+def reading(path: str, characters: int) -> Iterator[Callable[[int], None] | None]:
+    """A bar for the parse of one big input (``import_files(reading=...)``): its
+    value is told how far into the text the parser is. Small inputs get none."""
+    mode = os.environ.get("IRONLB_PROGRESS", "auto")
+    always = mode == "always"
+    if mode == "0" or not (always or _stderr_is_terminal()) or (characters < SMALL and not always):
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=characters,
+        desc=f"reading {path}",
+        unit="B",
+        unit_scale=True,
+        file=sys.stderr,
+        leave=False,
+        delay=0.0 if always else DELAY,
+        mininterval=0.0 if always else 0.25,
+        dynamic_ncols=True,
+    )
+
+    def advance(position: int) -> None:
+        bar.update(max(0, position - bar.n))
+
+    try:
+        yield advance
+    finally:
+        bar.close()
+
+
+SMALL = 1 << 20  # characters: parsed in well under a second, no bar (unless "always")
 
 
 def _closing(bar: Iterable[T]) -> Iterator[T]:

@@ -47,3 +47,18 @@ def test_plan_without_input_says_it_shows_the_bundled_example():
     result = ironlb("plan")
     assert result.stderr.startswith("ironlb: no input given: showing the bundled example cluster")
     assert "default/web" in result.stdout
+
+
+def test_reading_a_manifest_draws_a_bar_for_the_parse(tmp_path):
+    # log import, and plan/validate on manifests, parse the whole input first: the
+    # bar follows the parser through the text (a big List takes seconds).
+    quiet = ironlb("plan", EXAMPLE, "-o", "json")
+    shown = ironlb("plan", EXAMPLE, "-o", "json", env={"IRONLB_PROGRESS": "always"})
+    assert shown.stdout == quiet.stdout
+    assert f"reading {EXAMPLE}" in shown.stderr
+    imported = ironlb("log", "import", EXAMPLE, "--to", tmp_path / "log",
+                      env={"IRONLB_PROGRESS": "always"})  # fmt: skip
+    assert f"reading {EXAMPLE}" in imported.stderr
+    assert imported.stdout.startswith("imported ")
+    plain = ironlb("log", "import", EXAMPLE, "--to", tmp_path / "log2")
+    assert plain.stderr == ""  # not a terminal: nothing
