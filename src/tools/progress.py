@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 DELAY = 1.0  # seconds before a bar appears: quick commands never show one
@@ -21,50 +21,21 @@ DELAY = 1.0  # seconds before a bar appears: quick commands never show one
 
 def progress(items: Iterable[T], *, total: int | None, what: str) -> Iterable[T]:
     """``items``, drawing a bar on stderr while they are consumed (see module doc)."""
-    mode = os.environ.get("IRONLB_PROGRESS", "auto")
-    always = mode == "always"
-    if mode == "0" or not (always or _stderr_is_terminal()):
+    always = _mode()
+    if always is None:
         return items
-    from tqdm import tqdm
-
-    return _closing(
-        tqdm(
-            items,
-            total=total,
-            desc=what,
-            unit=" records",
-            unit_scale=True,
-            file=sys.stderr,
-            leave=False,
-            delay=0.0 if always else DELAY,
-            mininterval=0.0 if always else 0.25,
-            dynamic_ncols=True,
-        )
-    )
+    return _closing(_bar(always, items, total=total, desc=what, unit=" records"))
 
 
 @contextlib.contextmanager
 def reading(path: str, characters: int) -> Iterator[Callable[[int], None] | None]:
     """A bar for the parse of one big input (``import_files(reading=...)``): its
     value is told how far into the text the parser is. Small inputs get none."""
-    mode = os.environ.get("IRONLB_PROGRESS", "auto")
-    always = mode == "always"
-    if mode == "0" or not (always or _stderr_is_terminal()) or (characters < SMALL and not always):
+    always = _mode()
+    if always is None or (characters < SMALL and not always):
         yield None
         return
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=characters,
-        desc=f"reading {path}",
-        unit="B",
-        unit_scale=True,
-        file=sys.stderr,
-        leave=False,
-        delay=0.0 if always else DELAY,
-        mininterval=0.0 if always else 0.25,
-        dynamic_ncols=True,
-    )
+    bar = _bar(always, None, total=characters, desc=f"reading {path}", unit="B")
 
     def advance(position: int) -> None:
         bar.update(max(0, position - bar.n))
@@ -73,6 +44,34 @@ def reading(path: str, characters: int) -> Iterator[Callable[[int], None] | None
         yield advance
     finally:
         bar.close()
+
+
+def _mode() -> bool | None:
+    """None: no bar; else whether to draw it at once (``IRONLB_PROGRESS=always``)."""
+    mode = os.environ.get("IRONLB_PROGRESS", "auto")
+    always = mode == "always"
+    if mode == "0" or not (always or _stderr_is_terminal()):
+        return None
+    return always
+
+
+def _bar(
+    always: bool, items: Iterable[T] | None, *, total: int | None, desc: str, unit: str
+) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        items,
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        file=sys.stderr,
+        leave=False,
+        delay=0.0 if always else DELAY,
+        mininterval=0.0 if always else 0.25,
+        dynamic_ncols=True,
+    )
 
 
 SMALL = 1 << 20  # characters: parsed in well under a second, no bar (unless "always")
