@@ -33,6 +33,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--cert-manager", action="store_true", help="serve --cert-dir as mounted")
     p.add_argument("--service", default="ironlb-webhook", help="the webhook's Service name")
     p.add_argument("--secret", default="ironlb-webhook-cert", help="the certificate's Secret")
+    p.add_argument(
+        "--secret-namespace",
+        metavar="NS",
+        help="where that Secret lives (default: --namespace); the manifests keep it apart, "
+        "out of the speakers' reach",
+    )
     p.add_argument("--webhook-configuration", default="ironlb-webhook", metavar="NAME")
     p.add_argument(
         "--url",
@@ -69,6 +75,7 @@ def cmd_webhook(args: argparse.Namespace, out: TextIO) -> int:
             namespace=args.namespace,
             service=args.service,
             secret=args.secret,
+            secret_namespace=args.secret_namespace,
             webhook_configuration=args.webhook_configuration,
             url=args.url,
         )

@@ -23,6 +23,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from ..announce.k8s.requests import api_request
+from ..events.errors import LbError
 
 log = logging.getLogger("ironlb.webhook.admission")
 VALIDITY = datetime.timedelta(days=365)
@@ -120,6 +121,7 @@ class CertificateManager:
         namespace: str,
         service: str = "ironlb-webhook",
         secret: str = "ironlb-webhook-cert",
+        secret_namespace: str | None = None,
         webhook_configuration: str = "ironlb-webhook",
         conversion_crds: Sequence[str] = ("bgppeers.metallb.io",),
         url: str | None = None,
@@ -128,6 +130,9 @@ class CertificateManager:
         self.namespace = namespace
         self.service = service
         self.secret = secret
+        # The key's Secret may live apart from the configuration namespace, whose
+        # Secrets the speakers read (BGP passwords): see docs/installation.md.
+        self.secret_namespace = secret_namespace or namespace
         self.webhook_configuration = webhook_configuration
         self.conversion_crds = list(conversion_crds)
         self.url = url.rstrip("/") if url else None  # reached by URL, not through the Service
@@ -138,7 +143,7 @@ class CertificateManager:
         take theirs). Then the CA is published."""
         now = now or datetime.datetime.now(datetime.UTC)
         names = service_names(self.service, self.namespace, self.url)
-        path = f"/api/v1/namespaces/{self.namespace}/secrets/{self.secret}"
+        path = f"/api/v1/namespaces/{self.secret_namespace}/secrets/{self.secret}"
         current, version = self._read_secret(path)
         if current is None or current.expires() - now < RENEW_BEFORE or current.names() != names:
             fresh = issue(names, now)
@@ -177,7 +182,7 @@ class CertificateManager:
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "kubernetes.io/tls",
-            "metadata": {"name": self.secret, "namespace": self.namespace},
+            "metadata": {"name": self.secret, "namespace": self.secret_namespace},
             "data": data,
         }
         try:
@@ -187,6 +192,11 @@ class CertificateManager:
                 body["metadata"]["resourceVersion"] = version
                 api_request(self.client, "PUT", path, body)
         except ApiException as exc:
+            if exc.status == 404:
+                raise LbError(
+                    f"cannot store the webhook certificate in Secret {self.secret}: namespace "
+                    f"{self.secret_namespace} does not exist (--secret-namespace)"
+                ) from None
             if exc.status != 409:
                 raise
             return self._read_secret(path)[0]  # another replica wrote first: use theirs

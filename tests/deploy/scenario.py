@@ -126,7 +126,7 @@ def speaker_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str |
 def webhook_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str | None]]:
     """The webhook makes its certificate, later replaces it, publishes its CA and
     validates: the API access it made."""
-    from tests.integration.test_webhook import pool, review, setup_configuration, started
+    from tests.integration.test_webhook import CERT_NS, pool, review, setup_configuration, started
 
     setup_configuration(server)
     server.state.access.clear()
@@ -134,7 +134,8 @@ def webhook_life(server: ApiServer, tmp: Path) -> set[tuple[str, str, str, str |
         assert review(context, port, pool("p", "198.51.100.0/24"))["allowed"] is True
     # The stored certificate becomes unusable (as after an expiry): replaced in place.
     with server.state.lock:
-        server.state.objects["secrets"][(NS, "ironlb-webhook-cert")]["data"] = {"tls.crt": "AA"}
+        stored = server.state.objects["secrets"][(CERT_NS, "ironlb-webhook-cert")]
+        stored["data"] = {"tls.crt": "AA"}
     with started(server) as (context, port):
         assert review(context, port, pool("p", "198.51.100.0/24"))["allowed"] is True
     return _access(server)

@@ -76,6 +76,15 @@ def without_helm_labels(obj: dict) -> dict:
     return {**obj, "metadata": metadata}
 
 
+def find_namespace(overlay: str) -> dict:
+    (namespace,) = [
+        o
+        for o in render(overlay)
+        if o["kind"] == "Namespace" and o["metadata"]["name"] == "metallb-system"
+    ]
+    return namespace
+
+
 def by_identity(objects: list[dict]) -> dict[tuple, dict]:
     return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
 
@@ -95,10 +104,10 @@ def test_the_chart_lints_strictly(helm_env):
 )
 def test_the_chart_renders_what_kustomize_renders_for_the_same_settings(helm_env, overlay, sets):
     # One installation whichever tool renders it: the Kustomize overlays' objects
-    # (but the Namespace, which Helm users create with the release) are the
-    # chart's, Helm's bookkeeping labels aside.
+    # (but the release's Namespace, which Helm users create with the release) are
+    # the chart's, Helm's bookkeeping labels aside.
     chart = by_identity([without_helm_labels(o) for o in template(helm_env, *sets)])
-    kustomize = by_identity([o for o in render(overlay) if o["kind"] != "Namespace"])
+    kustomize = by_identity([o for o in render(overlay) if o != find_namespace(overlay)])
     assert sorted(chart) == sorted(kustomize)
     for identity, obj in kustomize.items():
         assert chart[identity] == obj, identity
@@ -211,7 +220,10 @@ def test_metallbs_values_land_where_metallbs_chart_puts_them(helm_env, tmp_path)
     reader = identities[("ClusterRoleBinding", None, "ironlb-metrics-reader")]
     assert reader["subjects"] == [{"kind": "ServiceAccount", "name": "prom", "namespace": "mon"}]
     namespaced = [o for o in objects if "namespace" in o["metadata"]]
-    assert {o["metadata"]["namespace"] for o in namespaced} == {"lb"}
+    assert {o["metadata"]["namespace"] for o in namespaced} == {"lb", "ironlb-webhook-cert"}
+    # But the webhook's key: its own namespace, where only the webhook may read.
+    apart = [o for o in namespaced if o["metadata"]["namespace"] == "ironlb-webhook-cert"]
+    assert sorted(o["kind"] for o in apart) == ["Role", "RoleBinding"]
     # Every flag the values turned on is one the command line knows.
     from ironlb.cli import build_parser
 
@@ -219,6 +231,16 @@ def test_metallbs_values_land_where_metallbs_chart_puts_them(helm_env, tmp_path)
         if obj["kind"] in ("Deployment", "DaemonSet"):
             (container,) = obj["spec"]["template"]["spec"]["containers"]
             build_parser().parse_args(container["args"])  # exits on an unknown flag
+
+
+def test_the_webhooks_key_may_stay_in_the_release_namespace(helm_env):
+    objects = template(helm_env, "webhook.certNamespace=", namespace="lb")
+    assert not [o for o in objects if o["kind"] == "Namespace"]
+    role = by_identity(objects)[("Role", "lb", "ironlb-webhook-cert")]
+    assert role["rules"][0]["resources"] == ["secrets"]
+    deployment = by_identity(objects)[("Deployment", "lb", "ironlb-webhook")]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--secret-namespace=lb" in container["args"]
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,14 @@ from tests.deploy.manifests import render
 from tests.deploy.scenario import controller_life, speaker_life, webhook_life
 
 NS = "metallb-system"
+CERT_NS = "ironlb-webhook-cert"
 
 
 def granted(objects: list[dict], account: str) -> set[tuple[str, str, str, str]]:
     """(verb, group, resource, scope) the ServiceAccount may use; scope "cluster" for
-    ClusterRoles bound cluster-wide, the namespace for Roles."""
+    ClusterRoles bound cluster-wide, the binding's namespace for Roles."""
     roles = {
-        (o["kind"], o["metadata"]["name"]): o
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")): o
         for o in objects
         if o["kind"] in ("ClusterRole", "Role")
     }
@@ -26,8 +27,13 @@ def granted(objects: list[dict], account: str) -> set[tuple[str, str, str, str]]
             continue
         if not any(s["name"] == account for s in binding["subjects"]):
             continue
-        role = roles[(binding["roleRef"]["kind"], binding["roleRef"]["name"])]
-        scope = "cluster" if binding["kind"] == "ClusterRoleBinding" else NS
+        ref = binding["roleRef"]
+        namespace = None if ref["kind"] == "ClusterRole" else binding["metadata"]["namespace"]
+        role = roles[(ref["kind"], ref["name"], namespace)]
+        if binding["kind"] == "ClusterRoleBinding":
+            scope = "cluster"
+        else:
+            scope = binding["metadata"]["namespace"]
         for rule in role["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -36,10 +42,11 @@ def granted(objects: list[dict], account: str) -> set[tuple[str, str, str, str]]
 
 
 def used(access: set[tuple[str, str, str, str | None]]) -> set[tuple[str, str, str, str]]:
-    """Requests in the configuration namespace count as namespaced, all others (other
-    namespaces, cluster-wide lists) need a cluster-wide grant."""
+    """Requests in the configuration namespace or the webhook certificate's count as
+    namespaced, all others (other namespaces, cluster-wide lists) need a cluster-wide
+    grant."""
     return {
-        (verb, group, resource, NS if ns == NS else "cluster")
+        (verb, group, resource, ns if ns in (NS, CERT_NS) else "cluster")
         for verb, group, resource, ns in access
     }
 

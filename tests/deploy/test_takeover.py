@@ -181,3 +181,42 @@ def test_metallb_is_taken_over_and_given_back_as_the_docs_say(
         if controller is not None:
             controller.stop()
         kube.stop()
+
+
+def test_a_kustomize_install_is_removed_by_name_as_the_docs_say(kube_binaries_dir):
+    # Without Helm's bookkeeping, the docs' list of names is all there is: it must
+    # name every object deploy/base made but the CRDs (and with them the users'
+    # objects) and the configuration namespace.
+    kube = KubeCluster(kube_binaries_dir)
+    try:
+        cluster = Cluster(kube)
+        installed = [d for d in yaml.safe_load_all(kube.kubectl("kustomize", "deploy/base")) if d]
+        kube.kubectl("apply", "--server-side", "-k", str(ROOT / "deploy" / "base"))
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        # No kubelet runs the webhook's pods: let writes through as a running one would.
+        kube.kubectl("patch", "validatingwebhookconfiguration", "ironlb-webhook", "--type=json",
+                     "-p", '[{"op": "replace", "path": "/webhooks/0/failurePolicy", '
+                     '"value": "Ignore"}]')  # fmt: skip
+        kube.apply([service("web")])
+        kube.kubectl("apply", "-f", "-", stdin=USER_OBJECTS.split("---")[0])
+        kube.apply([{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                     "metadata": {"name": "ironlb-speaker-n1", "namespace": NS,
+                                  "labels": {"app.kubernetes.io/name": "ironlb"}}}])  # fmt: skip
+        objects_before = cluster.user_objects()
+
+        cluster.run(documented_block("Installed with `kubectl apply -k deploy/base`"))
+        kube.wait_for(lambda: kube.get("namespace", "ironlb-webhook-cert") is None,
+                      "the certificate's namespace gone")  # fmt: skip
+        kept = {("CustomResourceDefinition", None), ("Namespace", NS)}
+        for obj in installed:
+            name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace")
+            where = ["-n", namespace] if namespace else []
+            found = kube.get(obj["kind"], name, *where)
+            if (obj["kind"], None) in kept or (obj["kind"], name) in kept:
+                assert found is not None, (obj["kind"], name)
+            else:
+                assert found is None, f"{obj['kind']} {name} left behind"
+        assert cluster.user_objects() == objects_before
+        assert not kube.get("lease", "-n", NS)["items"]
+    finally:
+        kube.stop()

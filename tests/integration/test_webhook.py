@@ -23,6 +23,7 @@ from tests.apiserver import ApiServer
 from tests.integration.test_controller import free_port
 
 NS = "metallb-system"
+CERT_NS = "ironlb-webhook-cert"  # as deploy/ keeps it: apart from the speakers' Secrets
 NAME = "ironlb-webhook.metallb-system.svc"
 DEADLINE = 60.0
 
@@ -56,7 +57,7 @@ def pool(name: str, *addresses: str, namespace: str = NS) -> dict:
 
 
 def certificate_data(server: ApiServer) -> dict:
-    return server.state.objects["secrets"].get((NS, "ironlb-webhook-cert"), {}).get("data", {})
+    return server.state.objects["secrets"].get((CERT_NS, "ironlb-webhook-cert"), {}).get("data", {})
 
 
 @contextlib.contextmanager
@@ -76,12 +77,14 @@ def started(server: ApiServer):
             server.url,
             "--listen",
             f"127.0.0.1:{port}",
+            "--secret-namespace",
+            CERT_NS,
         ],
         stderr=stderr,
     )
     try:
         assert server.wait_for(lambda s: "ca.crt" in certificate_data(s))
-        secret = server.objects("secrets")[(NS, "ironlb-webhook-cert")]
+        secret = server.objects("secrets")[(CERT_NS, "ironlb-webhook-cert")]
         context = ssl.create_default_context(
             cadata=base64.b64decode(secret["data"]["ca.crt"]).decode()
         )
@@ -146,7 +149,7 @@ def review(context, port, obj: dict, operation: str = "CREATE") -> dict:
 
 def test_the_certificate_is_published_where_the_api_server_reads_it(webhook):
     server, _context, _port = webhook
-    secret = server.objects("secrets")[(NS, "ironlb-webhook-cert")]
+    secret = server.objects("secrets")[(CERT_NS, "ironlb-webhook-cert")]
     ca = secret["data"]["ca.crt"]
     configuration = server.objects("validatingwebhookconfigurations")[("", "ironlb-webhook")]
     assert [w["clientConfig"]["caBundle"] for w in configuration["webhooks"]] == [ca, ca]

@@ -31,8 +31,16 @@ def pool(name: str, *addresses: str) -> dict:
 def webhook(kube: KubeCluster):
     port = free_port()
     url = f"https://127.0.0.1:{port}"
-    rendered = yaml.safe_load_all(kube.kubectl("kustomize", str(DEPLOY / "base")))
-    (configuration,) = [d for d in rendered if d and d["kind"] == "ValidatingWebhookConfiguration"]
+    rendered = [d for d in yaml.safe_load_all(kube.kubectl("kustomize", str(DEPLOY / "base"))) if d]
+    (configuration,) = [d for d in rendered if d["kind"] == "ValidatingWebhookConfiguration"]
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment" and "webhook" in str(d)]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    # The manifest's arguments but where it listens and keeps the served files.
+    manifest_args = [
+        a.replace("$(POD_NAMESPACE)", NS)
+        for a in container["args"][container["args"].index("webhook") + 1 :]
+        if not a.startswith(("--listen", "--cert-dir"))
+    ]
     for hook in configuration["webhooks"]:
         hook["clientConfig"] = {"url": f"{url}/validate"}
     kube.apply([configuration])
@@ -45,6 +53,7 @@ def webhook(kube: KubeCluster):
             "--log-level",
             "info",
             "webhook",
+            *manifest_args,
             "--kubeconfig",
             str(kube.service_account_kubeconfig("ironlb-webhook")),
             "--listen",
@@ -208,3 +217,36 @@ def test_with_the_webhook_down_deletes_and_namespace_teardown_go_through(kube):
         lambda: "NotFound" in kube.kubectl("get", "namespace", "teardown", check=False),
         "the namespace gone, its metallb.io objects with it",
     )
+
+
+def test_the_webhooks_key_is_out_of_the_speakers_reach(webhook):
+    # Speakers read the configuration namespace's Secrets (BGP passwords); the key
+    # that vouches for admission decisions is kept where their RBAC does not reach.
+    kube = webhook
+    stored = kube.get("secrets", "-A", "--field-selector=metadata.name=ironlb-webhook-cert")
+    (key_namespace,) = [s["metadata"]["namespace"] for s in stored["items"]]
+    assert key_namespace != NS
+    speaker = kube.service_account_kubeconfig("ironlb-speaker")
+
+    def as_speaker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(kube.bin / "kubectl"), f"--kubeconfig={speaker}", *args],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    denied = as_speaker("get", "secret", "ironlb-webhook-cert", "-n", key_namespace)
+    assert denied.returncode != 0 and "Forbidden" in denied.stderr, denied.stderr
+    readable = as_speaker("get", "secrets", "-n", NS, "-o", "json")
+    assert readable.returncode == 0, readable.stderr  # what BGP passwords need still works
+    assert "ironlb-webhook-cert" not in readable.stdout
+
+
+def test_a_missing_certificate_namespace_is_named_in_one_line(kube):
+    done = subprocess.run(
+        [sys.executable, "-m", "ironlb", "webhook", "--kubeconfig", str(kube.admin_kubeconfig),
+         "--listen", f"127.0.0.1:{free_port()}", "--secret-namespace", "nowhere"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "namespace nowhere does not exist (--secret-namespace)" in done.stderr
+    assert "Traceback" not in done.stderr
