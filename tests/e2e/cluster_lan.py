@@ -10,6 +10,7 @@ from pathlib import Path
 from kubernetes import client
 
 from tests.apiserver import create_web
+from tests.e2e.capabilities import as_in_the_manifest
 from tests.e2e.test_layer2 import NODES, VIP4, Lan, run
 from tests.kube_cluster import KubeCluster, kube_binaries
 from tests.processes import Speaker
@@ -80,7 +81,7 @@ class ClusterLan(Lan):
             self.kubeconfig,
             "--store",
             self.tmp / f"own-{node}",
-            prefix=("ip", "netns", "exec", self.ns[node]),
+            prefix=as_in_the_manifest(("ip", "netns", "exec", self.ns[node])),
         )
         self.speakers[node] = speaker
         return speaker

@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from ironlb.events.own_kinds import SESSION_KIND
+from tests.e2e.capabilities import as_in_the_manifest
 from tests.e2e.routers import DAEMONS, Neighbor, Router, linked_namespaces, run
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
 from tests.e2e.test_layer2 import wait_for_record
@@ -139,7 +140,7 @@ class Lab:
             "--no-layer2",
             "--no-links",
             *extra,
-            prefix=("ip", "netns", "exec", self.node_ns),
+            prefix=as_in_the_manifest(("ip", "netns", "exec", self.node_ns)),
         )
         self.speaker.next_plan(lambda plan: True)  # printed once its own log is open
         return self.speaker

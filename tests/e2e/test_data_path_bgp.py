@@ -19,6 +19,7 @@ import uuid
 import pytest
 from kubernetes import client
 
+from tests.e2e.capabilities import as_in_the_manifest
 from tests.e2e.routers import Bird, Neighbor, linked_namespaces, run
 from tests.e2e.test_data_path import BACKEND, FETCH, kube_proxy, service
 from tests.e2e.test_layer2 import pytestmark as layer2_requirements
@@ -167,7 +168,7 @@ def test_a_client_behind_the_router_reaches_the_service(lab):
     lab.speaker = Speaker(
         "--node", "node1", "--kubeconfig", kube.service_account_kubeconfig("ironlb-speaker"),
         "--store", lab.tmp / "speaker", "--no-layer2", "--no-links",
-        prefix=("ip", "netns", "exec", node),
+        prefix=as_in_the_manifest(("ip", "netns", "exec", node)),
     )  # fmt: skip
 
     def address() -> str | None:

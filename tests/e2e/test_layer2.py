@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ironlb.store import open_store
+from tests.e2e.capabilities import as_in_the_manifest
 from tests.processes import DEADLINE, Speaker, ironlb
 
 pytestmark = pytest.mark.skipif(
@@ -152,7 +153,7 @@ class Lan:
             "0",
             "--metrics-address",
             "127.0.0.1:7472",
-            prefix=("ip", "netns", "exec", self.ns[node]),
+            prefix=as_in_the_manifest(("ip", "netns", "exec", self.ns[node])),
         )
         self.speakers[node] = speaker
         return speaker
