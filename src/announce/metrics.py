@@ -53,6 +53,10 @@ HELP = {
     "ironlb_leader": "1 while this controller replica holds the leader Lease",
     "ironlb_services_without_address": "LoadBalancer Services served that hold no address",
     "ironlb_k8s_writes": "writes to the Kubernetes API, by kind and result",
+    "ironlb_replay_digests_checked": "the process's own plan digests recomputed when it "
+    "restarted and folded its log again",
+    "ironlb_replay_divergences": "of those, the ones whose recomputed plan differs from what "
+    "the live process vouched for (replay would not decide as it did)",
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -31,11 +31,13 @@ from ..events.sources.leases import K8sLeaseStore
 from ..events.sources.watch import CONFIGMAPS, CONTROLLER_RESOURCES, SECRETS, WatchSource
 from ..reconcile.controller.fold import ControllerFold
 from ..reconcile.plan.controller import ControllerPlan
+from ..reconcile.plan.verify import CONTROLLER_SCOPE
 from ..store import Store, open_store
 from .leader import LeaderElector
 from .loop import (
     DigestSchedule,
     LogMetrics,
+    ResumeCheck,
     SnapshotPolicy,
     Supervisor,
     all_listed,
@@ -134,7 +136,9 @@ class ControllerRuntime:
             restored = self.snapshots.restore(store)
             if restored is not None:
                 self.fold = restored.controller_fold(self.fold.overrides)
+            resume = ResumeCheck(self.counters, CONTROLLER_SCOPE)
             for record in store.read(restored.seq + 1 if restored else None):
+                resume.before_fold(record, self.fold.plan)
                 self.fold.apply(record)
             self._append(store, self._identity_records())
             sources = self.sources()

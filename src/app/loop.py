@@ -15,10 +15,11 @@ from typing import Any
 
 from ..announce.metrics import Counters
 from ..events.errors import LbError
+from ..events.own_kinds import DIGEST_KIND
 from ..events.own_kinds import GROUP as OWN_GROUP
-from ..events.record import Record
+from ..events.record import EventType, Record
 from ..events.sources.watch import WatchSource
-from ..reconcile.plan.verify import DigestChain
+from ..reconcile.plan.verify import RULES_VERSION, DigestChain, plan_digest
 from ..store import Snapshot, Store
 from .options import DEFAULT_MAX_LOG_MB, DEFAULT_SNAPSHOT_INTERVAL
 from .snapshots import (
@@ -165,6 +166,54 @@ class DigestSchedule:
             return None
         self._last = record.object["digest"]
         return record
+
+
+class ResumeCheck:
+    """A restarting process folds its own log's tail again, and each digest it wrote
+    there is recomputed on the way: a plan that differs from what the live process
+    vouched for means replay does not decide as it did (a nondeterministic rule, an
+    altered log). Counted (``ironlb_replay_divergences_total``, alerted on) and
+    logged with the record to start ``ironlb replay --verify`` from; never fatal,
+    the process goes on from what the log says.
+
+    Costs one plan per digest record in the tail read at start (after a snapshot,
+    a few)."""
+
+    def __init__(self, counters: Counters, scope: str) -> None:
+        self.counters = counters
+        self.scope = scope
+        self.checked = 0
+        for name in ("ironlb_replay_digests_checked", "ironlb_replay_divergences"):
+            counters.inc(name, 0, scope=scope)  # a series from the start, for alerts
+
+    def before_fold(self, record: Record, plan: Callable[[], Any]) -> None:
+        """Call with each record read at start, before it is folded: a digest covers
+        the records before it."""
+        if record.kind != DIGEST_KIND or record.key != self.scope:
+            return
+        if record.type is EventType.DELETED:
+            return
+        recorded = record.object.get("digest")
+        recomputed = plan_digest(plan())
+        rules = record.object.get("rules", 1)
+        self.counters.inc("ironlb_replay_digests_checked", scope=self.scope)
+        self.checked += 1
+        if recorded == recomputed:
+            return
+        if rules != RULES_VERSION:
+            log.info(
+                "the plan digest at seq %d was written under decision rules %s, this ironlb "
+                "applies rules %d: its plan differs on purpose (docs/upgrading.md)",
+                record.seq, rules, RULES_VERSION,
+            )  # fmt: skip
+            return
+        self.counters.inc("ironlb_replay_divergences", scope=self.scope)
+        log.error(
+            "replaying this process's own log computes another %s plan at seq %d than the "
+            "live process vouched for (digest %.16s..., replay %.16s...): replay does not "
+            "decide as it did; `ironlb replay --verify` on this log names what differs",
+            self.scope, record.seq, recorded, recomputed,
+        )  # fmt: skip
 
 
 def all_listed(watches: Iterable[WatchSource], incoming: queue.Queue) -> bool:

@@ -56,12 +56,13 @@ from ..events.sources.secrets import LiveSecrets
 from ..events.sources.watch import CONFIGMAPS, SECRETS, SPEAKER_RESOURCES, WatchSource
 from ..reconcile.controller.fold import ControllerFold
 from ..reconcile.plan.speaker import NodePlan
-from ..reconcile.plan.verify import planned_statuses
+from ..reconcile.plan.verify import SPEAKER_SCOPE_PREFIX, planned_statuses
 from ..reconcile.speaker.fold import SpeakerFold
 from ..store import Store, open_store
 from .loop import (
     DigestSchedule,
     LogMetrics,
+    ResumeCheck,
     SnapshotPolicy,
     Supervisor,
     all_listed,
@@ -278,7 +279,9 @@ class SpeakerRuntime:
             cursor = self.fold.observed(GROUP, CURSOR.name, "events") or {}
             self.cursor = int(cursor.get("seq", 0))
             start = restored.seq + 1
+        resume = ResumeCheck(self.counters, f"{SPEAKER_SCOPE_PREFIX}{self.node}")
         for record in own.read(start):
+            resume.before_fold(record, self._plan)
             self._fold(record)
             if record.kind == CURSOR_KIND and record.key == "events":
                 self.cursor = int(record.object.get("seq", 0))

@@ -412,3 +412,41 @@ def test_metrics_over_https_are_for_those_kubernetes_allows(kube, api, tmp_path)
         assert get("/readyz")[0] in (200, 503)  # open to the probes either way
     finally:
         assert controller.stop() == 0
+
+
+def test_a_restart_recomputes_its_digests_and_reports_a_log_that_diverges(kube, api, tmp_path):
+    from ironlb.events.own_kinds import DIGEST_KIND
+    from ironlb.events.record import EventType, Record
+    from ironlb.reconcile.plan.verify import RULES_VERSION
+    from ironlb.store import open_store
+
+    api.create_pool("lan", "192.0.2.0/29")
+    api.create_service("a")
+    first = Controller(kube, tmp_path / "log")
+    api.wait(lambda: api.statuses().get("a") == ["192.0.2.0"], "a addressed", first)
+    assert first.stop() == 0
+
+    def restarted() -> tuple[str, str]:
+        port = free_port()
+        again = Controller(kube, tmp_path / "log", "--metrics-address", f"127.0.0.1:{port}")
+        try:
+            api.wait(lambda: api.lease_holder() is not None, "a leader", again)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
+                return reply.read().decode(), again.log()
+        finally:
+            again.stop()
+
+    metrics, _ = restarted()
+    assert 'ironlb_replay_digests_checked_total{scope="controller"}' in metrics
+    assert 'ironlb_replay_divergences_total{scope="controller"} 0.0' in metrics
+    # A digest the log does not replay to, as a nondeterministic build would have
+    # written it: the next restart counts it and says where to look.
+    with open_store(str(tmp_path / "log")) as store:
+        forged = {"digest": "0" * 64, "rules": RULES_VERSION, "format": 2, "base": True,
+                  "entries": {}, "gone": []}  # fmt: skip
+        record = Record(0, time.time(), "controller", EventType.ADDED, DIGEST_KIND,
+                        "controller", None, forged)  # fmt: skip
+        (seq,) = store.append([record])
+    metrics, log = restarted()
+    assert 'ironlb_replay_divergences_total{scope="controller"} 1.0' in metrics
+    assert f"controller plan at seq {seq}" in log and "ironlb replay --verify" in log
