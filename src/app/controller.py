@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from kubernetes.client import ApiClient
 
+from ..announce.k8s.memberlist_secret import create_memberlist_secret
 from ..announce.k8s.service_status import ServiceStatusWriter
 from ..announce.k8s.status_content import controller_statuses
 from ..announce.k8s.status_objects import StatusObjectWriter
@@ -45,6 +46,7 @@ from .loop import (
     next_batch,
 )
 from .metrics_access import metrics_servers
+from .options import MEMBERLIST_SECRETS
 from .snapshots import FoldSnapshot
 
 log = logging.getLogger("ironlb.controller")
@@ -159,7 +161,7 @@ class ControllerRuntime:
             )
             for thread in threads:
                 thread.start()
-            leading = False
+            leading = key_ensured = False
             applied_at = objects_at = 0.0
             try:
                 while not self.stop.is_set():
@@ -185,6 +187,8 @@ class ControllerRuntime:
                             # that met a conflict is retried from the newest version.
                             writer.apply(self.fold.plan())
                             applied_at = now
+                            if not key_ensured:
+                                key_ensured = self._ensure_memberlist_key()
                         elif touched:  # only what this batch changed
                             services = self.fold.plan_services(touched)
                             writer.apply(ControllerPlan(services, {}, ()))
@@ -209,6 +213,13 @@ class ControllerRuntime:
                 for server in metrics:
                     server.close()
         self.supervisor.check()
+
+    def _ensure_memberlist_key(self) -> bool:
+        """The speakers' heartbeat key exists (MetalLB's Secret, or ours made now)."""
+        for name in MEMBERLIST_SECRETS:
+            if self.fold.observed("", "Secret", f"{self.namespace}/{name}") is not None:
+                return True
+        return create_memberlist_secret(self.client, self.namespace)
 
     def _append(self, store: Store, batch: list[Record]) -> None:
         if not batch:

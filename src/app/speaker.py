@@ -44,6 +44,8 @@ from ..events.own_kinds import (
     SESSION_KIND,
 )
 from ..events.record import EventType, Record
+from ..events.sources.heartbeat_core import HeartbeatMembership
+from ..events.sources.heartbeats import HeartbeatSource
 from ..events.sources.leases import K8sLeaseStore
 from ..events.sources.links import LinkSource
 from ..events.sources.membership import (
@@ -70,6 +72,7 @@ from .loop import (
     next_batch,
 )
 from .metrics_access import metrics_servers
+from .options import MEMBERLIST_KEY_FIELD, MEMBERLIST_SECRETS, MembershipOptions
 from .passwords import PasswordSource
 from .snapshots import FoldSnapshot, SnapshotState
 
@@ -112,9 +115,13 @@ class SpeakerRuntime:
         effectors: Sequence[Effector] = (),
         snapshots: SnapshotPolicy | None = None,
         plans_out: TextIO | None = None,
+        membership: MembershipOptions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.node = node
+        self.membership = membership or MembershipOptions()
+        self.heartbeats: HeartbeatSource | None = None
+        self.heartbeat_stop = threading.Event()  # after the handover, not with ``stop``
         self.events_url = events_url
         self.client = client
         self.lease_interval = lease_interval
@@ -192,6 +199,7 @@ class SpeakerRuntime:
             )
             self._resume(own)
             self._append(own, self._identity_records())
+            heartbeat_thread = self._start_heartbeats()
             threads = self._source_threads()
             if self.links:
                 source = LinkSource(self.node, self.incoming.put, netns=self.links_netns)
@@ -213,6 +221,7 @@ class SpeakerRuntime:
                         self.digests.rebase()
             finally:
                 self.stop.set()
+                self._hand_over()
                 join_within(threads)
                 self._publish(own, force_digest=True)
                 for effector in self.effectors:
@@ -222,7 +231,75 @@ class SpeakerRuntime:
                     self.statuses.close()
                 for server in metrics:
                     server.close()
+                self.heartbeat_stop.set()
+                if heartbeat_thread is not None:
+                    join_within([heartbeat_thread])
         self.supervisor.check()
+
+    # --- membership: heartbeats between speakers ----------------------------------
+
+    def _start_heartbeats(self) -> threading.Thread | None:
+        """Heartbeats to the other speakers (heartbeat_core's rules), unless turned off."""
+        options = self.membership
+        if options.port == 0:
+            return None
+        if options.key is None and self.client is None:
+            log.warning(
+                "membership: no --membership-key-file: heartbeats are not authenticated, "
+                "and anything on the node network can forge them"
+            )
+        core = HeartbeatMembership(
+            self.node,
+            incarnation=time.time_ns(),
+            started_at=time.monotonic(),
+            interval=options.interval,
+            timeout=options.timeout,
+            uses_leases=self.client is not None,
+        )
+        self.heartbeats = HeartbeatSource(
+            core,
+            self.incoming.put,
+            key_of=self._membership_key,
+            port=options.port,
+            bind=options.bind,
+            lease_duration=self.lease_duration if self.client is not None else None,
+            known=self.fold.membership_verdicts(),
+            counters=self.counters,
+            source=f"speaker/{self.node}/membership",
+        )
+        self.heartbeats.set_addresses(self.fold.speaker_addresses())
+        thread = self.supervisor.thread("heartbeats", self.heartbeats.run, self.heartbeat_stop)
+        thread.start()
+        return thread
+
+    def _membership_key(self) -> bytes | None:
+        """--membership-key-file's; in a cluster MetalLB's memberlist Secret's (None
+        until it is seen: nothing is sent or accepted meanwhile); standalone without
+        a file, none (unauthenticated)."""
+        if self.membership.key is not None:
+            return self.membership.key
+        if self.client is None:
+            return b""
+        namespace = self.identity["namespace"]
+        for name in MEMBERLIST_SECRETS:
+            value = self.live_secrets.value(f"{namespace}/{name}", MEMBERLIST_KEY_FIELD)
+            if value:
+                return value.encode()
+        return None
+
+    def _hand_over(self) -> None:
+        """Make-before-break: tell the others we leave and keep answering until they
+        have taken our addresses over (or the handover timeout passes)."""
+        if self.heartbeats is None:
+            return
+        self.heartbeats.leave()
+        started = time.monotonic()
+        done = self.heartbeats.wait_handed_over(self.membership.handover_timeout)
+        log.info(
+            "membership: %s in %.2fs",
+            "addresses handed over" if done else "handover not confirmed, stopping anyway",
+            time.monotonic() - started,
+        )
 
     def _source_threads(self) -> list[threading.Thread]:
         """Threads that feed the queue: the followed log, or the cluster (watches, the
@@ -250,11 +327,14 @@ class SpeakerRuntime:
             threads.append(self.supervisor.watch(source))
         leases = K8sLeaseStore(self.client, namespace)
         renewer = LeaseRenewer(
-            leases, self.node, interval=self.lease_interval, duration=self.lease_duration
+            leases,
+            self.node,
+            interval=self.lease_interval,
+            duration=self.lease_duration,
+            on_renewal=self.heartbeats.lease_renewed if self.heartbeats else None,
         )
-        members = MembershipSource(
-            leases, self.incoming.put, source=f"speaker/{self.node}/membership"
-        )
+        verdicts = self.heartbeats.lease_record if self.heartbeats else self.incoming.put
+        members = MembershipSource(leases, verdicts, source=f"speaker/{self.node}/membership")
         for name, run in (("lease", renewer.run), ("membership", members.run)):
             threads.append(self.supervisor.thread(name, run, self.stop))
         return threads
@@ -315,6 +395,8 @@ class SpeakerRuntime:
         started = time.perf_counter()
         for record, seq in zip(copied, seqs, strict=True):
             self._fold(record.with_seq(seq))
+        if self.heartbeats is not None and any(r.kind == "Node" for r in copied):
+            self.heartbeats.set_addresses(self.fold.speaker_addresses())
         if copied:
             self.digests.note_change()
             waiting = self.incoming.qsize()
@@ -376,6 +458,11 @@ class SpeakerRuntime:
                 line = {"seq": own.last_seq, "node": self.node, **rendered}
                 self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
                 self.plans_out.flush()
+        if self.heartbeats is not None:
+            # The plan for these verdicts is applied: peers leaving may go, and once
+            # the first complete plan is, this speaker counts as alive to the others.
+            gone = frozenset(n for n, up in self.fold.membership_verdicts().items() if not up)
+            self.heartbeats.applied(ready=self._listed(), released=gone)
         if self.statuses is not None:
             self.statuses.publish(
                 plan, self.fold.config_errors, ready=self._listed(), plan_changed=plan_changed

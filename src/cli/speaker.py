@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from ..app.options import DEFAULT_STORE_ROOT, add_log_options, snapshot_policy_from
+from ..app.options import (
+    DEFAULT_STORE_ROOT,
+    add_log_options,
+    add_membership_options,
+    membership_options_from,
+    snapshot_policy_from,
+)
 from ..events.errors import LbError
 from ..events.sources.membership import DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL
 from ..store import same_log
@@ -106,6 +112,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "name>, since logs hold only hashes of passwords",
     )
     p.add_argument("--quiet", action="store_true", help="do not print plans")
+    add_membership_options(p)
     add_log_options(p)
     p.set_defaults(handler=cmd_speaker)
 
@@ -123,6 +130,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
             "answers in its own: run the speaker inside that namespace (ip netns exec) "
             "or add --no-layer2"
         )
+    membership = membership_options_from(args)
     store = args.store or f"{DEFAULT_STORE_ROOT}/speaker-{args.node}"
     if args.events and same_log(args.events, store):
         raise LbError(
@@ -161,6 +169,7 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         metrics_address=args.metrics_address,
         secure_metrics_address=args.secure_metrics_address,
         snapshots=snapshot_policy_from(args),
+        membership=membership,
     )
     install_signal_handlers(runtime.stop)
     runtime.run()

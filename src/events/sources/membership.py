@@ -27,7 +27,6 @@ supplies one backed by the API.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -139,6 +138,7 @@ class LeaseRenewer:
         interval: float = DEFAULT_RENEW_INTERVAL,
         duration: float = DEFAULT_LEASE_DURATION,
         clock: Callable[[], float] = time.time,
+        on_renewal: Callable[[bool], None] | None = None,
     ) -> None:
         if duration <= interval:
             raise LbError(
@@ -150,6 +150,7 @@ class LeaseRenewer:
         self.interval = interval
         self.duration = duration
         self.clock = clock
+        self.on_renewal = on_renewal  # told each renewal's outcome (self-fencing needs it)
 
     def renew(self) -> Lease:
         """One renewal: create the Lease, or take it over, with our name and the time now."""
@@ -179,8 +180,13 @@ class LeaseRenewer:
         try:
             while not stop.is_set():
                 # A failed renewal is retried next interval; the source judges the gap.
-                with contextlib.suppress(LbError):
+                try:
                     self.renew()
+                    renewed = True
+                except LbError:
+                    renewed = False
+                if self.on_renewal is not None:
+                    self.on_renewal(renewed)
                 stop.wait(self.interval)
         finally:
             self.release()

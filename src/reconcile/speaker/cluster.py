@@ -58,6 +58,9 @@ class NodeInfo:
     labels_key: tuple[tuple[str, str], ...]
     network_unavailable: bool  # the NetworkUnavailable condition is True
     excluded: bool  # carries the exclude-from-external-load-balancers label
+    # Where its speaker's heartbeats go (status.addresses' first InternalIP); no
+    # election depends on it.
+    address: str | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def from_k8s(cls, name: str, obj: Mapping[str, Any]) -> NodeInfo:
@@ -68,8 +71,18 @@ class NodeInfo:
             _mapping(c).get("type") == "NetworkUnavailable" and _mapping(c).get("status") == "True"
             for c in _list(_mapping(obj.get("status")).get("conditions"))
         )
+        internal = [
+            str(a.get("address"))
+            for a in map(_mapping, _list(_mapping(obj.get("status")).get("addresses")))
+            if a.get("type") == "InternalIP" and a.get("address")
+        ]
         return cls(
-            name, labels, tuple(sorted(labels.items())), unavailable, EXCLUDE_LB_LABEL in labels
+            name,
+            labels,
+            tuple(sorted(labels.items())),
+            unavailable,
+            EXCLUDE_LB_LABEL in labels,
+            internal[0] if internal else None,
         )
 
 

@@ -19,6 +19,14 @@ class NodeLiveness:
             return {n for n, alive in self.membership.items() if alive}
         return set(self.nodes)
 
+    def membership_verdicts(self) -> dict[str, bool]:
+        """The recorded verdicts: node -> alive (empty: no membership records)."""
+        return dict(self.membership)
+
+    def speaker_addresses(self) -> dict[str, str]:
+        """Node -> its InternalIP, for the heartbeats between speakers."""
+        return {name: info.address for name, info in self.nodes.items() if info.address}
+
     def _is_live(self, name: str) -> bool:
         if self.overrides.speakers is not None:
             return name in self.overrides.speakers
