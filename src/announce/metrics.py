@@ -53,6 +53,11 @@ HELP = {
     "ironlb_leader": "1 while this controller replica holds the leader Lease",
     "ironlb_services_without_address": "LoadBalancer Services served that hold no address",
     "ironlb_k8s_writes": "writes to the Kubernetes API, by kind and result",
+    "ironlb_membership_beats_sent": "heartbeats sent to other speakers",
+    "ironlb_membership_beats_received": "heartbeats accepted from other speakers",
+    "ironlb_membership_beats_refused": "datagrams on the heartbeat port refused, by reason "
+    "(bad MAC, malformed, replayed)",
+    "ironlb_membership_speakers_alive": "speakers this one judges alive, itself included",
     "ironlb_replay_digests_checked": "the process's own plan digests recomputed when it "
     "restarted and folded its log again",
     "ironlb_replay_divergences": "of those, the ones whose recomputed plan differs from what "

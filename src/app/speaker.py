@@ -395,7 +395,7 @@ class SpeakerRuntime:
         started = time.perf_counter()
         for record, seq in zip(copied, seqs, strict=True):
             self._fold(record.with_seq(seq))
-        if self.heartbeats is not None and any(r.kind == "Node" for r in copied):
+        if self.heartbeats is not None and any(r.kind == "v1/Node" for r in copied):
             self.heartbeats.set_addresses(self.fold.speaker_addresses())
         if copied:
             self.digests.note_change()
@@ -462,6 +462,12 @@ class SpeakerRuntime:
             # The plan for these verdicts is applied: peers leaving may go, and once
             # the first complete plan is, this speaker counts as alive to the others.
             gone = frozenset(n for n, up in self.fold.membership_verdicts().items() if not up)
+            if gone - self.heartbeats.core.released:
+                # A takeover: report it only once our announcements are on the wire,
+                # so the speaker leaving stops answering after clients heard ours.
+                for effector in self.effectors:
+                    if isinstance(effector, Layer2Responder):
+                        effector.flush(timeout=1.0)
             self.heartbeats.applied(ready=self._listed(), released=gone)
         if self.statuses is not None:
             self.statuses.publish(
@@ -509,7 +515,10 @@ class SpeakerRuntime:
         )
 
     def _record_conflict(self, conflict: Conflict) -> None:
-        """Another host claims an address we announce: into the log, for explain and status."""
+        """Another host claims an address we announce: into the log, for explain and status.
+        Not while handing over: the node taking over announces on purpose."""
+        if self.heartbeats is not None and self.heartbeats.core.leaving:
+            return
         self.incoming.put(
             self._record(
                 CONFLICT_KIND,

@@ -33,11 +33,20 @@ VIP4, VIP6 = "10.10.0.200", "fd00:10::200"
 NODES = ("n1", "n2")
 
 
-def cluster(endpoints_on: tuple[str, ...] = NODES) -> str:
+def cluster(
+    endpoints_on: tuple[str, ...] = NODES,
+    nodes_on_lan: tuple[str, ...] = NODES,
+    *,
+    addresses: bool = False,
+) -> str:
+    """The Nodes (with their LAN addresses as InternalIP when ``addresses``: the
+    speakers' heartbeats go there), a pool, an L2Advertisement and Service web."""
     nodes = "".join(
         f"---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}}}\n"
-        "status: {conditions: [{type: Ready, status: 'True'}]}\n"
-        for n in NODES
+        "status: {conditions: [{type: Ready, status: 'True'}]"
+        + (f", addresses: [{{type: InternalIP, address: 10.10.0.{i}}}]" if addresses else "")
+        + "}\n"
+        for i, n in enumerate(nodes_on_lan, start=1)
     )
     endpoints = "".join(
         f"  - addresses: [10.244.{i}.5]\n    nodeName: {n}\n    conditions: {{ready: true}}\n"
@@ -82,9 +91,12 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 class Lan:
-    def __init__(self, tmp: Path) -> None:
+    """A bridge, node namespaces n1.. at 10.10.0.1.. and a client at 10.10.0.100."""
+
+    def __init__(self, tmp: Path, nodes: tuple[str, ...] = NODES) -> None:
         suffix = uuid.uuid4().hex[:6]
-        self.ns = {name: f"il-{name}-{suffix}" for name in ("br", *NODES, "client")}
+        self.nodes = nodes
+        self.ns = {name: f"il-{name}-{suffix}" for name in ("br", *nodes, "client")}
         self.tmp = tmp
         self.events = tmp / "events"
         self.speakers: dict[str, Speaker] = {}
@@ -102,7 +114,7 @@ class Lan:
         bridge = self.ns["br"]
         run("ip", "-n", bridge, "link", "add", "br0", "type", "bridge")
         run("ip", "-n", bridge, "link", "set", "br0", "up")
-        for number, name in enumerate((*NODES, "client"), start=1):
+        for number, name in enumerate((*self.nodes, "client"), start=1):
             ns = self.ns[name]
             run(
                 "ip",
@@ -140,7 +152,7 @@ class Lan:
         links = json.loads(run("ip", "-n", self.ns[name], "-j", "link", "show", "eth0").stdout)
         return links[0]["address"].lower()
 
-    def start(self, node: str) -> Speaker:
+    def start(self, node: str, *extra: object) -> Speaker:
         speaker = Speaker(
             "--node",
             node,
@@ -153,6 +165,7 @@ class Lan:
             "0",
             "--metrics-address",
             "127.0.0.1:7472",
+            *extra,
             prefix=as_in_the_manifest(("ip", "netns", "exec", self.ns[node])),
         )
         self.speakers[node] = speaker

@@ -130,6 +130,9 @@ class Layer2Responder:
         self._thread = threading.Thread(target=self._run, name="layer2", daemon=True)
         self.converged = threading.Condition()
         self.generation = 0  # plans applied by the socket thread, for tests and benchmarks
+        self.requested = 0  # plans handed to apply()
+        self._taken = 0  # the newest of them the socket thread took
+        self.announced = 0  # ... and sent the first announcements of
         self._thread.start()
 
     # --- the effector interface -----------------------------------------------------
@@ -138,7 +141,16 @@ class Layer2Responder:
         desired = desired_addresses(plan)
         with self._lock:
             self._pending = desired
+            self.requested += 1
         os.write(self._wake_w, b"\0")
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every plan applied so far is in force and its first gratuitous
+        ARPs / unsolicited NAs are on the wire (a handover reports only then)."""
+        with self._lock:
+            wanted = self.requested
+        with self.converged:
+            return self.converged.wait_for(lambda: self.announced >= wanted, timeout)
 
     def close(self) -> None:
         self._stop.set()
@@ -169,10 +181,15 @@ class Layer2Responder:
                     self._drain(*key.data)
             self._send(self.core.due(self.clock()))
             self.counters.add_all(self.core.take_counts())
+            if self.announced < self._taken:
+                with self.converged:
+                    self.announced = self._taken
+                    self.converged.notify_all()
 
     def _take_pending(self) -> None:
         with self._lock:
             desired, self._pending = self._pending, None
+            taken = self.requested
         if desired is None:
             return
         self._sync_sockets(desired)
@@ -180,6 +197,7 @@ class Layer2Responder:
         self._sync_groups()
         with self.converged:
             self.generation += 1
+            self._taken = taken
             self.converged.notify_all()
 
     def _sync_sockets(self, desired: dict) -> None:

@@ -233,12 +233,16 @@ class HeartbeatMembership:
             return Verdict(lease.alive, prefix + lease.reason)
         if missed:
             return Verdict(True, "heartbeats lost, no majority agrees")
-        if self.uses_leases or now - self.started_at < self._grace():
+        if self.uses_leases or self.in_grace(now):
             return None
         return Verdict(False, "no heartbeat heard since this speaker started")
 
     def _grace(self) -> float:
         return STARTUP_GRACE_TIMEOUTS * self.effective_timeout()
+
+    def in_grace(self, now: float) -> bool:
+        """Standalone and just started: peers not heard yet may still be starting."""
+        return not self.uses_leases and now - self.started_at < self._grace()
 
     def _self_verdict(self, now: float) -> Verdict:
         if self.own_lease_renewed is False:

@@ -66,6 +66,7 @@ class HeartbeatSource:
         self._keys: tuple[bytes, ...] = ()
         self._lease_renewed_at: float | None = None
         self._warned_unheard = False
+        self._warned_bind = False
 
     # --- what other threads tell it ---------------------------------------------
 
@@ -116,11 +117,14 @@ class HeartbeatSource:
     # --- the thread -------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        bind_at = 0.0
         try:
             while not stop.is_set():
-                if self.sock is None and not self._open():
+                if self.sock is None and self.monotonic() >= bind_at and not self._open():
+                    bind_at = self.monotonic() + REBIND_EVERY
+                if self.sock is None:  # Lease verdicts still go through, as promptly
                     self._judge()
-                    stop.wait(REBIND_EVERY)
+                    stop.wait(self.core.interval)
                     continue
                 self._cycle()
         finally:
@@ -141,10 +145,12 @@ class HeartbeatSource:
                 log.info("membership: no IPv6 here; heartbeats over IPv4 only")
                 self.bind = "0.0.0.0"
                 return self._open()
-            log.warning(
-                "membership: cannot listen on UDP port %d (%s); Leases alone judge the other "
-                "speakers until it is free", self.port, exc.strerror or exc,
-            )  # fmt: skip
+            if not self._warned_bind:
+                self._warned_bind = True
+                log.warning(
+                    "membership: cannot listen on UDP port %d (%s); Leases alone judge the "
+                    "other speakers until it is free", self.port, exc.strerror or exc,
+                )  # fmt: skip
             return False
         sock.setblocking(False)
         self.sock = sock
@@ -235,6 +241,7 @@ class HeartbeatSource:
                     renewed is not None and now - renewed < self.lease_duration
                 )
             verdicts = self.core.verdicts(now)
+            leases = bool(self.core.leases)
             heard = sum(1 for p in self.core.peers.values() if p.heard_at is not None)
             peers = len(self.core.peers)
         self.counters.set(
@@ -246,9 +253,14 @@ class HeartbeatSource:
                 "membership: no heartbeat heard from any of %d peers in 30 s: is UDP port %d "
                 "open between the nodes (and the key the same)?", peers, self.port,
             )  # fmt: skip
-        if all(node == self.core.node for node in verdicts):
-            # No opinion on any other speaker (no peer known yet, no Lease read): a
-            # verdict on ourselves alone would make everyone else not live.
+        if all(node == self.core.node for node in verdicts) and not leases:
+            # No opinion on any other speaker and no Lease read (a standalone speaker
+            # with no peer): a verdict on ourselves alone would make every other Node
+            # not live. With Leases read, the speakers without one are not live.
+            return
+        if any(node not in verdicts for node in self.core.peers) and self.core.in_grace(now):
+            # Standalone and starting: verdicts on some speakers only would make the
+            # others not live for a moment (and this one announce their addresses).
             return
         for node in sorted(verdicts):
             self._record(node, verdicts[node])
