@@ -28,12 +28,24 @@ def metallb_object(kind: str, spec: dict) -> dict:
     }
 
 
-def populate(server: KubeCluster) -> None:
+def populate(server: KubeCluster, *, heartbeats: bool = False) -> None:
+    """Nodes, a pool, an L2Advertisement and Service web; with ``heartbeats`` the
+    Nodes carry their LAN addresses and MetalLB's memberlist Secret exists, so the
+    speakers beat to each other (without: Leases alone judge them)."""
     api = server.client()
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
-    for name in NODES:
+    for number, name in enumerate(NODES, start=1):
         core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+        if heartbeats:
+            address = {"type": "InternalIP", "address": f"10.10.0.{number}"}
+            core.patch_node_status(name, {"status": {"addresses": [address]}})
+    if heartbeats:
+        key = {"secretkey": "YSBzaGFyZWQga2V5IG9mIHRoZSB0ZXN0IGNsdXN0ZXI="}
+        core.create_namespaced_secret(
+            NS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "memberlist"},
+                 "stringData": key},
+        )  # fmt: skip
     pool = metallb_object("IPAddressPool", {"addresses": ["10.10.0.200-10.10.0.210"]})
     custom.create_namespaced_custom_object("metallb.io", "v1beta1", NS, "ipaddresspools", pool)
     advertisement = metallb_object("L2Advertisement", {})
@@ -46,9 +58,12 @@ def populate(server: KubeCluster) -> None:
 class ClusterLan(Lan):
     """The e2e LAN, with speakers taking the cluster from the API server."""
 
-    def __init__(self, tmp: Path, binaries: Path | None = None) -> None:
+    def __init__(
+        self, tmp: Path, binaries: Path | None = None, *, heartbeats: bool = False
+    ) -> None:
         super().__init__(tmp)
         self.binaries = binaries
+        self.heartbeats = heartbeats
         self.uplink = f"ilh{os.getpid() % 100000}"
         self.server: KubeCluster | None = None
 
@@ -64,7 +79,7 @@ class ClusterLan(Lan):
         self.server = KubeCluster(self.binaries or kube_binaries(), host=HOST_ADDRESS)
         self.server.install_ironlb_access()
         self.kubeconfig = self.server.service_account_kubeconfig("ironlb-speaker")
-        populate(self.server)
+        populate(self.server, heartbeats=self.heartbeats)
 
     def destroy(self) -> None:
         super().destroy()

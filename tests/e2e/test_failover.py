@@ -32,7 +32,9 @@ FLOW = Path(__file__).with_name("udp_flow.py")
 PORT = 9000
 
 
-def started_lan(tmp: Path, nodes: tuple[str, ...]) -> Lan:
+def started_lan(tmp: Path, nodes: tuple[str, ...], *extra: str) -> Lan:
+    """The LAN with a standalone speaker on each node (``extra``: more of their
+    arguments), once every speaker has heard every other one."""
     lan = Lan(tmp, nodes)
     lan.build()
     lan.publish(cluster(nodes, nodes, addresses=True))
@@ -40,7 +42,7 @@ def started_lan(tmp: Path, nodes: tuple[str, ...]) -> Lan:
     key.write_text("a shared secret of the test cluster\n")
     lan.key = key  # type: ignore[attr-defined]
     for node in nodes:
-        start(lan, node)
+        start(lan, node, *extra)
     for node in nodes:
         lan.speakers[node].next_plan(ready)
     # Settled: every speaker has heard every other one.
@@ -54,8 +56,8 @@ def started_lan(tmp: Path, nodes: tuple[str, ...]) -> Lan:
     return lan
 
 
-def start(lan: Lan, node: str):
-    return lan.start(node, "--membership-key-file", lan.key)  # type: ignore[attr-defined]
+def start(lan: Lan, node: str, *extra: str):
+    return lan.start(node, "--membership-key-file", lan.key, *extra)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Layer 2 with speakers in cluster mode, fed from a real kube-apiserver: Leases
-decide failover, ServiceL2Status reports who answers and which other host claims
-the address."""
+"""Layer 2 with speakers in cluster mode, fed from a real kube-apiserver: heartbeats
+(with MetalLB's memberlist Secret) or, without them, Leases decide failover;
+ServiceL2Status reports who answers and which other host claims the address."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from ironlb.events.own_kinds import MEMBERSHIP_KIND
 from tests.e2e.cluster_lan import ClusterLan, announcing
 from tests.e2e.test_layer2 import (  # noqa: F401 - pytestmark: the skip rules
     NODES,
@@ -16,13 +17,14 @@ from tests.e2e.test_layer2 import (  # noqa: F401 - pytestmark: the skip rules
     elected,
     pytestmark,
     ready,
+    wait_for_record,
 )
 from tests.processes import DEADLINE
 
 
-@pytest.fixture
-def lan(tmp_path, kube_binaries_dir):
-    network = ClusterLan(tmp_path, kube_binaries_dir)
+@pytest.fixture(params=["leases", "heartbeats"])
+def lan(request, tmp_path, kube_binaries_dir):
+    network = ClusterLan(tmp_path, kube_binaries_dir, heartbeats=request.param == "heartbeats")
     try:
         network.build()
         for node in NODES:
@@ -49,7 +51,7 @@ def answered_by(lan: ClusterLan, mac: str) -> bool:
     return False
 
 
-def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
+def test_a_killed_speaker_is_replaced(lan):
     winner = elected(VIP4, NODES)
     other = next(n for n in NODES if n != winner)
     lan.speakers[winner].next_plan(announcing(winner))
@@ -67,6 +69,12 @@ def test_a_killed_speaker_is_replaced_when_its_lease_expires(lan):
         lambda: l2_status_of(lan, other) is not None and l2_status_of(lan, winner) is None,
         f"only {other}'s ServiceL2Status",
     )
+    why = wait_for_record(lan.tmp / f"own-{other}", MEMBERSHIP_KIND,
+                          lambda r: r.key == winner and r.object["alive"] is False)  # fmt: skip
+    if lan.heartbeats:
+        assert why.object["reason"] == "no heartbeat for 0.4s, 1 of 1 speakers agree"
+    else:
+        assert "lease not renewed" in why.object["reason"]
 
 
 def test_a_host_claiming_the_address_shows_in_the_service_l2_status(lan):
