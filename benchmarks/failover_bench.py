@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from tests.e2e.cluster_lan import announcing
 from tests.e2e.test_failover import started_lan
-from tests.e2e.test_layer2 import NODES, VIP4, Lan, elected
+from tests.e2e.test_layer2 import NODES, VIP4, Lan, elected, wait_for_record
 
 from ironlb.events.own_kinds import MEMBERSHIP_KIND
 from ironlb.store import open_store
@@ -70,11 +70,18 @@ def ironlb_rounds(lan: Lan, rounds: int, *extra: str) -> list[float]:
         assert mac == lan.mac(other), f"announced by {mac!r}, not {other}"
         lan.speakers[winner].terminate()
         back = capture_from(lan, VIP4, lan.mac(winner))
+        with open_store(str(lan.tmp / f"own-{other}"), readonly=True) as store:
+            before = store.last_seq
         lan.start(winner, "--membership-key-file", lan.key, *extra)  # type: ignore[attr-defined]
         assert back.stdout.readline().strip() == lan.mac(winner)
         back.wait(timeout=30)
-        # Settled again before the next kill: the survivor has handed the address back.
-        lan.speakers[other].next_plan(lambda p: "default/web" not in p["l2"])
+
+        # Settled before the next kill: the survivor has heard the restarted speaker
+        # (killed sooner, it would have nothing to fail over).
+        def heard_again(record, after: int = before) -> bool:
+            return record.seq > after and record.key == winner and record.object["alive"]
+
+        wait_for_record(lan.tmp / f"own-{other}", MEMBERSHIP_KIND, heard_again)
     return seconds
 
 
