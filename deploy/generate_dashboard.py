@@ -66,6 +66,12 @@ PANELS = [
         (f"sum(rate(metallb_layer2_responses_sent{{{JOB}}}[5m]))", "replies/s"),
         (f"sum(rate(metallb_layer2_gratuitous_sent{{{JOB}}}[5m]))", "gratuitous/s"),
     ], "short"),
+    ("Failovers (layer 2)", "timeseries", [
+        (f"sum(increase(ironlb_membership_failover_seconds_count{{{JOB}}}[5m]))",
+         "speakers judged down"),
+        (f"histogram_quantile(0.9, sum by (le) "
+         f"(rate(ironlb_membership_failover_seconds_bucket{{{JOB}}}[15m])))", "p90 seconds"),
+    ], "short"),
     ("Controller leadership", "stat", [
         (f"sum(ironlb_leader{{{JOB}}})", "leaders"),
     ], "short"),

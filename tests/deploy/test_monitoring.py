@@ -75,7 +75,7 @@ def test_promtool_accepts_the_rules(promtool, rule_file):
     done = subprocess.run([promtool, "check", "rules", str(rule_file)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 11 rules found" in done.stdout
+    assert "SUCCESS: 12 rules found" in done.stdout
 
 
 def test_every_metric_the_rules_query_is_one_ironlb_exports(rule_file):
@@ -88,7 +88,8 @@ def test_every_metric_the_rules_query_is_one_ironlb_exports(rule_file):
     missing = {
         name
         for name in queried
-        if f'"{name}"' not in source and f'"{name.removesuffix("_total")}"' not in source
+        if f'"{name}"' not in source
+        and f'"{re.sub(r"_(total|bucket|count|sum)$", "", name)}"' not in source
     }
     assert not missing, f"rules query metrics ironlb never exports: {sorted(missing)}"
     assert len(queried) >= 7
@@ -152,6 +153,16 @@ TESTS = {
         [(f"ironlb_log_lag_seconds{{{SPEAKER}}}", "45x30")],
         [(f"ironlb_log_lag_seconds{{{SPEAKER}}}", "2x30")],
     ),
+    "IronLBSlowFailover": (
+        [
+            (f'ironlb_membership_failover_seconds_bucket{{{SPEAKER},le="{le}"}}', f"0+{n}x80")
+            for le, n in (("0.5", 0), ("1.0", 0), ("1.5", 0), ("2.0", 0), ("3.0", 1), ("+Inf", 1))
+        ],
+        [
+            (f'ironlb_membership_failover_seconds_bucket{{{SPEAKER},le="{le}"}}', f"0+{n}x80")
+            for le, n in (("0.5", 1), ("1.0", 1), ("1.5", 1), ("2.0", 1), ("3.0", 1), ("+Inf", 1))
+        ],
+    ),
     "IronLBReplayDiverged": (
         [(f'ironlb_replay_divergences_total{{{LABELS},scope="controller"}}', "0 1x10")],
         [(f'ironlb_replay_divergences_total{{{LABELS},scope="controller"}}', "0x10")],
@@ -161,7 +172,7 @@ TESTS = {
         [(f"metallb_k8s_client_update_errors_total{{{LABELS}}}", "3x80")],
     ),
 }
-EVAL = {"IronLBLogLag": "6m", "IronLBKubernetesWritesFailing": "19m"}
+EVAL = {"IronLBLogLag": "6m", "IronLBKubernetesWritesFailing": "19m", "IronLBSlowFailover": "16m"}
 
 
 def promtool_expects_silence(
@@ -219,7 +230,7 @@ def test_every_metric_the_dashboard_queries_is_one_ironlb_exports():
         name for name in queried
         # histograms and ironlb's counters are exposed with suffixes
         if f'"{name}"' in source
-        or f'"{re.sub(r"_(bucket|total)$", "", name)}"' in source
+        or f'"{re.sub(r"_(bucket|total|count|sum)$", "", name)}"' in source
     }  # fmt: skip
     assert queried - exported == set(), f"queries of metrics never exported: {queried - exported}"
     assert len(queried) >= 10

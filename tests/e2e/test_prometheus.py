@@ -131,7 +131,7 @@ def test_prometheus_scrapes_ironlb_and_every_alert_meets_real_series(kube, tmp_p
             "both targets scraped (HTTPS, the token authorized)",
         )
         alerts = [r for group in spec["groups"] for r in group["rules"] if "alert" in r]
-        assert len(alerts) == 11
+        assert len(alerts) == 12
         for alert in alerts:
             names = set(re.findall(r"\b((?:metallb|ironlb)_[a-z0-9_]+)", alert["expr"]))
             for name in names:

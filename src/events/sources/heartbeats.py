@@ -67,6 +67,13 @@ class HeartbeatSource:
         self._lease_renewed_at: float | None = None
         self._warned_unheard = False
         self._warned_bind = False
+        # How long a failed speaker was silent when this one judged it down: the
+        # failover's detection as the survivor saw it (Leases alone: seconds).
+        self.failover = self.counters.histogram(
+            "ironlb_membership_failover_seconds",
+            "time from the last heartbeat heard from a speaker to the verdict that it is down",
+            buckets=(0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0),
+        )
 
     # --- what other threads tell it ---------------------------------------------
 
@@ -268,7 +275,13 @@ class HeartbeatSource:
     def _record(self, node: str, verdict: Verdict) -> None:
         if self.recorded.get(node) == verdict.alive:
             return
+        was_alive = self.recorded.get(node) is True
         self.recorded[node] = verdict.alive
+        peer = self.core.peers.get(node)
+        failed = was_alive and not verdict.alive and peer is not None
+        if failed and peer.heard_at is not None and not (peer.last and peer.last.leaving):
+            # (a speaker handing over on purpose is no failure)
+            self.failover.observe(self.monotonic() - peer.heard_at)
         log.info("membership: %s %s (%s)", node, "alive" if verdict.alive else "down",
                  verdict.reason)  # fmt: skip
         obj = {"node": node, "alive": verdict.alive, "reason": verdict.reason}
