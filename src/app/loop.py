@@ -19,7 +19,7 @@ from ..events.own_kinds import DIGEST_KIND
 from ..events.own_kinds import GROUP as OWN_GROUP
 from ..events.record import EventType, Record
 from ..events.sources.watch import WatchSource
-from ..reconcile.plan.verify import RULES_VERSION, DigestChain, plan_digest
+from ..reconcile.plan.verify import RULES_VERSION, DigestChain, plan_digest, rules_of
 from ..store import Snapshot, Store
 from .options import DEFAULT_MAX_LOG_MB, DEFAULT_SNAPSHOT_INTERVAL
 from .snapshots import (
@@ -195,7 +195,7 @@ class ResumeCheck:
             return
         recorded = record.object.get("digest")
         recomputed = plan_digest(plan())
-        rules = record.object.get("rules", 1)
+        rules = rules_of(record)
         self.counters.inc("ironlb_replay_digests_checked", scope=self.scope)
         self.checked += 1
         if recorded == recomputed:

@@ -165,7 +165,7 @@ class VerifyReport:
         return "\n".join([head, *(f"  {line}" for line in m.details)])
 
 
-def _rules_of(record: Record) -> int:
+def rules_of(record: Record) -> int:
     """The decision rules a digest was computed under (1: written before they were named)."""
     rules = record.object.get("rules", 1)
     return rules if isinstance(rules, int) and not isinstance(rules, bool) else 1
@@ -253,7 +253,7 @@ def verify_digests(
                         str(recorded),
                         recomputed,
                         details,
-                        rules=_rules_of(record),
+                        rules=rules_of(record),
                     )
                     return VerifyReport(checked, skipped, mismatch)
                 if trail.entries is None and record.object.get("format") == DIGEST_FORMAT:
