@@ -6,8 +6,13 @@
 * wire: the real responder (AF_PACKET, one thread) in one namespace, a raw-socket
   load generator in another, over a veth pair: the sustained reply rate when
   flooded, and reply latency p50/p99 at a paced 10,000 requests/s;
+* noise: the paced 10,000 requests/s again while a second generator floods requests
+  for an address the node does not announce (a scan, a neighbour's churn);
 * announce: the time from ``apply(plan)`` to the first gratuitous ARP seen on the
   other end (CLOCK_MONOTONIC is shared by every namespace on the machine).
+
+The wire cases run twice in the same run: without the responder's kernel filter
+(every ARP frame reaches Python, as before it had one) and with it.
 
 Requests carry a sequence number in the requester's address, so every reply is
 matched to its request (arping cannot produce this load, and cannot match).
@@ -31,6 +36,7 @@ from ironlb.reconcile.plan.speaker import L2Announcement, NodePlan
 
 VIP = IPv4Address("10.20.0.200")
 WARMUP = IPv4Address("10.20.0.201")
+ELSEWHERE = IPv4Address("10.20.0.250")  # announced by nobody here: the noise's target
 ETH_P_ARP = 0x0806
 
 
@@ -61,12 +67,12 @@ def bench_core(n: int = 200_000) -> None:
 # --- the two sides over a veth pair --------------------------------------------------
 
 
-def serve() -> None:
+def serve(filtered: bool) -> None:
     """Run in the responder namespace. Applies a plan with WARMUP (opening the socket:
     the cold case), then on "go" one that adds VIP (the interface is open: the warm
     case, as when a node takes over an address beside others); answers until stdin closes.
     """
-    responder = Layer2Responder()
+    responder = Layer2Responder(kernel_filters=filtered)
     for generation, addresses in enumerate(((WARMUP,), (WARMUP, VIP)), start=1):
         sys.stdin.readline()  # "go": the listener is ready
         print(json.dumps({"apply_at": time.monotonic()}), flush=True)
@@ -93,6 +99,19 @@ def listen(address: IPv4Address) -> None:
         if isinstance(packet, Arp) and packet.gratuitous and packet.sender_ip == address:
             print(json.dumps({"first_garp_at": time.monotonic()}), flush=True)
             return
+
+
+def noise(duration: float) -> None:
+    """Run in the client namespace: requests for ELSEWHERE, flat out, for ``duration``."""
+    sock, mac = open_generator()
+    frame = arp_frame(ARP_REQUEST, BROADCAST, mac, requester(70000), bytes(6), ELSEWHERE)
+    end = time.perf_counter() + duration
+    sent = 0
+    while time.perf_counter() < end:
+        for _ in range(64):
+            sock.send(frame)
+        sent += 64
+    print(json.dumps({"noise_sent": sent, "seconds": duration}), flush=True)
 
 
 def generate(rate: int | None, duration: float = 3.0) -> None:
@@ -138,13 +157,72 @@ def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
 
 
+def wire(namespaces: tuple[str, str], filtered: bool) -> None:
+    """The responder in ``a`` answering the generator in ``b``: announce, flood,
+    paced, and paced under noise."""
+    a, b = namespaces
+    me = [sys.executable, __file__]
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", a, *me, "serve", "filtered" if filtered else "unfiltered"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    label = "with the kernel filter" if filtered else "without the kernel filter"
+    for case, address in (("cold: opens the socket", WARMUP), ("warm", VIP)):
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", b, *me, "listen", str(address)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        json.loads(listener.stdout.readline())
+        server.stdin.write("go\n")
+        server.stdin.flush()
+        apply_at = json.loads(server.stdout.readline())["apply_at"]
+        first = json.loads(listener.stdout.readline())["first_garp_at"]
+        listener.wait()
+        print(
+            f"[{label}] announce ({case}): plan applied -> first gratuitous ARP on the "
+            f"wire {(first - apply_at) * 1000:.2f} ms"
+        )
+    for mode, rate in (("flood", "0"), ("paced", "10000"), ("noise", "10000")):
+        noisy = None
+        if mode == "noise":
+            noisy = subprocess.Popen(
+                ["ip", "netns", "exec", b, *me, "make-noise", "4"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        result = subprocess.run(
+            ["ip", "netns", "exec", b, *me, "flood" if mode == "flood" else "paced", rate],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(result.stdout.splitlines()[-1])
+        line = (
+            f"[{label}] wire {mode}: sent {r['sent'] / r['seconds']:,.0f} requests/s, "
+            f"{r['received'] / r['seconds']:,.0f} replies/s"
+        )
+        if "p50_ms" in r:
+            line += f", reply latency p50 {r['p50_ms']:.3f} ms p99 {r['p99_ms']:.3f} ms"
+        if noisy is not None:
+            n = json.loads(noisy.communicate()[0].splitlines()[-1])
+            line += f" (beside {n['noise_sent'] / n['seconds']:,.0f} requests/s for {ELSEWHERE})"
+        print(line)
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
 def main() -> None:
     if len(sys.argv) > 1:
         command = sys.argv[1]
         if command == "serve":
-            serve()
+            serve(sys.argv[2] == "filtered")
         elif command == "listen":
             listen(IPv4Address(sys.argv[2]))
+        elif command == "make-noise":
+            noise(float(sys.argv[2]))
         else:
             generate(None if command == "flood" else int(sys.argv[2]))
         return
@@ -156,65 +234,12 @@ def main() -> None:
     run("ip", "netns", "add", a)
     run("ip", "netns", "add", b)
     try:
-        run(
-            "ip",
-            "-n",
-            a,
-            "link",
-            "add",
-            "veth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "veth1",
-            "netns",
-            b,
-        )
+        run("ip", "-n", a, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+            "netns", b)  # fmt: skip
         run("ip", "-n", a, "link", "set", "veth0", "up")
         run("ip", "-n", b, "link", "set", "veth1", "up")
-        me = [sys.executable, __file__]
-
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", a, *me, "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for case, address in (("cold: opens the socket", WARMUP), ("warm", VIP)):
-            listener = subprocess.Popen(
-                ["ip", "netns", "exec", b, *me, "listen", str(address)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            json.loads(listener.stdout.readline())
-            server.stdin.write("go\n")
-            server.stdin.flush()
-            apply_at = json.loads(server.stdout.readline())["apply_at"]
-            first = json.loads(listener.stdout.readline())["first_garp_at"]
-            listener.wait()
-            print(
-                f"announce ({case}): plan applied -> first gratuitous ARP on the wire "
-                f"{(first - apply_at) * 1000:.2f} ms"
-            )
-
-        for mode, rate in (("flood", "0"), ("paced", "10000")):
-            result = subprocess.run(
-                ["ip", "netns", "exec", b, *me, mode, rate],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            r = json.loads(result.stdout.splitlines()[-1])
-            line = (
-                f"wire {mode}: sent {r['sent'] / r['seconds']:,.0f} requests/s, "
-                f"{r['received'] / r['seconds']:,.0f} replies/s"
-            )
-            if "p50_ms" in r:
-                line += f", reply latency p50 {r['p50_ms']:.3f} ms p99 {r['p99_ms']:.3f} ms"
-            print(line)
-        server.stdin.close()
-        server.wait(timeout=30)
+        for filtered in (False, True):
+            wire((a, b), filtered)
     finally:
         run("ip", "netns", "del", a)
         run("ip", "netns", "del", b)

@@ -33,6 +33,8 @@ HELP = {
     "ironlb_layer2_address_conflicts": "frames in which another host claimed an address this "
     "node announces",
     "ironlb_layer2_frames_dropped": "frames the responder could not parse, by reason",
+    "ironlb_layer2_frames_received": "ARP/NDP frames the kernel's filter let through to the "
+    "responder (those about this node's addresses)",
     "metallb_allocator_addresses_in_use_total": "addresses assigned from the pool",
     "metallb_allocator_addresses_total": "usable addresses in the pool",
     "metallb_allocator_ipv4_addresses_in_use_total": "IPv4 addresses assigned from the pool",

@@ -3,7 +3,10 @@
     python frames.py IFACE capture-announcement IP [MAC]
         # print the MAC of the first announcement of IP (from MAC, when given: an
         # earlier holder may still be repeating its own announcements)
-    python frames.py IFACE flood COUNT                # send COUNT malformed ARP/IPv6 frames
+    python frames.py IFACE flood COUNT IP  # COUNT malformed ARP/IPv6 frames, many naming
+                                           # IP where the kernel's filter looks (so they
+                                           # reach the parser)
+    python frames.py IFACE ask COUNT IP    # COUNT well-formed ARP requests for IP
     python frames.py IFACE claim IP                   # announce IP as ours (a duplicate address)
 
 Run inside the client's namespace (``ip netns exec``). ``capture`` prints "ready"
@@ -18,9 +21,11 @@ import sys
 from ipaddress import ip_address
 
 from ironlb.announce.l2.packets import (
+    ARP_REQUEST,
     BROADCAST,
     Arp,
     NeighborAdvertisement,
+    arp_frame,
     gratuitous_arp,
     mac_text,
     parse_frame,
@@ -31,7 +36,8 @@ ETH_P_ALL = 0x0003
 
 def main() -> None:
     iface, command, argument = sys.argv[1], sys.argv[2], sys.argv[3]
-    wanted_mac = sys.argv[4].lower() if len(sys.argv) > 4 else None
+    capture = command == "capture-announcement"
+    wanted_mac = sys.argv[4].lower() if capture and len(sys.argv) > 4 else None
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.bind((iface, ETH_P_ALL))
     mac = sock.getsockname()[4][:6]
@@ -52,10 +58,20 @@ def main() -> None:
                 return
     elif command == "flood":
         rng = random.Random(1)
+        named = ip_address(sys.argv[4])
         for i in range(int(argument)):
             ethertype = b"\x08\x06" if i % 2 else b"\x86\xdd"
-            body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 90)))
-            sock.send(BROADCAST + mac + ethertype + body)
+            body = bytearray(rng.randrange(256) for _ in range(rng.randrange(0, 90)))
+            if ethertype == b"\x08\x06" and len(body) >= 28 and i % 3:
+                body[24:28] = named.packed  # the ARP target address
+            sock.send(BROADCAST + mac + ethertype + bytes(body))
+        print("sent", flush=True)
+    elif command == "ask":
+        target = ip_address(sys.argv[4])
+        source = ip_address("10.10.0.99")
+        request = arp_frame(ARP_REQUEST, BROADCAST, mac, source, bytes(6), target)
+        for _ in range(int(argument)):
+            sock.send(request)
         print("sent", flush=True)
     elif command == "claim":
         for frame in gratuitous_arp(ip_address(argument), mac):

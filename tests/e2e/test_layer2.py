@@ -270,7 +270,7 @@ def test_a_moved_address_is_announced_and_then_answered_by_the_new_node(lan):
 def test_survives_a_flood_of_malformed_frames_and_reports_a_duplicate(lan):
     winner = elected(VIP4, NODES)
     lan.speakers[winner].next_plan(lambda p: "default/web" in p["l2"])
-    flood = lan.frames("flood", "20000")
+    flood = lan.frames("flood", "20000", VIP4)
     assert flood.communicate(timeout=DEADLINE)[0].strip() == "sent"
     assert lan.arping(VIP4) == lan.mac(winner)
     assert lan.speakers[winner].process.poll() is None
@@ -284,6 +284,27 @@ def test_survives_a_flood_of_malformed_frames_and_reports_a_duplicate(lan):
     assert conflict.object["ip"] == VIP4
     assert conflict.object["mac"] == lan.mac("client")
     assert conflict.object["how"] == "gratuitous arp"
+
+
+def frames_received(lan: Lan, node: str) -> float:
+    return sum(
+        float(line.split()[-1])
+        for line in lan.metrics(node).splitlines()
+        if line.startswith("ironlb_layer2_frames_received_total{")
+    )
+
+
+def test_requests_for_addresses_it_does_not_announce_stay_in_the_kernel(lan):
+    # A flood for other addresses (a scan, a neighbour's churn) must not reach Python:
+    # the responder's kernel filter lets through only frames about its addresses.
+    winner = elected(VIP4, NODES)
+    lan.speakers[winner].next_plan(lambda p: "default/web" in p["l2"])
+    assert lan.arping(VIP4) == lan.mac(winner)
+    before = frames_received(lan, winner)
+    ask = lan.frames("ask", "5000", "10.10.0.209")
+    assert ask.communicate(timeout=DEADLINE)[0].strip() == "sent"
+    assert lan.arping(VIP4) == lan.mac(winner)  # queued behind the flood, were it read
+    assert frames_received(lan, winner) - before < 100
 
 
 def wait_for_record(store_path: Path, kind: str, matching=lambda record: True):

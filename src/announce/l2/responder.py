@@ -7,15 +7,14 @@ address to answer for, an NDP socket per interface with an IPv6 one), joins the
 solicited-node multicast groups of the IPv6 addresses so the NIC delivers their
 solicitations, answers what arrives and sends announcements when they are due.
 
-The NDP socket sees only ICMPv6 neighbor solicitations and advertisements: a
-classic BPF filter attached in the kernel drops every other IPv6 frame before it
-reaches Python. The ARP socket is bound to the ARP ethertype.
+Each socket carries a classic BPF filter (``kernel_filter``) rebuilt whenever the
+addresses change: only ARP and NDP frames about the addresses this node announces
+reach Python, so a flood for other addresses costs the kernel, not this thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import selectors
@@ -28,6 +27,7 @@ from ipaddress import IPv6Address
 
 from ...reconcile.plan.speaker import NodePlan
 from ..metrics import Counters
+from . import kernel_filter
 from .core import Conflict, InterfaceInfo, Layer2Core, desired_addresses
 from .packets import ETH_P_ARP, ETH_P_IPV6, multicast_mac, solicited_node
 
@@ -37,25 +37,6 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP = 1, 2
 PACKET_MR_MULTICAST = 0
 PACKET_OUTGOING = 4
-SO_ATTACH_FILTER = 26
-# ldb [20] (IPv6 next header); == 58 (ICMPv6)?; ldb [54] (ICMPv6 type); 135 or 136: accept.
-NDP_FILTER = [
-    (0x30, 0, 0, 20),
-    (0x15, 0, 4, 58),
-    (0x30, 0, 0, 54),
-    (0x15, 1, 0, 135),
-    (0x15, 0, 1, 136),
-    (0x06, 0, 0, 0x40000),
-    (0x06, 0, 0, 0),
-]
-
-
-def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
-    """SO_ATTACH_FILTER with a classic BPF program (struct sock_fprog)."""
-    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
-    buffer = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 class _Sockets:
@@ -67,6 +48,7 @@ class _Sockets:
         self.arp: socket.socket | None = None
         self.ndp: socket.socket | None = None
         self.groups: set[bytes] = set()
+        self.filtered: dict[str, list[kernel_filter.Instruction]] = {}  # family -> program
         self.mac = b""
 
     def open(self, family: str) -> socket.socket:
@@ -76,8 +58,11 @@ class _Sockets:
         # first announcement on a new interface wait ~20 ms.
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
-            if family == "ndp":
-                attach_filter(sock, NDP_FILTER)
+            # Filtered before bind: until the addresses' program replaces it, frames
+            # of the family's kind only (never a window where every IPv6 frame queues).
+            program = kernel_filter.ALL_ARP if family == "arp" else kernel_filter.ALL_NDP
+            kernel_filter.attach(sock, program)
+            self.filtered[family] = program
             sock.bind((self.name, proto))  # host order: Python's bind converts it
             sock.setblocking(False)
             self.mac = sock.getsockname()[4][:6]
@@ -86,6 +71,21 @@ class _Sockets:
             raise
         setattr(self, family, sock)
         return sock
+
+    def set_filter(self, family: str, program: list[kernel_filter.Instruction]) -> None:
+        sock = getattr(self, family)
+        if sock is None or self.filtered.get(family) == program:
+            return
+        try:
+            kernel_filter.attach(sock, program)
+        except OSError as exc:  # (net.core.optmem_max): the wide one is correct, slower
+            wide = kernel_filter.ALL_ARP if family == "arp" else kernel_filter.ALL_NDP
+            log.warning("%s: the kernel refused a filter of %d instructions (%s): every "
+                        "%s frame reaches the responder", self.name, len(program), exc,
+                        family.upper())  # fmt: skip
+            kernel_filter.attach(sock, wide)
+            program = wide
+        self.filtered[family] = program
 
     def set_groups(self, macs: set[bytes]) -> None:
         if self.ndp is None:
@@ -103,6 +103,7 @@ class _Sockets:
                 sock.close()
         self.arp = self.ndp = None
         self.groups = set()
+        self.filtered = {}
 
 
 class Layer2Responder:
@@ -114,8 +115,11 @@ class Layer2Responder:
         on_conflict: Callable[[Conflict], None] | None = None,
         counters: Counters | None = None,
         clock: Callable[[], float] = time.monotonic,
+        kernel_filters: bool = True,
     ) -> None:
         self.core = Layer2Core()
+        # False only to measure what the filters save (benchmarks/layer2_bench.py).
+        self.kernel_filters = kernel_filters
         self.counters = counters or Counters()
         self.on_conflict = on_conflict or (lambda conflict: None)
         self.clock = clock
@@ -193,6 +197,7 @@ class Layer2Responder:
         if desired is None:
             return
         self._sync_sockets(desired)
+        self._sync_filters(desired)  # before the core answers for new addresses
         self.core.set_desired(desired, self.clock())
         self._sync_groups()
         with self.converged:
@@ -238,6 +243,23 @@ class Layer2Responder:
             sockets.close()
         self.core.set_interface(None, name)
 
+    def _sync_filters(self, desired: dict) -> None:
+        if not self.kernel_filters:
+            return
+        # Every address of the node on every interface: the duplicate-address
+        # detector reports a claim on any of them wherever it is heard.
+        owned = set().union(*desired.values()) if desired else set()
+        programs = {
+            "arp": kernel_filter.arp_filter(a for a in owned if a.version == 4),
+            "ndp": kernel_filter.ndp_filter(a for a in owned if a.version == 6),
+        }
+        for name, sockets in self._sockets.items():
+            for family, program in programs.items():
+                try:
+                    sockets.set_filter(family, program)
+                except OSError as exc:  # the wider filter stays: correct, only slower
+                    log.error("cannot filter %s frames on %s: %s", family, name, exc)
+
     def _sync_groups(self) -> None:
         for name, sockets in self._sockets.items():
             groups = {
@@ -251,28 +273,36 @@ class Layer2Responder:
                 log.error("cannot join multicast groups on %s: %s", name, exc)
 
     def _drain(self, name: str, sock: socket.socket) -> None:
-        for _ in range(256):  # bounded, so announcements are never starved by a flood
-            try:
-                frame, address = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("receiving on %s: %s", name, exc)
-                return
-            if address[2] == PACKET_OUTGOING:
-                continue
-            answer, conflict = self.core.receive(name, frame, self.clock())
-            if answer is not None:
-                self._send([(name, answer)])
-            if conflict is not None:
-                log.warning(
-                    "address conflict: %s on %s is claimed by %s (%s)",
-                    conflict.ip,
-                    conflict.interface,
-                    conflict.mac,
-                    conflict.how,
-                )
-                self.on_conflict(conflict)
+        read = 0
+        try:
+            for _ in range(256):  # bounded, so announcements are never starved by a flood
+                try:
+                    frame, address = sock.recvfrom(65535)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    log.warning("receiving on %s: %s", name, exc)
+                    return
+                read += 1
+                if address[2] != PACKET_OUTGOING:
+                    self._receive(name, frame)
+        finally:
+            if read:
+                self.counters.inc("ironlb_layer2_frames_received", read, interface=name)
+
+    def _receive(self, name: str, frame: bytes) -> None:
+        answer, conflict = self.core.receive(name, frame, self.clock())
+        if answer is not None:
+            self._send([(name, answer)])
+        if conflict is not None:
+            log.warning(
+                "address conflict: %s on %s is claimed by %s (%s)",
+                conflict.ip,
+                conflict.interface,
+                conflict.mac,
+                conflict.how,
+            )
+            self.on_conflict(conflict)
 
     def _send(self, frames: list[tuple[str, bytes]]) -> None:
         for name, frame in frames:
