@@ -29,13 +29,17 @@ def ironlb(*args: object, stdin: str | None = None) -> subprocess.CompletedProce
 class Speaker:
     """``ironlb speaker`` in the background; its plan lines are read as they come.
 
-    ``prefix`` runs it elsewhere, e.g. ``("ip", "netns", "exec", "node1")``.
+    ``prefix`` runs it elsewhere, e.g. ``("ip", "netns", "exec", "node1")``. To see
+    what speakers log while debugging a test, set ``IRONLB_TEST_SPEAKER_LOG_LEVEL``
+    (e.g. ``info``); ``errors()`` then holds it.
     """
 
     def __init__(self, *args: object, prefix: Sequence[str] = ()) -> None:
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - never a full pipe
+        level = os.environ.get("IRONLB_TEST_SPEAKER_LOG_LEVEL")
+        logging = ("--log-level", level) if level else ()
         self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-X", "faulthandler", "-m", "ironlb", "speaker",
+            [*prefix, sys.executable, "-X", "faulthandler", "-m", "ironlb", *logging, "speaker",
              *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=self.stderr,

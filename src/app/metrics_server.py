@@ -85,7 +85,11 @@ class MetricsServer:
             raise LbError(f"cannot serve metrics on {address}: {exc}") from exc
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for it, and a stopping speaker should go
+        # promptly (a rolling upgrade waits for each node in turn).
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from ..announce.bgp.session import State
 from ..announce.bgp.speaker import BgpSpeaker
 from ..announce.k8s.speaker_status import SpeakerStatusPublisher
 from ..announce.l2.core import Conflict
-from ..announce.l2.responder import Layer2Responder
+from ..announce.l2.responder import Layer2Responder, log_conflict
 from ..announce.metrics import Counters
 from ..events.errors import LbError
 from ..events.own_kinds import (
@@ -287,6 +287,12 @@ class SpeakerRuntime:
                 return value.encode()
         return None
 
+    def begin_leaving(self) -> None:
+        """On SIGTERM, at once: the leaving beat goes before the main loop notices the
+        stop, so the next node starts taking over while this one winds down."""
+        if self.heartbeats is not None:
+            self.heartbeats.leave()
+
     def _hand_over(self) -> None:
         """Make-before-break: tell the others we leave and keep answering until they
         have taken our addresses over (or the handover timeout passes)."""
@@ -519,6 +525,7 @@ class SpeakerRuntime:
         Not while handing over: the node taking over announces on purpose."""
         if self.heartbeats is not None and self.heartbeats.core.leaving:
             return
+        log_conflict(conflict)
         self.incoming.put(
             self._record(
                 CONFLICT_KIND,

@@ -171,6 +171,6 @@ def cmd_speaker(args: argparse.Namespace, out: TextIO) -> int:
         snapshots=snapshot_policy_from(args),
         membership=membership,
     )
-    install_signal_handlers(runtime.stop)
+    install_signal_handlers(runtime.stop, on_stop=runtime.begin_leaving)
     runtime.run()
     return 0

@@ -39,6 +39,13 @@ PACKET_MR_MULTICAST = 0
 PACKET_OUTGOING = 4
 
 
+def log_conflict(conflict: Conflict) -> None:
+    log.warning(
+        "address conflict: %s on %s is claimed by %s (%s)",
+        conflict.ip, conflict.interface, conflict.mac, conflict.how,
+    )  # fmt: skip
+
+
 class _Sockets:
     """The packet sockets of one interface and the multicast groups they joined."""
 
@@ -121,7 +128,9 @@ class Layer2Responder:
         # False only to measure what the filters save (benchmarks/layer2_bench.py).
         self.kernel_filters = kernel_filters
         self.counters = counters or Counters()
-        self.on_conflict = on_conflict or (lambda conflict: None)
+        # The owner decides what a conflict means (a speaker handing over expects
+        # the next node's announcements); by default it is logged.
+        self.on_conflict = on_conflict or log_conflict
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: dict | None = None
@@ -295,13 +304,6 @@ class Layer2Responder:
         if answer is not None:
             self._send([(name, answer)])
         if conflict is not None:
-            log.warning(
-                "address conflict: %s on %s is claimed by %s (%s)",
-                conflict.ip,
-                conflict.interface,
-                conflict.mac,
-                conflict.how,
-            )
             self.on_conflict(conflict)
 
     def _send(self, frames: list[tuple[str, bytes]]) -> None:
