@@ -344,8 +344,12 @@ class KubeCluster:
         self.start_apiserver()
 
     def stop(self) -> None:
-        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-            self.stop_process(name)
+        # The end of a test: nothing to drain. Killed, not stopped: a graceful
+        # kube-apiserver waits up to a minute for the watches of a speaker that was
+        # itself killed (half the teardowns of the layer-2 cluster tests took 60 s).
+        for name in ("kube-controller-manager", "kube-apiserver"):
+            self.stop_process(name, signal.SIGKILL)
+        self.stop_process("etcd")
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- using it ---------------------------------------------------------------------

@@ -198,3 +198,41 @@ def test_a_restarted_speaker_deletes_what_it_left_behind(cluster, tmp_path):
     finally:
         for speaker in speakers.values():
             speaker.terminate()
+
+
+def test_a_claim_that_went_stale_before_it_ran_deletes_nothing(kube: KubeCluster):
+    # A node stood in for a starting peer, then gave the Service back; its claim
+    # (delete the other nodes' ServiceL2Status) runs late, on a loaded machine. It
+    # must not delete the status the peer wrote meanwhile.
+    from ironlb.announce.k8s.speaker_status import SpeakerStatusPublisher
+    from ironlb.reconcile.plan.speaker import L2Announcement, NodePlan
+
+    theirs = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-from-n2",
+            "namespace": NS,
+            "labels": {
+                "metallb.io/node": "n2",
+                "metallb.io/service-name": "web",
+                "metallb.io/service-namespace": "default",
+            },
+        },
+    }
+    kube.apply([theirs])
+    publisher = SpeakerStatusPublisher(kube.client(), "n1", NS)
+    try:
+        publisher._claim("default/web")  # queued when n1 announced it; run after it stopped
+        assert kube.get("servicel2statuses.metallb.io", "l2-from-n2", "-n", NS) is not None
+        # When n1 does announce it, the claim goes through.
+        plan = NodePlan(
+            "n1", {"default/web": {VIP: L2Announcement("n1", None, None)}}, {}, {}, {}, {}, {}
+        )
+        publisher.publish(plan, (), ready=True, plan_changed=True)
+        kube.wait_for(
+            lambda: kube.get("servicel2statuses.metallb.io", "l2-from-n2", "-n", NS) is None,
+            "n2's status deleted by n1's claim",
+        )
+    finally:
+        publisher.close(withdraw=False)

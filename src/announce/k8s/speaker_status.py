@@ -113,9 +113,10 @@ class SpeakerStatusPublisher:
         self._wanted = wanted
         if not self.published:
             self._tasks.put("")
-        for service in sorted(plan.l2.keys() - self._announced_l2):
+        claimed = sorted(plan.l2.keys() - self._announced_l2)
+        self._announced_l2 = set(plan.l2)  # before the tasks: the worker checks it
+        for service in claimed:
             self._tasks.put(service)
-        self._announced_l2 = set(plan.l2)
         self.published = True
 
     def _work(self) -> None:
@@ -143,7 +144,11 @@ class SpeakerStatusPublisher:
         self.writer.forget_unknown(found)
 
     def _claim(self, service: str) -> None:
-        """This node announces ``service`` now: other nodes' layer-2 statuses are stale."""
+        """This node announces ``service`` now: other nodes' layer-2 statuses are stale.
+        Checked again when the task runs: a claim queued while this node stood in for a
+        starting peer would otherwise delete the status that peer wrote since."""
+        if service not in self._announced_l2:
+            return
         namespace, _, name = service.partition("/")
         plural = SERVICE_STATUS_KINDS["l2"][0]
         selector = f"{SERVICE_NAME_LABEL}={name},{SERVICE_NAMESPACE_LABEL}={namespace}"
