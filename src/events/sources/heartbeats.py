@@ -74,6 +74,14 @@ class HeartbeatSource:
             "time from the last heartbeat heard from a speaker to the verdict that it is down",
             buckets=(0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0),
         )
+        # Time between two beats heard from the same speaker: the interval when all is
+        # well; its tail is how close the network (or a busy node) comes to a timeout.
+        step = core.interval
+        self.gaps = self.counters.histogram(
+            "ironlb_membership_beat_gap_seconds",
+            "time between two consecutive heartbeats heard from the same speaker",
+            buckets=tuple(round(step * f, 4) for f in (1.1, 1.25, 1.5, 2, 3, 4, 6, 10)),
+        )
 
     # --- what other threads tell it ---------------------------------------------
 
@@ -213,11 +221,16 @@ class HeartbeatSource:
             except BeatRefused as exc:
                 self.counters.inc("ironlb_membership_beats_refused", reason=_short(str(exc)))
                 continue
+            now = self.monotonic()
             with self.changed:
-                refused = self.core.receive(beat, self.monotonic(), self.clock())
+                peer = self.core.peers.get(beat.node)
+                heard_before = None if peer is None else peer.heard_at
+                refused = self.core.receive(beat, now, self.clock())
                 self.changed.notify_all()
             if refused is None:
                 self.counters.inc("ironlb_membership_beats_received")
+                if heard_before is not None:
+                    self.gaps.observe(now - heard_before)
             else:
                 self.counters.inc("ironlb_membership_beats_refused", reason=_short(refused))
 

@@ -1,10 +1,13 @@
-"""The UDP driver's bookkeeping, without sockets: verdicts become records once, and a
-failover's detection time (last beat heard to the verdict) is measured, a handover's
-is not."""
+"""The UDP driver's bookkeeping: verdicts become records once, a failover's detection
+time (last beat heard to the verdict) is measured and a handover's is not, and the gaps
+between beats are measured as they arrive."""
 
 from __future__ import annotations
 
+import socket
+
 from ironlb.announce.metrics import Counters
+from ironlb.events.sources.heartbeat_codec import encode
 from ironlb.events.sources.heartbeat_core import HeartbeatMembership
 from ironlb.events.sources.heartbeats import HeartbeatSource
 from tests.unit.events.test_heartbeat_core import WALL, beat
@@ -43,3 +46,23 @@ def test_a_handover_is_not_a_failover():
     source._judge()
     assert records[-1].object["reason"].startswith("leaving")
     assert counters.registry.get_sample_value("ironlb_membership_failover_seconds_count") == 0
+
+
+def test_the_gaps_between_beats_are_measured():
+    clock = [0.0]
+    source, _records, counters = driver(clock)
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
+        source.sock = receiver
+        for seq, at in enumerate((0.0, 0.1, 0.35), start=1):  # on time, then a late one
+            clock[0] = at
+            sender.sendto(encode(beat("b", seq), b"k"), receiver.getsockname())
+            source._receive()
+    sample = counters.registry.get_sample_value
+    assert sample("ironlb_membership_beat_gap_seconds_count") == 2  # the first has no gap
+    assert sample("ironlb_membership_beat_gap_seconds_bucket", {"le": "0.11"}) == 1
+    assert sample("ironlb_membership_beat_gap_seconds_bucket", {"le": "0.2"}) == 1
+    assert sample("ironlb_membership_beat_gap_seconds_bucket", {"le": "0.3"}) == 2  # 0.25 s
