@@ -32,6 +32,8 @@ from ironlb.announce.l2.packets import (
 )
 
 ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h
 
 
 def main() -> None:
@@ -39,6 +41,10 @@ def main() -> None:
     capture = command == "capture-announcement"
     wanted_mac = sys.argv[4].lower() if capture and len(sys.argv) > 4 else None
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    if capture:
+        # Not our own frames: a flood this client sends would fill the socket's
+        # buffer and the announcement looked for could be dropped (Linux >= 4.20).
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
     sock.bind((iface, ETH_P_ALL))
     mac = sock.getsockname()[4][:6]
     if command == "capture-announcement":
