@@ -151,6 +151,7 @@ class SpeakerRuntime:
         self.supervisor = Supervisor(self.stop)
         self.incoming: queue.Queue[Record] = queue.Queue()
         self.fold = SpeakerFold(node=node)
+        self._warned: frozenset = frozenset()  # configuration warnings already logged
         # Only a speaker that assigns addresses itself plans them as a controller does.
         self.controller = ControllerFold() if assign_addresses else None
         self.cursor = 0  # the last events-log seq copied into the own log
@@ -477,8 +478,13 @@ class SpeakerRuntime:
             self.heartbeats.applied(ready=self._listed(), released=gone)
         if self.statuses is not None:
             self.statuses.publish(
-                plan, self.fold.config_errors, ready=self._listed(), plan_changed=plan_changed
+                plan,
+                self.fold.config_errors,
+                ready=self._listed(),
+                plan_changed=plan_changed,
+                config_warnings=self.fold.config_warnings,
             )
+        self._log_warnings()
         now = time.monotonic()
         if self.digests.due(now, force=force_digest):
             record = self.digests.take(
@@ -487,6 +493,13 @@ class SpeakerRuntime:
             if record is not None:
                 seqs = own.append([record])
                 self._fold(record.with_seq(seqs[0]))
+
+    def _log_warnings(self) -> None:
+        """Each configuration warning once, when it appears (not on every batch)."""
+        warnings = frozenset(self.fold.config_warnings)
+        for warning in sorted(warnings - self._warned):
+            log.warning("configuration: %s", warning)
+        self._warned = warnings
 
     def _plan_metrics(self, plan: NodePlan) -> None:
         announced: dict[tuple[tuple[str, str], ...], float] = {}

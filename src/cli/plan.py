@@ -67,4 +67,8 @@ def with_schema_errors(plan: dict[str, Any], objects: MetallbObjects) -> dict[st
     from ..reconcile.plan.controller import config_json
 
     errors = objects.located(ConfigError(**e) for e in plan["config"]["errors"])
-    return {**plan, "config": config_json(tuple(errors + objects.schema_errors()))}
+    warnings = objects.located(ConfigError(**w) for w in plan["config"].get("warnings", ()))
+    return {
+        **plan,
+        "config": config_json(tuple(errors + objects.schema_errors()), tuple(warnings)),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from ._common import (
@@ -108,6 +109,7 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
         )
         for error in config["errors"]:
             out.write(f"  {ConfigError(**error)}\n")
+    render_warnings(config.get("warnings", ()), out, colour)
     if before is not None:
         render_changes(before, plan, out)
         changed = sum(1 for k in keys if _service_change(k, plan, before))
@@ -115,6 +117,14 @@ def render_table_plan(plan: dict[str, Any], out: TextIO, *, before: dict | None 
             f"\n{changed} {plural(changed, 'service')} would change address or announcer "
             "(+ new, ~ changed, - removed)\n"
         )
+
+
+def render_warnings(warnings: Iterable[dict[str, Any]], out: TextIO, colour: bool) -> None:
+    """What the configuration asks for that ironlb accepts but does not honour."""
+    from ..reconcile.config import ConfigError
+
+    for warning in warnings:
+        out.write(paint("warning: ", "yellow", colour) + f"{ConfigError(**warning)}\n")
 
 
 def render_changes(before: dict[str, Any], after: dict[str, Any], out: TextIO) -> None:

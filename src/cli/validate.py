@@ -9,7 +9,8 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
 )
-from .output import dump_json
+from .output import dump_json, use_colour
+from .render import render_warnings
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -41,12 +42,15 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     fold.apply_all(objects.passing(stream_inputs(args.inputs)))
     errors = list(fold.config_errors) + outside_namespace(objects.records, fold.namespace)
     errors = objects.located(errors) + objects.schema_errors()  # + what the API server refuses
-    report = config_json(tuple(errors))
+    warnings = objects.located(fold.config_warnings)
+    report = config_json(tuple(errors), tuple(warnings))
     if args.output == "json":
         dump_json(report, out)
-    elif report["valid"]:
-        out.write("configuration is valid\n")
+        return EXIT_OK if report["valid"] else EXIT_FAILED
+    if report["valid"]:
+        out.write("configuration is valid" + (", with warnings:" if warnings else "") + "\n")
     else:
         for error in sorted(errors):
             out.write(f"{error}\n")
+    render_warnings(report["warnings"], out, use_colour(out))
     return EXIT_OK if report["valid"] else EXIT_FAILED

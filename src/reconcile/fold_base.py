@@ -108,6 +108,11 @@ class FoldBase:
         return self.config.errors
 
     @property
+    def config_warnings(self) -> tuple[ConfigError, ...]:
+        """What the newest configuration holds that is deprecated or not honoured."""
+        return self.config.warnings
+
+    @property
     def configuration_loaded(self) -> bool:
         """A configuration is in force: valid now, or an earlier valid one with pools."""
         return not self.config.errors or bool(self.active.pools)

@@ -46,7 +46,9 @@ class Planner:
         controller = self.controller.plan(targets=False)
         self.speakers.assume_statuses({k: s.ips for k, s in controller.services.items()})
         nodes = [self.node] if self.node is not None else None
-        return {**controller.to_json(), **self.speakers.plan(nodes).to_json()}
+        shown = {**controller.to_json(), **self.speakers.plan(nodes).to_json()}
+        warnings = [w.to_json() for w in sorted(set(self.controller.config_warnings))]
+        return {**shown, "config": {**shown["config"], "warnings": warnings}}
 
 
 def outside_namespace(records: Sequence[Record], namespace: str) -> list[ConfigError]:

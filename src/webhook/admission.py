@@ -26,6 +26,7 @@ from typing import Any
 from ..reconcile.config import (
     CONFIG_KINDS,
     METALLB_GROUP,
+    Config,
     ConfigError,
     gather_config_inputs,
     namespace_error,
@@ -59,45 +60,53 @@ class AdmissionValidator:
     def review(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """The AdmissionReview response for one request."""
         uid = request.get("uid", "")
-        allowed, message = self.decide(request)
+        allowed, message, warnings = self.decide(request)
         response: dict[str, Any] = {"uid": uid, "allowed": allowed}
         if not allowed:
             response["status"] = {"code": 403, "message": message, "reason": "Invalid"}
+        elif warnings:  # kubectl prints each as "Warning: ..." (as MetalLB's disableMP)
+            response["warnings"] = warnings
         return response
 
-    def decide(self, request: Mapping[str, Any]) -> tuple[bool, str]:
+    def decide(self, request: Mapping[str, Any]) -> tuple[bool, str, list[str]]:
+        """Allowed or not, why not, and what to warn about (fields not honoured)."""
         operation = request.get("operation")
         kind = (request.get("kind") or {}).get("kind", "")
         group = (request.get("kind") or {}).get("group", "")
         if group != METALLB_GROUP or kind not in CONFIG_KINDS:
-            return True, ""
+            return True, "", []
         obj = request.get("object") if operation != "DELETE" else request.get("oldObject")
         if not isinstance(obj, Mapping):
-            return False, f"{kind}: the request carries no object"
+            return False, f"{kind}: the request carries no object", []
         metadata = obj.get("metadata") or {}
         name = metadata.get("name") or request.get("name") or ""
         namespace = metadata.get("namespace") or request.get("namespace") or ""
         outside = namespace_error(kind, namespace, name, self.namespace)
         if operation == "CREATE" and outside is not None:
-            return False, outside.message
+            return False, outside.message, []
         key = f"{namespace}/{name}"
         current = self.lister()
         if operation == "DELETE":
             if kind == "BFDProfile":
-                return _bfd_profile_in_use(current, namespace, name)
-            return True, ""  # MetalLB checks no other delete (and ironlb is not asked)
+                return (*_bfd_profile_in_use(current, namespace, name), [])
+            return True, "", []  # MetalLB checks no other delete (and ironlb is not asked)
         proposed = {k: dict(v) for k, v in current.items()}
         proposed.setdefault((METALLB_GROUP, kind), {})[key] = dict(obj)
-        introduced = _blocking(self._errors(proposed)) - _blocking(self._errors(current))
+        config = self._parsed(proposed)
+        introduced = _blocking(config.errors) - _blocking(self._parsed(current).errors)
         if not introduced:
-            return True, ""
-        return False, "; ".join(str(e) for e in sorted(introduced, key=str))
+            ref = f"{kind}/{namespace}/{name}"
+            warnings = [
+                f"{w.field}: {w.message}" for w in sorted(config.warnings) if w.object == ref
+            ]
+            return True, "", warnings
+        return False, "; ".join(str(e) for e in sorted(introduced, key=str)), []
 
-    def _errors(self, objects: Objects) -> tuple[ConfigError, ...]:
+    def _parsed(self, objects: Objects) -> Config:
         def of_kind(group: str, kind: str) -> Mapping[str, Mapping[str, Any]]:
             return objects.get((group, kind), {})
 
-        return parse_config(gather_config_inputs(self.namespace, of_kind)).errors
+        return parse_config(gather_config_inputs(self.namespace, of_kind))
 
 
 def _bfd_profile_in_use(current: Objects, namespace: str, name: str) -> tuple[bool, str]:

@@ -194,6 +194,26 @@ def test_a_reference_that_may_arrive_later_is_not_denied(webhook):
     assert review(context, port, ad)["allowed"] is True
 
 
+def test_fields_not_honoured_are_allowed_with_a_warning(webhook):
+    _server, context, port = webhook
+    peer = {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "in-vrf", "namespace": NS},
+        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "10.9.0.1", "vrf": "red",
+                 "disableMP": True},
+    }  # fmt: skip
+    response = review(context, port, peer)
+    assert response["allowed"] is True
+    assert response["warnings"] == [
+        "spec.disableMP: disable mp is deprecated and has no effect since it's the default "
+        "behavior now",
+        "spec.vrf: sessions in a VRF are not implemented by ironlb's native speaker yet: this "
+        "peer gets no session",
+    ]
+    assert "warnings" not in review(context, port, pool("plain", "198.51.100.0/24"))
+
+
 def test_bgppeers_convert_both_ways_without_losing_fields(webhook):
     _server, context, port = webhook
     peer = {

@@ -63,7 +63,7 @@ class SpeakerStatusPublisher:
         self._last_plan: NodePlan | None = None
         self.conflicts: dict[str, dict[str, Any]] = {}  # address -> the latest conflict
         self.changed = False  # a conflict arrived since the last publish
-        self._errors: tuple[ConfigError, ...] = ()
+        self._errors: tuple[tuple[ConfigError, ...], ...] = ((), ())
         self._announced_l2: set[str] = set()
         self._wanted: dict[ObjectRef, WantedStatus] = {}
         self._tasks: queue.Queue[str | None] = queue.Queue()  # "" = leftovers, or a Service
@@ -90,13 +90,14 @@ class SpeakerStatusPublisher:
         *,
         ready: bool,
         plan_changed: bool,
+        config_warnings: Sequence[ConfigError] = (),
     ) -> None:
         """Called after every batch: does work only when the plan (the caller already
         compared it), a conflict or the configuration's errors changed."""
         conflicts_changed, self.changed = self.changed, False
         if not ready:
             return
-        errors = tuple(config_errors)
+        errors = (tuple(config_errors), tuple(config_warnings))
         unchanged = not (plan_changed or conflicts_changed) and errors == self._errors
         if self.published and unchanged:
             return
@@ -106,7 +107,9 @@ class SpeakerStatusPublisher:
         announced = {ip for by_ip in plan.l2.values() for ip in by_ip}
         for ip in self.conflicts.keys() - announced:
             del self.conflicts[ip]
-        wanted = speaker_statuses(plan, self.namespace, self.conflicts, config_errors)
+        wanted = speaker_statuses(
+            plan, self.namespace, self.conflicts, config_errors, config_warnings
+        )
         self.writer.converge("speaker", wanted)
         self.events.post(speaker_events(plan, self._last_plan, self.uid_of))
         self._last_plan = plan

@@ -69,9 +69,12 @@ def speaker_statuses(
     namespace: str,
     conflicts: Mapping[str, Mapping[str, Any]],
     config_errors: Sequence[ConfigError],
+    config_warnings: Sequence[ConfigError] = (),
 ) -> dict[ObjectRef, WantedStatus]:
     """``conflicts``: address -> the latest conflict seen for it on this node."""
-    wanted = dict([configuration_state("speaker", namespace, config_errors, node=plan.node)])
+    wanted = dict(
+        [configuration_state("speaker", namespace, config_errors, plan.node, config_warnings)]
+    )
     for service, interfaces in plan.l2_status.items():
         seen = [dict(conflicts[ip]) for ip in sorted(plan.l2[service]) if ip in conflicts]
         extra = {"interfaces": [{"name": name} for name in interfaces], "conflicts": seen}
@@ -92,10 +95,27 @@ def controller_statuses(plan: ControllerPlan, namespace: str) -> dict[ObjectRef,
     return wanted
 
 
+def honoured_condition(warnings: Sequence[ConfigError]) -> dict[str, str]:
+    """A speaker's second condition: does it honour every field the configuration
+    sets (MetalLB's FRR modes do; what ironlb's speaker does not yet is named)."""
+    summary = "; ".join(str(w) for w in sorted(set(warnings)))
+    return {
+        "type": "ConfigurationHonoured",
+        "status": "False" if warnings else "True",
+        "reason": "FieldsNotHonoured" if warnings else "AllFieldsHonoured",
+        "message": summary,
+    }
+
+
 def configuration_state(
-    component: str, namespace: str, errors: Sequence[ConfigError], node: str | None = None
+    component: str,
+    namespace: str,
+    errors: Sequence[ConfigError],
+    node: str | None = None,
+    warnings: Sequence[ConfigError] | None = None,
 ) -> tuple[ObjectRef, WantedStatus]:
-    """MetalLB's ConfigurationState: is the configuration this process reads valid."""
+    """MetalLB's ConfigurationState: is the configuration this process reads valid;
+    with ``warnings`` (speakers), does it honour every field set."""
     name = component if node is None else f"{component}-{node}"
     labels = {COMPONENT_LABEL: component, **({NODE_NAME_LABEL: node} if node else {})}
     summary = "; ".join(str(e) for e in errors)
@@ -111,5 +131,7 @@ def configuration_state(
             }
         ],
     }
+    if warnings is not None:
+        status["conditions"].append(honoured_condition(warnings))
     ref = ObjectRef(API_VERSION, "configurationstates", namespace, name)
     return ref, WantedStatus("ConfigurationState", status, labels)

@@ -49,7 +49,7 @@ from .model import (
     PreferredNode,
     gather_config_inputs,
 )
-from .peers import parse_bfd_profiles, parse_peers
+from .peers import NOT_HONOURED_PEER_FIELDS, parse_bfd_profiles, parse_peers
 from .pools import ParseCache, parse_pools
 from .primitives import CommunityError, Errors, parse_community, parse_duration
 from .rules import (
@@ -67,6 +67,7 @@ __all__ = [
     "EMPTY_CONFIG",
     "L2_ADV",
     "METALLB_GROUP",
+    "NOT_HONOURED_PEER_FIELDS",
     "PEER",
     "POOL",
     "BFDProfileValue",
@@ -120,4 +121,5 @@ def parse_config(inputs: ConfigInputs, cache: ParseCache | None = None) -> Confi
         bfd,
         tuple(errors.items),
         allocation_errors,
+        tuple(errors.warnings),
     )

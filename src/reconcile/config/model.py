@@ -162,7 +162,7 @@ class BGPPeer:
     ebgp_multihop: bool
     graceful_restart: bool
     vrf: str
-    local_asn: int
+    local_asn: int  # 0: none, or not applicable (a warning says why; config/peers.py)
     dual_stack_address_family: bool
 
     @property
@@ -170,6 +170,21 @@ class BGPPeer:
         if self.dynamic_asn is not None:
             return self.dynamic_asn == "internal"
         return self.my_asn == self.peer_asn
+
+    @property
+    def session_asn(self) -> int:
+        """The AS the peer sees: ``localASN`` replaces ``myASN`` on this session (FRR's
+        ``local-as N no-prepend replace-as``, as MetalLB's FRR modes configure it)."""
+        return self.local_asn or self.my_asn
+
+    @property
+    def families(self) -> frozenset[int]:
+        """The address families this session carries, as MetalLB's FRR modes activate
+        them: both with ``dualStackAddressFamily`` or over an interface (unnumbered),
+        else only the family of the peer's address."""
+        if self.dual_stack_address_family or self.address is None:
+            return frozenset((4, 6))
+        return frozenset((6 if ":" in self.address else 4,))
 
 
 @attrs.frozen
@@ -196,6 +211,9 @@ class Config:
     bfd_profiles: Mapping[str, BFDProfileValue] = attrs.field(factory=dict, converter=freeze)
     errors: tuple[ConfigError, ...] = ()
     allocation_errors: tuple[ConfigError, ...] = ()
+    # Accepted, but deprecated or not honoured (DESIGN: config.warnings): nothing
+    # MetalLB honours is ignored without a word.
+    warnings: tuple[ConfigError, ...] = ()
 
     @property
     def valid(self) -> bool:

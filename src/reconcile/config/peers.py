@@ -95,8 +95,11 @@ def parse_peers(
         dual = _bool(spec, "dualStackAddressFamily", False, ref, errors)
         local_asn = _int(spec, "localASN", ref, errors, low=0, high=2**32 - 1) or 0
         vrf = spec.get("vrf") or ""
+        _bool(spec, "disableMP", False, ref, errors)
         if len(errors.items) != before:
             continue
+        local_asn = _usable_local_asn(local_asn, my_asn, peer_asn, ibgp, ref, errors)
+        _warn_unhonoured(spec, ref, errors)
         assert nodes is not None
         result.append(
             BGPPeer(
@@ -125,6 +128,50 @@ def parse_peers(
         )
     _check_duplicate_peers(inputs, result, errors)
     return result
+
+
+# BGPPeer fields ironlb accepts (MetalLB's FRR modes honour them) but its native
+# speaker does not honour yet: each gets a warning naming it, wherever the
+# configuration is judged (validate, plan, ConfigurationState, the speaker's log).
+NOT_HONOURED_PEER_FIELDS = {
+    "bfdProfile": "BFD is not implemented by ironlb's native speaker yet: the session runs "
+    "without it, and a failed path is detected by the hold timer only",
+    "vrf": "sessions in a VRF are not implemented by ironlb's native speaker yet: this peer "
+    "gets no session",
+    "interface": "BGP unnumbered is not implemented by ironlb's native speaker yet: this peer "
+    "gets no session",
+}
+DISABLE_MP_WARNING = (
+    "disable mp is deprecated and has no effect since it's the default behavior now"
+)
+
+
+def _warn_unhonoured(spec: Mapping[str, Any], ref: str, errors: Errors) -> None:
+    for field, why in NOT_HONOURED_PEER_FIELDS.items():
+        if spec.get(field) not in (None, ""):
+            errors.warn(ref, f"spec.{field}", why)
+    if spec.get("disableMP") is True:
+        errors.warn(ref, "spec.disableMP", DISABLE_MP_WARNING)  # MetalLB's words
+
+
+def _usable_local_asn(
+    local_asn: int, my_asn: int, peer_asn: int, ibgp: bool, ref: str, errors: Errors
+) -> int:
+    """``localASN`` where FRR takes ``local-as`` (MetalLB's FRR modes render it): on
+    eBGP sessions, differing from both ASNs. Elsewhere FRR refuses the neighbour's
+    configuration; ironlb opens the session with ``myASN`` and says so."""
+    if not local_asn:
+        return 0
+    if ibgp:
+        why = "localASN applies to eBGP sessions only (FRR refuses local-as on iBGP)"
+    elif local_asn == my_asn:
+        why = "localASN equals myASN"
+    elif local_asn == peer_asn:
+        why = "localASN equals peerASN (FRR refuses local-as equal to remote-as)"
+    else:
+        return local_asn
+    errors.warn(ref, "spec.localASN", f"{why}: not used, the session opens with myASN {my_asn}")
+    return 0
 
 
 def _timers(spec: Mapping[str, Any], ref: str, errors: Errors) -> tuple[float, float]:
@@ -170,6 +217,13 @@ def parse_bfd_profiles(inputs: ConfigInputs, errors: Errors) -> dict[str, BFDPro
         passive = _bool(spec, "passiveMode", False, ref, errors)
         if len(errors.items) != before:
             continue
+        for field in sorted(spec) or [""]:  # each value set, else the profile itself
+            errors.warn(
+                ref,
+                f"spec.{field}" if field else "spec",
+                "BFD is not implemented by ironlb's native speaker yet: no effect on the "
+                "sessions that name this profile",
+            )
         profiles[name] = BFDProfileValue(
             name,
             values["receiveInterval"],

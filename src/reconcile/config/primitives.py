@@ -18,11 +18,18 @@ from .model import (
 
 
 class Errors:
+    """What parsing found: errors (the object is not applied) and warnings (it is,
+    but a field is deprecated or not honoured)."""
+
     def __init__(self) -> None:
         self.items: list[ConfigError] = []
+        self.warnings: list[ConfigError] = []
 
     def add(self, obj: str, field: str, message: str, *, transient: bool = False) -> None:
         self.items.append(ConfigError(obj, field, message, transient))
+
+    def warn(self, obj: str, field: str, message: str) -> None:
+        self.warnings.append(ConfigError(obj, field, message))
 
 
 def _spec(obj: Mapping[str, Any], ref: str, errors: Errors) -> Mapping[str, Any] | None:

@@ -127,8 +127,16 @@ class ControllerPlan:
         }
 
 
-def config_json(errors: tuple[ConfigError, ...]) -> dict[str, Any]:
-    return {"valid": not errors, "errors": [e.to_json() for e in sorted(errors)]}
+def config_json(
+    errors: tuple[ConfigError, ...], warnings: tuple[ConfigError, ...] | None = None
+) -> dict[str, Any]:
+    """The contract's ``config``. ``warnings`` (accepted, not honoured) appear where
+    a user reads them (validate, plan); a plan digest's ``config`` has none, so that
+    a digest stays what it was before warnings were named."""
+    shown: dict[str, Any] = {"valid": not errors, "errors": [e.to_json() for e in sorted(errors)]}
+    if warnings is not None:
+        shown["warnings"] = [w.to_json() for w in sorted(set(warnings))]
+    return shown
 
 
 def canonical_json(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ironlb.announce.k8s.status_content import controller_statuses, speaker_statuses
+from ironlb.reconcile.config import ConfigError
 from ironlb.reconcile.controller.fold import ControllerFold
 from ironlb.reconcile.plan.verify import planned_statuses
 from ironlb.reconcile.speaker.fold import SpeakerFold
@@ -73,3 +74,21 @@ def test_the_controller_publishes_pool_counters_and_its_configuration_state():
     }
     state = kinds["ConfigurationState"][(NS, "controller")]
     assert state.status["result"] == "Valid" and state.status["errorSummary"] == ""
+
+
+def test_a_speakers_configuration_state_names_the_fields_it_does_not_honour():
+    _controller, speakers = folded()
+    plan = speakers.node_plan("worker2")
+    warning = ConfigError("BGPPeer/metallb-system/tor", "spec.vrf", "not implemented")
+    states = by_kind(speaker_statuses(plan, NS, {}, (), (warning,)))["ConfigurationState"]
+    status = states[(NS, "speaker-worker2")].status
+    assert status["result"] == "Valid"  # accepted: MetalLB's result is unchanged
+    honoured = next(c for c in status["conditions"] if c["type"] == "ConfigurationHonoured")
+    assert honoured["status"] == "False" and honoured["reason"] == "FieldsNotHonoured"
+    assert honoured["message"] == "BGPPeer/metallb-system/tor: spec.vrf: not implemented"
+    states = by_kind(speaker_statuses(plan, NS, {}, (), ()))["ConfigurationState"]
+    conditions = states[(NS, "speaker-worker2")].status["conditions"]
+    assert {c["type"]: c["status"] for c in conditions} == {
+        "ConfigurationValid": "True",
+        "ConfigurationHonoured": "True",
+    }

@@ -42,7 +42,7 @@ def test_plan_without_input_folds_the_bundled_example():
         "assignedIPv6": 1,
         "availableIPv6": 15,
     }
-    assert plan["config"] == {"valid": True, "errors": []}
+    assert plan["config"] == {"valid": True, "errors": [], "warnings": []}
 
 
 def test_json_output_is_sorted_and_stable():

@@ -287,3 +287,38 @@ def test_go_durations(text, seconds):
 def test_timers_default_from_each_other():
     assert parse(peer("r", holdTime="90s")).peers[0].keepalive_time == 30
     assert parse(peer("r", keepaliveTime="10s")).peers[0].hold_time == 30
+
+
+@pytest.mark.parametrize(
+    ("spec", "used", "why"),
+    [
+        ({"localASN": 64600}, 64600, None),
+        ({"localASN": 64600, "peerASN": 64512}, 0, "applies to eBGP sessions only"),
+        ({"localASN": 64512}, 0, "equals myASN"),
+        ({"localASN": 64513}, 0, "equals peerASN"),
+    ],
+)
+def test_local_asn_is_used_where_frr_takes_local_as_and_reported_elsewhere(spec, used, why):
+    config = parse(peer("r", **spec))
+    assert config.errors == ()
+    (parsed,) = config.peers
+    assert parsed.local_asn == used and parsed.session_asn == (used or 64512)
+    warned = [(w.field, w.message) for w in config.warnings]
+    if why is None:
+        assert warned == []
+    else:
+        ((field, message),) = warned
+        assert field == "spec.localASN" and why in message and "opens with myASN 64512" in message
+
+
+def test_fields_not_honoured_are_warnings_not_errors():
+    config = parse(
+        metallb("BFDProfile", "fast", {"receiveInterval": 300}),
+        peer("r", bfdProfile="fast", disableMP=True),
+    )
+    assert config.valid
+    assert [(w.object, w.field) for w in sorted(config.warnings)] == [
+        ("BFDProfile/metallb-system/fast", "spec.receiveInterval"),
+        ("BGPPeer/metallb-system/r", "spec.bfdProfile"),
+        ("BGPPeer/metallb-system/r", "spec.disableMP"),
+    ]
