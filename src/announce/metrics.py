@@ -48,6 +48,15 @@ HELP = {
     "metallb_k8s_client_config_stale_bool": "1 while the newest configuration is invalid "
     "and the last valid one is in force",
     "metallb_speaker_announced": "1 for each address this node announces, by protocol",
+    "metallb_bgp_opens_sent": "OPEN messages sent to the peer",
+    "metallb_bgp_opens_received": "OPEN messages received from the peer",
+    "metallb_bgp_notifications_sent": "NOTIFICATION messages sent to the peer",
+    "metallb_bgp_updates_total_received": "UPDATE messages received from the peer",
+    "metallb_bgp_keepalives_sent": "KEEPALIVE messages sent to the peer",
+    "metallb_bgp_keepalives_received": "KEEPALIVE messages received from the peer",
+    "metallb_bgp_route_refresh_sent": "ROUTE-REFRESH messages sent to the peer",
+    "metallb_bgp_total_sent": "BGP messages sent to the peer",
+    "metallb_bgp_total_received": "BGP messages received from the peer",
     "ironlb_events_appended": "records appended to the process's log",
     "ironlb_log_lag_seconds": "age of the oldest record of the newest batch when it was "
     "appended (observation to log)",

@@ -101,6 +101,9 @@ def render_explanation(report: dict, out: TextIO) -> None:
                     f"    session {peer}: {session['state']} since seq {session['seq']} "
                     f"({session['reason']})\n"
                 )
+    for peer, conditions in report["bgp_conditions"].items():
+        for condition in conditions:
+            out.write(f"  bgp to {peer}: {condition}\n")
     for conflict in report["conflicts"]:
         out.write(
             f"  conflict at seq {conflict['seq']}: {conflict['ip']} claimed by "

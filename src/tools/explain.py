@@ -84,6 +84,7 @@ def explain(
         "addresses": None,
         "layer2": {},
         "bgp": {},
+        "bgp_conditions": {},
         "conflicts": [c for c in conflicts if decision and c.get("ip") in decision.ips],
         "history": history,
     }
@@ -105,6 +106,9 @@ def explain(
         result["layer2"][ip] = {**announcement.to_json(), "candidates": candidates}
     nodes = [node] if node else speakers.node_names()
     for name in nodes:
+        # Peers a speaker opens no session to, or one without a feature asked for.
+        for peer, conditions in speakers.session_conditions(name).items():
+            result["bgp_conditions"][peer] = list(conditions)
         routes, reason = speakers.bgp_of(key, name)
         if routes:
             prefixes = sorted({r.prefix for by_peer in routes.values() for r in by_peer})

@@ -33,10 +33,15 @@ class Neighbor:
     asn: int  # ironlb's
     local_asn: int  # the router's
     password: str | None = None
+    both_families: bool = False  # IPv4 and IPv6 unicast on this one session
 
     @property
     def version(self) -> int:
         return 6 if ":" in self.address else 4
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (4, 6) if self.both_families else (self.version,)
 
 
 @attrs.frozen
@@ -47,6 +52,7 @@ class Seen:
     local_pref: int | None
     communities: frozenset[str]
     large_communities: frozenset[str]
+    as_path: tuple[int, ...] = ()
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -194,14 +200,16 @@ class Bird(Router):
 
     def _launch(self) -> None:
         lines = [f"router id {self.router_id};", "log stderr all;", "protocol device {}"]
+        export = "all" if self.exports else "none"
         for i, n in enumerate(self.neighbors):
-            channel = "ipv6" if n.version == 6 else "ipv4"
             password = f'password "{n.password}";' if n.password else ""
+            channels = " ".join(
+                f"ipv{v} {{ import all; export {export}; gateway direct; }};" for v in n.versions
+            )
             lines.append(
                 f"protocol bgp peer{i} {{ local {n.local_address} as {n.local_asn}; "
                 f"neighbor {n.address} as {n.asn}; passive on; direct; {password} "
-                f"{channel} {{ import all; export {'all' if self.exports else 'none'}; "
-                "gateway direct; }; }"
+                f"{channels} }}"
             )
         lines += self.extra_config
         (self.dir / "bird.conf").write_text("\n".join(lines) + "\n")
@@ -250,6 +258,11 @@ class Bird(Router):
         return routes
 
 
+def _as_path(text: str) -> tuple[int, ...]:
+    """An AS path as a CLI prints it ("64600 65000"): the AS numbers in order."""
+    return tuple(int(a) for a in text.split() if a.isdigit())
+
+
 def _bird_seen(fields: dict[str, str]) -> Seen:
     communities = re.findall(r"\((\d+),(\d+)\)", fields.get("BGP.community", ""))
     large = re.findall(r"\((\d+), (\d+), (\d+)\)", fields.get("BGP.large_community", ""))
@@ -259,6 +272,7 @@ def _bird_seen(fields: dict[str, str]) -> Seen:
         int(local_pref) if local_pref else None,
         frozenset(":".join(c) for c in communities),
         frozenset(":".join(c) for c in large),
+        _as_path(fields.get("BGP.as_path", "")),
     )
 
 
@@ -282,7 +296,7 @@ class Frr(Router):
         for version in (4, 6):
             lines.append(f" address-family ipv{version} unicast")
             lines += [
-                f"  neighbor {n.address} activate" for n in self.neighbors if n.version == version
+                f"  neighbor {n.address} activate" for n in self.neighbors if version in n.versions
             ]
             if version in self.exports:
                 lines.append(f"  network {self.exports[version]} route-map TAG")
@@ -373,6 +387,7 @@ class Frr(Router):
                     path.get("locPrf") if path.get("peer", {}).get("type") == "internal" else None,
                     frozenset(path.get("community", {}).get("list", [])),
                     frozenset(path.get("largeCommunity", {}).get("list", [])),
+                    _as_path(path.get("aspath", {}).get("string", "")),
                 )
         return routes
 
@@ -401,10 +416,13 @@ class GoBgp(Router):
                 "  [neighbors.transport.config]",
                 "    passive-mode = true",
                 f'    local-address = "{n.local_address}"',
-                "  [[neighbors.afi-safis]]",
-                "    [neighbors.afi-safis.config]",
-                f'      afi-safi-name = "ipv{n.version}-unicast"',
             ]
+            for version in n.versions:
+                lines += [
+                    "  [[neighbors.afi-safis]]",
+                    "    [neighbors.afi-safis.config]",
+                    f'      afi-safi-name = "ipv{version}-unicast"',
+                ]
         (self.dir / "gobgp.toml").write_text("\n".join(lines) + "\n")
         self.process = self._spawn(
             ["gobgpd", "-f", str(self.dir / "gobgp.toml"), "--api-hosts", self.API, "-l", "info"],
@@ -461,11 +479,13 @@ class GoBgp(Router):
             hop = attributes.get(3, {}).get("nexthop") or attributes.get(14, {}).get("nexthop", "")
             communities = attributes.get(8, {}).get("communities", [])
             large = attributes.get(32, {}).get("value", [])
+            segments = attributes.get(2, {}).get("as_paths", [])
             routes[prefix] = Seen(
                 hop,
                 attributes[5]["value"] if 5 in attributes else None,
                 frozenset(f"{c >> 16}:{c & 0xFFFF}" for c in communities),
                 frozenset(f"{c['ASN']}:{c['LocalData1']}:{c['LocalData2']}" for c in large),
+                tuple(asn for segment in segments for asn in segment.get("asns", [])),
             )
         return routes
 

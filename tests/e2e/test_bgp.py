@@ -270,3 +270,58 @@ def test_a_peer_whose_password_cannot_be_found_gets_no_session(lab):
     lab.session_record("r4", state="Idle", reason="no password")
     assert "Established" not in session_states(lab, "r4")
     assert lab.router.routes(4) == {}
+
+
+def test_local_asn_is_the_as_the_router_sees(lab):
+    # The router knows the node only as AS 64600 (FRR's local-as ... replace-as).
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64600, 64513)])
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513, localASN=64600)]))
+    lab.start_speaker()
+    routes = lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "route from AS 64600")
+    assert routes[f"{VIP4}/32"].as_path == (64600,)  # no-prepend: 64512 appears nowhere
+
+
+def marker(name: str, address: str) -> str:
+    """An IPv4-only Service served on node1, published after the others: once its
+    route is in, everything sent before it on the same session has been read."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "annotations": {"metallb.io/loadBalancerIPs": address},
+        },
+        "spec": {"type": "LoadBalancer", "clusterIPs": ["10.96.0.11"], "ports": [{"port": 80}]},
+    }
+    endpoints = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{name}-1",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": name},
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.244.0.6"], "nodeName": "node1", "conditions": {"ready": True}}
+        ],
+    }
+    return json.dumps(service) + "\n" + json.dumps(endpoints) + "\n"
+
+
+@pytest.mark.parametrize("dual", [False, True], ids=["ipv4-session", "dual-stack-session"])
+def test_a_session_carries_its_family_or_both_when_dual_stack(lab, dual):
+    # The router would take IPv6 on the IPv4 session: only the speaker decides.
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513, both_families=True)])
+    extra = {"dualStackAddressFamily": True} if dual else {}
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513, **extra)]))
+    lab.start_speaker()
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "IPv4 route")
+    if dual:
+        v6 = lab.router.wait_for_routes(6, lambda r: f"{VIP6}/128" in r, "IPv6 over IPv4")
+        assert v6[f"{VIP6}/128"].next_hop == NODE6  # the interface's IPv6 address
+    else:
+        lab.publish(marker("marker", "198.51.100.11"))
+        lab.router.wait_for_routes(4, lambda r: "198.51.100.11/32" in r, "the marker route")
+        assert lab.router.routes(6) == {}  # MetalLB's FRR modes: IPv4 only on this session

@@ -103,10 +103,21 @@ def test_the_speaker_converges_to_each_plan_without_resetting_the_session():
         assert counters.get("metallb_bgp_session_up", peer=label) == 1
         assert counters.get("metallb_bgp_announced_prefixes_total", peer=label) == 2
         assert counters.get("metallb_bgp_updates_total", peer=label) >= 3
+        frr = {"peer": label, "vrf": "default"}  # MetalLB's FRR-mode counters
+        assert counters.get("metallb_bgp_opens_sent", **frr) == 1
+        assert counters.get("metallb_bgp_opens_received", **frr) == 1
+        assert counters.get("metallb_bgp_keepalives_received", **frr) >= 1
+        assert counters.get("metallb_bgp_updates_total_received", **frr) == 0  # the router's none
+        assert counters.get("metallb_bgp_notifications_sent", **frr) == 0
 
         speaker.apply(plan(router.port, [], peers=0))  # the peer left the plan
         router.wait_for(lambda r: Notification(6, 2) in r.notifications and not r.rib)
         assert speaker.sessions() == {}
+        assert counters.get("metallb_bgp_notifications_sent", **frr) == 1  # the Cease
+        kinds = ("opens", "keepalives", "notifications")
+        sent = sum(counters.get(f"metallb_bgp_{kind}_sent", **frr) for kind in kinds)
+        sent += counters.get("metallb_bgp_updates_total", peer=label)
+        assert counters.get("metallb_bgp_total_sent", **frr) == sent
     finally:
         speaker.close()
         router.listener.close()

@@ -52,6 +52,7 @@ from .messages import (
     Capabilities,
     ErrorCode,
     Keepalive,
+    Message,
     MpReach,
     MpUnreach,
     Notification,
@@ -82,6 +83,14 @@ class LocalProtocolError(LbError):
     """The driver used a session wrongly: a bug in ironlb, never the peer's fault."""
 
 
+MESSAGE_TYPES: dict[type, str] = {
+    Open: "open",
+    Update: "update",
+    Notification: "notification",
+    Keepalive: "keepalive",
+    RouteRefresh: "route_refresh",
+}
+
 CONNECTED = frozenset((State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED))
 # RFC 6608: the FSM error subcode names the state the unexpected message came in.
 FSM_SUBCODE = {State.OPEN_SENT: 1, State.OPEN_CONFIRM: 2, State.ESTABLISHED: 3}
@@ -97,6 +106,14 @@ class SessionConfig:
     connect_time: float | None = None  # fixed retry interval; None: exponential backoff
     dynamic_asn: str | None = None  # "internal" / "external"
     graceful_restart: bool = False
+    # The AS the peer sees, in OPEN and in AS_PATH, instead of my_asn (FRR's
+    # ``local-as N no-prepend replace-as``); 0: my_asn. eBGP only (config/peers.py).
+    local_asn: int = 0
+    families: tuple[int, ...] = (4, 6)  # address families offered and carried
+
+    @property
+    def open_asn(self) -> int:
+        return self.local_asn or self.my_asn
 
 
 @attrs.frozen
@@ -148,8 +165,12 @@ class Session:
         self.keepalive_interval = 0.0
         self.local_address: str | None = None
         self.link_local: str | None = None
+        self.other_family_address: str | None = None  # next hop of the other family
         self.last_error = ""
         self.updates_sent = 0
+        # Messages by type ("open", "update", ...), as FRR counts them per neighbour.
+        self.sent: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
+        self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
         self.four_octet = True
         self._buffer = b""
         self._retry_at: float | None = None
@@ -173,7 +194,7 @@ class Session:
         self._retry_at = self._hold_deadline = self._keepalive_at = None
         actions: list[Action] = []
         if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
-            actions.append(Send(encode(Notification(ErrorCode.CEASE, ADMINISTRATIVE_SHUTDOWN))))
+            actions.append(self._send(Notification(ErrorCode.CEASE, ADMINISTRATIVE_SHUTDOWN)))
         if self.state is not State.IDLE:
             actions.append(Close(reason))
         return actions + self._move(State.IDLE, reason)
@@ -184,18 +205,22 @@ class Session:
         local_address: str,
         link_local: str | None = None,
         router_id: str = "0.0.0.1",
+        other_family_address: str | None = None,
     ) -> list[Action]:
-        """Connected; ``router_id`` serves when the configuration names none."""
+        """Connected; ``router_id`` serves when the configuration names none.
+        ``other_family_address``: the node's address of the other family on the same
+        interface, the next hop of that family's prefixes on a dual-stack session."""
         if self.state is not State.CONNECT:
             raise LocalProtocolError(f"connection_made in {self.state}: no Connect was asked for")
         self.local_address, self.link_local = local_address, link_local
+        self.other_family_address = other_family_address
         self._fallback_router_id = router_id
         self._buffer = b""
         self.peer = None
         self.advertised.clear()  # a new connection starts with an empty Adj-RIB-Out
         self._hold_deadline = now + OPEN_HOLD_TIME
         self._keepalive_at = None
-        return [Send(encode(self._open())), *self._move(State.OPEN_SENT, "connected")]
+        return [self._send(self._open()), *self._move(State.OPEN_SENT, "connected")]
 
     def connection_failed(self, now: float, reason: str) -> list[Action]:
         """The connection could not be made, or was lost."""
@@ -210,7 +235,9 @@ class Session:
             frames, self._buffer = split_messages(self._buffer + data)
             actions: list[Action] = []
             for frame in frames:
-                actions += self._message(now, decode(frame, four_octet_as=self.four_octet))
+                message = decode(frame, four_octet_as=self.four_octet)
+                self.received[MESSAGE_TYPES[type(message)]] += 1
+                actions += self._message(now, message)
                 if self.state in (State.IDLE, State.ACTIVE):
                     break
             return actions
@@ -228,7 +255,7 @@ class Session:
             error = BgpError(ErrorCode.HOLD_TIMER_EXPIRED, 0, "hold timer expired")
             return actions + self._error(now, error)
         if self._keepalive_at is not None and now >= self._keepalive_at:
-            actions.append(Send(encode(Keepalive())))
+            actions.append(self._send(Keepalive()))
             self._keepalive_at = now + self.keepalive_interval
         return actions
 
@@ -243,16 +270,22 @@ class Session:
 
     # --- internals ----------------------------------------------------------------
 
+    def _send(self, *messages: Message) -> Send:
+        for message in messages:
+            self.sent[MESSAGE_TYPES[type(message)]] += 1
+        return Send(b"".join(encode(m, four_octet_as=self.four_octet) for m in messages))
+
     def _open(self) -> Open:
-        families = ((AFI_IPV4, SAFI_UNICAST), (AFI_IPV6, SAFI_UNICAST))
+        afis = {4: AFI_IPV4, 6: AFI_IPV6}
+        families = tuple((afis[f], SAFI_UNICAST) for f in sorted(self.config.families))
         graceful = None
         if self.config.graceful_restart:
             # Forwarding survives a speaker restart (kube-proxy keeps serving), so
             # the F bit is set for each family.
             graceful = (0, GRACEFUL_RESTART_TIME, tuple((a, s, 0x80) for a, s in families))
-        capabilities = Capabilities(families, True, self.config.my_asn, graceful)
+        capabilities = Capabilities(families, True, self.config.open_asn, graceful)
         router_id = self.config.router_id or self._fallback_router_id
-        return Open(self.config.my_asn, self.config.hold_time, router_id, capabilities)
+        return Open(self.config.open_asn, self.config.hold_time, router_id, capabilities)
 
     def _message(self, now: float, message: object) -> list[Action]:
         if isinstance(message, Notification):
@@ -307,7 +340,7 @@ class Session:
             self.keepalive_interval = self.hold_time / 3
         self._restart_hold(now)
         self._keepalive_at = now + self.keepalive_interval if self.keepalive_interval else None
-        return [Send(encode(Keepalive())), *self._move(State.OPEN_CONFIRM, "OPEN received")]
+        return [self._send(Keepalive()), *self._move(State.OPEN_CONFIRM, "OPEN received")]
 
     def _restart_hold(self, now: float) -> None:
         self._hold_deadline = now + self.hold_time if self.hold_time else None
@@ -316,7 +349,7 @@ class Session:
         self.last_error = str(error)
         actions: list[Action] = []
         if self.state in (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED):
-            actions.append(Send(encode(error.notification())))
+            actions.append(self._send(error.notification()))
         return actions + self._down(now, str(error))
 
     def _down(self, now: float, reason: str) -> list[Action]:
@@ -372,15 +405,16 @@ class Session:
         self.updates_sent += len(messages)
         if not messages:
             return []
-        return [Send(b"".join(encode(m, four_octet_as=self.four_octet) for m in messages))]
+        return [self._send(*messages)]
 
     def _end_of_rib(self) -> list[Update]:
         """RFC 4724: one marker per family both sides use."""
         offered = self.peer.capabilities.multiprotocol if self.peer else ()
+        ours = self.config.families
         markers = []
-        if (AFI_IPV4, SAFI_UNICAST) in offered or not offered:
+        if 4 in ours and ((AFI_IPV4, SAFI_UNICAST) in offered or not offered):
             markers.append(Update())
-        if (AFI_IPV6, SAFI_UNICAST) in offered:
+        if 6 in ours and (AFI_IPV6, SAFI_UNICAST) in offered:
             markers.append(Update(mp_unreach=MpUnreach(AFI_IPV6, SAFI_UNICAST, ())))
         return markers
 
@@ -402,8 +436,8 @@ class Session:
         for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
             attributes = PathAttributes(
                 origin=0,
-                as_path=() if self.ibgp else ((2, (self.config.my_asn,)),),
-                next_hop=self.local_address if version == 4 else None,
+                as_path=() if self.ibgp else ((2, (self.config.open_asn,)),),
+                next_hop=self._address_of(4) if version == 4 else None,
                 local_pref=local_pref if self.ibgp else None,
                 communities=communities,
                 large_communities=large,
@@ -418,21 +452,30 @@ class Session:
                     yield Update(attributes=attributes, mp_reach=reach)
 
     def _can_send(self, prefix: str) -> bool:
-        """Only families both sides negotiated (RFC 4760: no capability, IPv4 alone),
-        and only with a next hop of the prefix's family on this session."""
+        """Only families this session carries and both sides negotiated (RFC 4760: no
+        capability, IPv4 alone), and only with a next hop of the prefix's family."""
         version = ipaddress.ip_network(prefix).version
+        if version not in self.config.families:
+            return False
         afi = AFI_IPV4 if version == 4 else AFI_IPV6
         offered = self.peer.capabilities.multiprotocol if self.peer else ()
         if (afi, SAFI_UNICAST) not in offered and (offered or version == 6):
             return False
-        if self.local_address is None:
-            return False
-        return ipaddress.ip_address(self.local_address).version == version
+        return self._address_of(version) is not None
+
+    def _address_of(self, version: int) -> str | None:
+        """The node's address of ``version`` on this connection: the local end, or on a
+        dual-stack session the interface's address of the other family."""
+        for address in (self.local_address, self.other_family_address):
+            if address is not None and ipaddress.ip_address(address).version == version:
+                return address
+        return None
 
     def _ipv6_next_hops(self) -> tuple[str, ...]:
-        if self.local_address is None or ipaddress.ip_address(self.local_address).version != 6:
+        address = self._address_of(6)
+        if address is None:
             return ()
-        return (self.local_address, self.link_local) if self.link_local else (self.local_address,)
+        return (address, self.link_local) if self.link_local else (address,)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -50,6 +50,19 @@ CONNECT_TIMEOUT = 10.0  # as MetalLB: dial and OPEN exchange
 
 StateCallback = Callable[[str, State, State, str], None]
 
+# MetalLB's FRR-mode counter -> the session's message count it reads.
+SENT_COUNTERS = {
+    "metallb_bgp_opens_sent": "open",
+    "metallb_bgp_notifications_sent": "notification",
+    "metallb_bgp_keepalives_sent": "keepalive",
+    "metallb_bgp_route_refresh_sent": "route_refresh",  # ironlb imports nothing: never asks
+}
+RECEIVED_COUNTERS = {
+    "metallb_bgp_opens_received": "open",
+    "metallb_bgp_updates_total_received": "update",
+    "metallb_bgp_keepalives_received": "keepalive",
+}
+
 
 def md5sig_option(peer: str, password: str) -> bytes:
     """``struct tcp_md5sig`` for ``setsockopt(IPPROTO_TCP, TCP_MD5SIG)``."""
@@ -99,6 +112,8 @@ def dial_for(plan: BGPSessionPlan, password: str | None) -> Dial:
     keepalive = int(plan.keepalive_time) if plan.keepalive_time else None
     config = SessionConfig(
         my_asn=plan.my_asn,
+        local_asn=plan.local_asn,
+        families=plan.families,
         peer_asn=plan.peer_asn,
         router_id=plan.router_id,
         hold_time=int(plan.hold_time),
@@ -121,6 +136,7 @@ class _Peer:
         self.tasks: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
         self.stopped = False
+        self.counted: dict[str, int] = {}  # message counters as last exported
         self.timer = asyncio.get_running_loop().create_task(self._timers())
         self.perform(self.session.start(self.owner.now()))
 
@@ -143,7 +159,22 @@ class _Peer:
         self.owner.counters.set(
             "metallb_bgp_updates_total", self.session.updates_sent, peer=self.label
         )
+        self._count_messages()
         self.wake.set()
+
+    def _count_messages(self) -> None:
+        """MetalLB's FRR-mode message counters (labels peer and vrf, as its
+        frr-metrics exports them), from the session's counts since the last call."""
+        counts = {name: self.session.sent[kind] for name, kind in SENT_COUNTERS.items()} | {
+            name: self.session.received[kind] for name, kind in RECEIVED_COUNTERS.items()
+        }
+        counts["metallb_bgp_total_sent"] = sum(self.session.sent.values())
+        counts["metallb_bgp_total_received"] = sum(self.session.received.values())
+        for name, count in counts.items():
+            delta = count - self.counted.get(name, 0)
+            if delta or name not in self.counted:  # every series exists from the start
+                self.owner.counters.inc(name, delta, peer=self.label, vrf="default")
+                self.counted[name] = count
 
     def _state_changed(self, change: StateChanged) -> None:
         log.info(
@@ -182,13 +213,24 @@ class _Peer:
         self.writer = writer
         local = writer.get_extra_info("sockname")[0].split("%")[0]
         router_id = fallback_router_id(local, self.owner.node)
-        try:  # pyroute2 runs an event loop of its own: not on this one
-            loop = asyncio.get_running_loop()
-            link_local = await loop.run_in_executor(None, self.owner.link_local_of, local)
-        except Exception as exc:  # an IPv6 next hop without its link-local still works
-            log.warning("peer %s: no link-local address for %s: %s", self.name, local, exc)
-            link_local = None
-        self.perform(self.session.connection_made(self.owner.now(), local, link_local, router_id))
+        families = dial.config.families
+        other = 6 if ipaddress.ip_address(local).version == 4 else 4
+        found = InterfaceAddresses()
+        if 6 in families or other in families:
+            try:  # pyroute2 runs an event loop of its own: not on this one
+                loop = asyncio.get_running_loop()
+                found = await loop.run_in_executor(None, self.owner.addresses_of, local)
+            except Exception as exc:  # next hops without a link-local still work
+                log.warning("peer %s: no addresses of the interface of %s: %s",
+                            self.name, local, exc)  # fmt: skip
+        other_address = found.of(other) if other in families else None
+        if other in families and other_address is None:
+            log.warning("peer %s: no IPv%d address on the interface of %s: the session "
+                        "carries no IPv%d prefixes", self.name, other, local, other)  # fmt: skip
+        link_local = found.link_local if 6 in families else None
+        self.perform(self.session.connection_made(
+            self.owner.now(), local, link_local, router_id, other_address
+        ))  # fmt: skip
         self._spawn(self._read(reader, writer))
 
     @staticmethod
@@ -280,13 +322,13 @@ class BgpSpeaker:
         counters: Counters | None = None,
         on_state: StateCallback | None = None,
         password_of: Callable[[BGPSessionPlan], str | None] = recorded_password,
-        link_local_of: Callable[[str], str | None] | None = None,
+        addresses_of: Callable[[str], InterfaceAddresses] | None = None,
     ) -> None:
         self.node = node
         self.counters = counters or Counters()
         self.on_state = on_state or (lambda peer, old, new, reason: None)
         self.password_of = password_of
-        self.link_local_of = link_local_of or interface_link_local
+        self.addresses_of = addresses_of or interface_addresses
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
         self.missing: dict[str, str] = {}  # peer -> why it has no session (a password)
@@ -345,26 +387,38 @@ class BgpSpeaker:
             self.peers[name].set_routes(routes_from_plan(plan.bgp.get(name, ())))
 
 
-def interface_link_local(address: str) -> str | None:
-    """The link-local address of the interface that holds ``address`` (IPv6 next hops
-    carry both, RFC 2545), read through netlink."""
-    if ipaddress.ip_address(address).version != 6:
-        return None
+@attrs.frozen
+class InterfaceAddresses:
+    """The node's addresses on the interface a session leaves by: next hops (IPv6
+    ones carry the link-local too, RFC 2545; a dual-stack session needs the other
+    family's)."""
+
+    link_local: str | None = None
+    ipv4: str | None = None
+    ipv6: str | None = None  # global
+
+    def of(self, version: int) -> str | None:
+        return self.ipv4 if version == 4 else self.ipv6
+
+
+def interface_addresses(address: str) -> InterfaceAddresses:
+    """The addresses of the interface that holds ``address``, read through netlink."""
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
         index = next(
-            (
-                a["index"]
-                for a in ipr.get_addr(family=socket.AF_INET6)
-                if a.get_attr("IFA_ADDRESS") == address
-            ),
-            None,
+            (a["index"] for a in ipr.get_addr() if a.get_attr("IFA_ADDRESS") == address), None
         )
         if index is None:
-            return None
-        for entry in ipr.get_addr(family=socket.AF_INET6, index=index):
-            candidate = entry.get_attr("IFA_ADDRESS") or ""
-            if candidate.lower().startswith("fe80:"):
-                return candidate
-    return None
+            return InterfaceAddresses()
+        own = ipaddress.ip_address(address)
+        found = {f"ipv{own.version}": address}  # the connection's own end comes first
+        for entry in ipr.get_addr(index=index):
+            candidate = ipaddress.ip_address(entry.get_attr("IFA_ADDRESS") or "0.0.0.0")
+            if candidate.is_unspecified or (candidate.version == 4 and candidate.is_link_local):
+                continue
+            if candidate.version == 6 and candidate.is_link_local:
+                found.setdefault("link_local", str(candidate))
+            else:
+                found.setdefault(f"ipv{candidate.version}", str(candidate))
+        return InterfaceAddresses(**found)

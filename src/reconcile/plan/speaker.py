@@ -110,6 +110,12 @@ class BGPSessionPlan:
     vrf: str
     ibgp: bool
     conditions: tuple[str, ...]  # what the native speaker cannot do for this peer yet
+    local_asn: int = 0  # replaces my_asn on the wire (FRR's local-as ... replace-as); 0: none
+    families: tuple[int, ...] = (4, 6)  # the address families the session carries
+
+    @property
+    def session_asn(self) -> int:
+        return self.local_asn or self.my_asn
 
 
 @attrs.frozen

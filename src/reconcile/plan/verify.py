@@ -43,7 +43,9 @@ ENTRY_DIGEST_LENGTH = 12  # hex digits: a diagnosis, not the proof (that is "dig
 #   1  the first wave (digest records without "rules")
 #   2  the speaker judges LOCAL_PREF compatibility by the pool's families, as
 #      validation does (MetalLB's BGPAdvertisementsHaveCompatibleLocalPref)
-RULES_VERSION = 2
+#   3  a BGP session lists only the address families it carries: its peer's, both
+#      with dualStackAddressFamily or over an interface (MetalLB's FRR modes)
+RULES_VERSION = 3
 
 
 def plan_digest(plan: ControllerPlan | NodePlan) -> str:

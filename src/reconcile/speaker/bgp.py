@@ -16,7 +16,7 @@ from ..plan.speaker import (
     route_order,
 )
 from ..selectors import selects
-from .bgp_routes import local_pref_conflict, route_for, session_plan
+from .bgp_routes import carried_families, local_pref_conflict, route_for, session_plan
 
 _MadeRoutes = tuple[tuple[BGPAdvertisement, ...], BGPPeer, tuple[BGPRoute, ...]]
 
@@ -55,11 +55,13 @@ class _BGPService:
             and all(a is b for a, b in zip(kept[0], ads, strict=True))
         ):
             return kept[2]
+        families = carried_families(peer)  # only what the session will carry
         made = {
             route_for(ip, ad, peer)
             for ad in ads
             if not ad.peers or peer.name in ad.peers
             for ip in self.ips
+            if (6 if ":" in ip else 4) in families
         }
         routes = tuple(sorted(made, key=route_order))
         self.routes[memo_key] = (ads, peer, routes)

@@ -10,10 +10,24 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from ..addresses import parse_ip, to_text
-from ..config import BGPAdvertisement, BGPPeer, local_prefs_compatible
+from ..config import (
+    NOT_HONOURED_PEER_FIELDS,
+    BGPAdvertisement,
+    BGPPeer,
+    local_prefs_compatible,
+)
 from ..plan.speaker import BGPRoute, BGPSessionPlan
 
 DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
+
+
+def carried_families(peer: BGPPeer) -> frozenset[int]:
+    """The address families the session to ``peer`` will carry: none while the
+    native speaker cannot open it (a VRF, an interface: the warnings say so), else
+    those MetalLB's FRR modes activate (BGPPeer.families)."""
+    if peer.vrf or peer.interface:
+        return frozenset()
+    return peer.families
 
 
 def route_for(ip: str, ad: BGPAdvertisement, peer: BGPPeer) -> BGPRoute:
@@ -62,25 +76,21 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
     ``secret_version`` is the recorded keyed hash of the password Secret: the value
     itself is read live by the effector, never from a log.
     """
-    conditions = []
-    if peer.bfd_profile:
-        conditions.append(
-            f"BFD profile {peer.bfd_profile}: BFD is not supported by ironlb's native "
-            "speaker yet; the session runs without it"
-        )
-    if peer.vrf:
-        conditions.append(
-            f"VRF {peer.vrf}: sessions inside a VRF are not supported by ironlb's native "
-            "speaker yet; the session is not opened"
-        )
-    if peer.interface:
-        conditions.append(
-            f"interface {peer.interface}: BGP unnumbered is not supported by ironlb's "
-            "native speaker yet; the session is not opened"
-        )
+    unhonoured = (
+        ("bfdProfile", peer.bfd_profile),
+        ("vrf", peer.vrf),
+        ("interface", peer.interface),
+    )
+    conditions = tuple(
+        f"{field} {value}: {NOT_HONOURED_PEER_FIELDS[field]}"
+        for field, value in unhonoured
+        if value
+    )
     return BGPSessionPlan(
         peer=peer.name,
         my_asn=peer.my_asn,
+        local_asn=peer.local_asn,
+        families=tuple(sorted(carried_families(peer))),
         peer_asn=peer.peer_asn,
         dynamic_asn=peer.dynamic_asn,
         address=peer.address,
@@ -99,5 +109,5 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
         bfd_profile=peer.bfd_profile,
         vrf=peer.vrf,
         ibgp=peer.ibgp,
-        conditions=tuple(conditions),
+        conditions=conditions,
     )

@@ -486,6 +486,12 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
                 reason = self._l2_reason(key, by_ip, node)
         return routes, reason
 
+    def session_conditions(self, node: str) -> dict[str, tuple[str, ...]]:
+        """Peer -> what the node's speaker cannot do for that session (``explain``)."""
+        self.refresh()
+        sessions = {p.name: self._session(p) for p in self._peers_of(node)}
+        return {name: s.conditions for name, s in sessions.items() if s.conditions}
+
     def _bgp_of_node(
         self, node: str, peers: list[BGPPeer]
     ) -> tuple[dict[str, tuple[BGPRoute, ...]], dict[str, tuple[str, ...]], dict[str, Reason]]:

@@ -256,3 +256,72 @@ def test_misuse_by_ironlb_is_a_local_error_never_sent_to_the_peer():
     with pytest.raises(LocalProtocolError, match="connection_made in OpenSent"):
         session.connection_made(0, "192.0.2.1")
     assert session.state is State.OPEN_SENT  # a local error changes nothing
+
+
+def dual_wire(a: SessionConfig, b: SessionConfig, other: str | None) -> Wire:
+    """``a`` on IPv4, its interface also holding ``other`` (IPv6) and fe80::1."""
+    wire = Wire(a, b)
+    wire.a.start(0)
+    wire.b.start(0)
+    wire.exchange(
+        wire.a.connection_made(0, "192.0.2.1", "fe80::1", "192.0.2.1", other),
+        wire.b.connection_made(0, "192.0.2.2"),
+    )
+    return wire
+
+
+BOTH = [Route("198.51.100.10/32"), Route("2001:db8:ff::5/128")]
+
+
+def test_a_session_carries_only_its_own_family_unless_dual_stack():
+    wire = dual_wire(config(64512, 64513, families=(4,)), config(64513, 64512), "2001:db8::1")
+    opened = next(m for m in wire.from_a if isinstance(m, Open))
+    assert opened.capabilities.multiprotocol == ((1, 1),)  # IPv6 unicast not offered
+    (update,) = sent(wire.a.set_routes(BOTH))
+    assert update.nlri == ("198.51.100.10/32",) and update.mp_reach is None
+
+
+def test_a_dual_stack_session_sends_ipv6_with_the_interfaces_ipv6_next_hop():
+    wire = dual_wire(config(64512, 64513), config(64513, 64512), "2001:db8::1")
+    opened = next(m for m in wire.from_a if isinstance(m, Open))
+    assert opened.capabilities.multiprotocol == ((1, 1), (2, 1))
+    updates = sent(wire.a.set_routes(BOTH))
+    v4 = next(u for u in updates if u.nlri)
+    v6 = next(u for u in updates if u.mp_reach is not None)
+    assert v4.attributes.next_hop == "192.0.2.1"
+    assert v6.mp_reach.prefixes == ("2001:db8:ff::5/128",)
+    assert v6.mp_reach.next_hops == ("2001:db8::1", "fe80::1")
+
+
+def test_a_dual_stack_session_without_an_ipv6_address_keeps_its_ipv6_prefixes():
+    wire = dual_wire(config(64512, 64513), config(64513, 64512), None)
+    (update,) = sent(wire.a.set_routes(BOTH))  # no next hop for IPv6: only IPv4 goes
+    assert update.nlri == ("198.51.100.10/32",) and update.mp_reach is None
+
+
+def test_local_asn_replaces_my_asn_in_the_open_and_the_as_path():
+    # FRR's "local-as 64600 no-prepend replace-as": the peer sees only 64600.
+    wire = Wire(config(64512, 64513, local_asn=64600), config(64513, 64600))
+    wire.connect()
+    assert wire.a.state is wire.b.state is State.ESTABLISHED
+    opened = next(m for m in wire.from_a if isinstance(m, Open))
+    assert opened.asn == 64600 and opened.capabilities.four_octet_as == 64600
+    (update,) = sent(wire.a.set_routes([Route("198.51.100.10/32")]))
+    assert update.attributes.as_path == ((2, (64600,)),)
+
+
+def test_a_peer_expecting_my_asn_refuses_a_local_asn_session():
+    wire = Wire(config(64512, 64513, local_asn=64600), config(64513, 64512))
+    wire.connect()
+    assert wire.b.state is not State.ESTABLISHED
+    assert "peer AS 64600, expected 64512" in wire.b.last_error
+
+
+def test_router_id_keepalive_and_connect_time_come_from_the_configuration():
+    wire = Wire(config(64512, 64513, keepalive_time=7, connect_time=5.0), config(64513, 64512))
+    wire.connect()
+    opened = next(m for m in wire.from_a if isinstance(m, Open))
+    assert opened.router_id == "10.0.0.12"  # routerID, not the connection's address
+    assert wire.a.keepalive_interval == 7  # keepaliveTime below a third of the hold time
+    wire.a.connection_failed(100.0, "gone")
+    assert wire.a.next_deadline() == 105.0  # connectTime: a fixed retry, no backoff

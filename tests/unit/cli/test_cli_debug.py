@@ -203,3 +203,22 @@ def test_explain_shows_what_the_speaker_recorded_about_its_bgp_sessions(tmp_path
     assert sessions == {"tor-r2": {"state": "Active", "reason": "hold timer expired", "seq": seq}}
     _code, text = run("explain", log, "shop/checkout", "--node", "worker2")
     assert f"session tor-r2: Active since seq {seq} (hold timer expired)" in text
+
+
+def test_explain_and_plan_show_a_peer_the_speaker_opens_no_session_to(tmp_path):
+    (peer,) = [r for r in read_inputs([str(EXAMPLE)]) if r.key == "metallb-system/tor-r2"]
+    in_vrf = json.loads(json.dumps(peer.object))
+    in_vrf["spec"]["vrf"] = "red"
+    log, _seq = example_log_with(tmp_path, peer.kind, peer.key, in_vrf, "watch")
+    _code, out = run("explain", log, "shop/checkout", "--node", "worker2", "-o", "json")
+    report = json.loads(out)
+    assert "worker2" not in report["bgp"] or "tor-r2" not in report["bgp"]["worker2"]["peers"]
+    (condition,) = report["bgp_conditions"]["tor-r2"]
+    assert condition.startswith("vrf red: sessions in a VRF are not implemented")
+    _code, text = run("explain", log, "shop/checkout", "--node", "worker2")
+    assert f"bgp to tor-r2: {condition}" in text
+    _code, out = run("replay", log, "-o", "json")
+    plan = json.loads(out)
+    assert plan["bgp"]["worker2"]["tor-r2"] == []  # listed under it: nothing
+    (warning,) = plan["config"]["warnings"]
+    assert (warning["object"], warning["field"]) == ("BGPPeer/metallb-system/tor-r2", "spec.vrf")

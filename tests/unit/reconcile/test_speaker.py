@@ -406,6 +406,61 @@ def test_bgp_routes(objects, node_name, expected):
     assert routes(POOL, *NODES, *objects, SERVING, WEB, node=node_name) == expected
 
 
+DUAL_POOL = pool("p", "192.0.2.0/28", "2001:db8::/124")
+DUAL_WEB = service(
+    "web", ips=["10.96.0.1", "fd00:96::1"], ipFamilyPolicy="RequireDualStack",
+    annotations={"metallb.io/loadBalancerIPs": "192.0.2.5,2001:db8::5"},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "carried"),
+    [
+        pytest.param({"peerAddress": "10.0.0.2"}, ["192.0.2.5/32"], id="ipv4-peer"),
+        pytest.param({"peerAddress": "fd00::2"}, ["2001:db8::5/128"], id="ipv6-peer"),
+        pytest.param(
+            {"peerAddress": "10.0.0.2", "dualStackAddressFamily": True},
+            ["192.0.2.5/32", "2001:db8::5/128"],
+            id="dual-stack-session",
+        ),
+    ],
+)
+def test_a_session_lists_only_the_families_it_carries(spec, carried):
+    ext = peer("ext", peer_asn=65000, **spec)
+    fold = speakers_fold(DUAL_POOL, *NODES, ext, ADV, SERVING, DUAL_WEB)
+    plan = fold.node_plan("n1")
+    assert [r.prefix for r in plan.bgp["ext"]] == carried
+    assert plan.bgp_status["default/web"] == ("ext",)  # ServiceBGPStatus lists it
+    families = tuple(sorted({6 if ":" in prefix else 4 for prefix in carried}))
+    assert plan.sessions["ext"].families == families
+
+
+def test_a_service_of_the_other_family_is_not_listed_under_a_session():
+    v6_only = service("web", ip="fd00:96::1", loadBalancerIP="2001:db8::5", ipFamilies=["IPv6"])
+    ext = peer("ext", peer_asn=65000, peerAddress="10.0.0.2")
+    plan = speakers_fold(DUAL_POOL, *NODES, ext, ADV, SERVING, v6_only).node_plan("n1")
+    assert plan.bgp == {"ext": ()}
+    assert "default/web" not in plan.bgp_status  # no ServiceBGPStatus names the peer
+
+
+@pytest.mark.parametrize(
+    ("selection", "announced"),
+    [
+        ({"ipAddressPools": ["p"]}, True),
+        ({"ipAddressPools": ["other"]}, False),
+        ({"ipAddressPoolSelectors": [{"matchLabels": {"tier": "web"}}]}, True),
+        ({"ipAddressPoolSelectors": [{"matchLabels": {"tier": "db"}}]}, False),
+    ],
+)
+def test_an_advertisement_announces_the_pools_it_selects(selection, announced):
+    labelled = pool("p", "192.0.2.0/28", labels={"tier": "web"})
+    other = pool("other", "192.0.2.64/28")
+    got = routes(
+        labelled, other, *NODES, EXTERNAL, bgp("adv", **selection), SERVING, WEB, node="n1"
+    )
+    assert got == {"ext": [("192.0.2.5/32", None, [])] if announced else []}
+
+
 def test_bgp_endpoints_and_node_conditions():
     local = service("web", loadBalancerIP="192.0.2.5", externalTrafficPolicy="Local")
     base = [POOL, *NODES, EXTERNAL, ADV]
