@@ -331,7 +331,7 @@ class BgpSpeaker:
         self.addresses_of = addresses_of or interface_addresses
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
-        self.missing: dict[str, str] = {}  # peer -> why it has no session (a password)
+        self.missing: dict[str, str] = {}  # peer -> why it has no session, as last logged
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="bgp", daemon=True)
         self._thread.start()
@@ -362,11 +362,10 @@ class BgpSpeaker:
         wanted: dict[str, Dial] = {}
         for name, session in plan.sessions.items():
             if session.address is None or session.vrf or session.interface:
-                log.warning(
-                    "peer %s: %s",
-                    name,
-                    "; ".join(session.conditions) or "unsupported by the native speaker",
-                )
+                why = "; ".join(session.conditions) or "unsupported by the native speaker"
+                if self.missing.get(name) != why:  # said once, not on every plan
+                    log.warning("peer %s: no session: %s", name, why)
+                    self.missing[name] = why
                 continue
             try:
                 password = self.password_of(session)
