@@ -1,15 +1,19 @@
 """The native BGP speaker against BIRD 2 in network namespaces.
 
-    sudo python benchmarks/bgp_bench.py [--prefixes 10000] [--changes 100]
+    sudo python benchmarks/bgp_bench.py [--held 10 10000 100000] [--prefixes 10000]
+                                        [--changes 50]
 
-* latency: a plan gaining one prefix, applied to the speaker effector, until BIRD
-  has installed the route (seen on the router namespace's netlink, which BIRD's
-  kernel protocol feeds as soon as the route is in its table); p50 and p99;
+* latency: with ``--held`` prefixes announced, a plan gaining one prefix (and then
+  losing it again), applied to the speaker effector, until BIRD has installed (or
+  removed) the route, seen on the router namespace's netlink, which BIRD's kernel
+  protocol feeds as soon as the route is in its table; p50 and p99 per size, and
+  the p99 against the smallest size's (the target: 2x at most);
 * bulk: a plan with ``--prefixes`` /32s applied at once, until BIRD counts them all;
 * idle: the CPU the speaker process uses over 10 s holding that session.
 
 The speaker runs in its own process in the node namespace (``drive``), so its CPU
-is its own; BIRD runs passive in the router namespace.
+is its own; BIRD runs passive in the router namespace. Plans are built before the
+clock starts, from route objects made once (as the speaker fold reuses them).
 """
 
 from __future__ import annotations
@@ -39,9 +43,18 @@ NODE, ROUTER = "10.50.0.1", "10.50.0.2"
 BASE = int(IPv4Address("100.64.0.0"))
 
 
+ROUTES: list[BGPRoute] = []  # made once: route i is prefix(i)
+
+
+def prefix(i: int) -> str:
+    return f"{IPv4Address(BASE + i)}/32"
+
+
 def plan(count: int) -> NodePlan:
+    while len(ROUTES) < count:
+        ROUTES.append(BGPRoute(prefix(len(ROUTES)), None, (), ()))
     session = session_plan("bird", ROUTER)
-    routes = tuple(BGPRoute(f"{IPv4Address(BASE + i)}/32", None, (), ()) for i in range(count))
+    routes = tuple(ROUTES[:count])
     return NodePlan("node1", {}, {"bird": routes}, {"bird": session}, {4: (), 6: ()}, {}, {})
 
 
@@ -57,8 +70,9 @@ def drive() -> None:
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "apply":
+            wanted = plan(int(argument))  # before the clock starts
             at = time.time()
-            speaker.apply(plan(int(argument)))
+            speaker.apply(wanted)
             print(json.dumps({"applied_at": at}), flush=True)
         elif command == "idle":
             before = cpu_seconds()
@@ -86,8 +100,9 @@ def main() -> None:
         drive()
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--held", type=int, nargs="+", default=[10, 10_000, 100_000])
     parser.add_argument("--prefixes", type=int, default=10_000)
-    parser.add_argument("--changes", type=int, default=100)
+    parser.add_argument("--changes", type=int, default=50)
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:6]
     node, router = f"bgpb-n-{suffix}", f"bgpb-r-{suffix}"
@@ -118,9 +133,13 @@ def main() -> None:
         )
         while not control.exists():
             time.sleep(0.05)
-        monitor = subprocess.Popen(
-            ["ip", "-n", router, "-ts", "monitor", "route"], stdout=subprocess.PIPE, text=True
-        )
+
+        def watching() -> subprocess.Popen:
+            """The router's routing table as it changes (``ip -ts monitor``)."""
+            return subprocess.Popen(
+                ["ip", "-n", router, "-ts", "monitor", "route"], stdout=subprocess.PIPE, text=True
+            )
+
         driver = subprocess.Popen(
             ["ip", "netns", "exec", node, sys.executable, __file__, "drive"],
             stdin=subprocess.PIPE,
@@ -133,29 +152,48 @@ def main() -> None:
             driver.stdin.flush()
             return json.loads(driver.stdout.readline())
 
-        def installed(prefix: str) -> float:
-            """The wall-clock time the router's kernel got ``prefix`` (ip -ts)."""
+        def seen(wanted: str, deleted: bool) -> float:
+            """The wall-clock time the router's kernel got (or lost) ``wanted`` (ip -ts)."""
             for line in monitor.stdout:
-                if f" {prefix} " in f" {line}" and "Deleted" not in line:
+                if f" {wanted} " in f" {line}" and ("Deleted" in line) == deleted:
                     stamp = line[1 : line.index("]")]
                     return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(
                         "0" + stamp[19:]
                     )
             raise SystemExit("the monitor ended")
 
-        send("apply 1")
-        installed(f"{IPv4Address(BASE)}")  # the session is up and the first route in
-        latencies = []
-        for count in range(2, args.changes + 2):
-            applied_at = send(f"apply {count}")["applied_at"]
-            latencies.append(installed(str(IPv4Address(BASE + count - 1))) - applied_at)
-        latencies.sort()
-        print(
-            f"plan change -> route in BIRD (kernel-installed), {args.changes} changes: "
-            f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
-            f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
-        )
-        monitor.terminate()
+        def p99(values: list[float]) -> float:
+            return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
+
+        reference = None
+        for held in args.held:
+            send(f"apply {held}")
+            while bird_count(router, control) < held:  # all in before the clock matters
+                time.sleep(0.05)
+            # Watched from here: a burst of 100,000 routes would overflow the monitor.
+            monitor = watching()
+            time.sleep(0.5)  # the monitor's socket subscribed (no event to wait for)
+            added, withdrawn = [], []
+            one = prefix(held).removesuffix("/32")
+            for _ in range(args.changes):
+                applied_at = send(f"apply {held + 1}")["applied_at"]
+                added.append(seen(one, deleted=False) - applied_at)
+                applied_at = send(f"apply {held}")["applied_at"]
+                withdrawn.append(seen(one, deleted=True) - applied_at)
+            worst = max(p99(added), p99(withdrawn))
+            reference = reference or worst
+            print(
+                f"{held:>7,} held: one added -> in BIRD p50 {statistics.median(added) * 1e3:.2f} "
+                f"ms p99 {p99(added) * 1e3:.2f} ms; withdrawn p50 "
+                f"{statistics.median(withdrawn) * 1e3:.2f} ms p99 {p99(withdrawn) * 1e3:.2f} ms; "
+                f"p99 {worst / reference:.2f}x the {args.held[0]:,}-held one",
+                flush=True,
+            )
+            monitor.terminate()
+            monitor.wait()
+        send("apply 0")
+        while bird_count(router, control) > 0:
+            time.sleep(0.02)
 
         began = time.monotonic()
         send(f"apply {args.prefixes}")

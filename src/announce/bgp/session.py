@@ -268,6 +268,18 @@ class Session:
         self.desired = {r.prefix: r for r in routes}
         return self._sync()
 
+    def update_routes(self, changed: Iterable[Route], removed: Iterable[str]) -> list[Action]:
+        """A change of what this session advertises: routes added or altered, and
+        prefixes no longer wanted. Costs what changed, not what is held."""
+        touched = []
+        for prefix in removed:
+            self.desired.pop(prefix, None)
+            touched.append(prefix)
+        for route in changed:
+            self.desired[route.prefix] = route
+            touched.append(route.prefix)
+        return self._sync(only=touched)
+
     # --- internals ----------------------------------------------------------------
 
     def _send(self, *messages: Message) -> Send:
@@ -389,12 +401,24 @@ class Session:
         self.advertised.clear()
         return self._sync()
 
-    def _sync(self, *, initial: bool = False) -> list[Action]:
+    def _sync(self, *, initial: bool = False, only: Iterable[str] | None = None) -> list[Action]:
+        """Send the difference between desired and advertised: for every prefix, or
+        for the prefixes ``only`` names (an update that touched just those)."""
         if self.state is not State.ESTABLISHED:
             return []
-        sendable = {p: r for p, r in self.desired.items() if self._can_send(p)}
-        withdrawn = [p for p in self.advertised if p not in sendable]
-        changed = [r for p, r in sendable.items() if self.advertised.get(p) != r]
+        versions = self._sendable_versions()
+        if only is None:
+            prefixes = [*self.desired, *(p for p in self.advertised if p not in self.desired)]
+        else:
+            prefixes = list(dict.fromkeys(only))  # once each, in the order given
+        withdrawn, changed = [], []
+        for prefix in prefixes:
+            route = self.desired.get(prefix)
+            if route is not None and _version(prefix) in versions:
+                if self.advertised.get(prefix) != route:
+                    changed.append(route)
+            elif prefix in self.advertised:
+                withdrawn.append(prefix)
         messages = list(self._withdrawals(withdrawn)) + list(self._announcements(changed))
         for prefix in withdrawn:
             del self.advertised[prefix]
@@ -419,8 +443,8 @@ class Session:
         return markers
 
     def _withdrawals(self, prefixes: list[str]) -> Iterable[Update]:
-        v4 = [p for p in prefixes if ipaddress.ip_network(p).version == 4]
-        v6 = [p for p in prefixes if ipaddress.ip_network(p).version == 6]
+        v4 = [p for p in prefixes if _version(p) == 4]
+        v6 = [p for p in prefixes if _version(p) == 6]
         room = MAX_SIZE - 64  # the header, the lengths and MP_UNREACH's own header
         for chunk in _chunks(v4, room // 5):  # a /32 takes 5 octets
             yield Update(withdrawn=tuple(chunk))
@@ -430,7 +454,7 @@ class Session:
     def _announcements(self, routes: list[Route]) -> Iterable[Update]:
         groups: dict[tuple, list[str]] = {}
         for route in routes:
-            version = ipaddress.ip_network(route.prefix).version
+            version = _version(route.prefix)
             key = (version, route.local_pref, route.communities, route.large_communities)
             groups.setdefault(key, []).append(route.prefix)
         for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
@@ -451,17 +475,19 @@ class Session:
                     reach = MpReach(AFI_IPV6, SAFI_UNICAST, self._ipv6_next_hops(), tuple(chunk))
                     yield Update(attributes=attributes, mp_reach=reach)
 
-    def _can_send(self, prefix: str) -> bool:
-        """Only families this session carries and both sides negotiated (RFC 4760: no
-        capability, IPv4 alone), and only with a next hop of the prefix's family."""
-        version = ipaddress.ip_network(prefix).version
-        if version not in self.config.families:
-            return False
-        afi = AFI_IPV4 if version == 4 else AFI_IPV6
+    def _sendable_versions(self) -> frozenset[int]:
+        """The families this session sends now: those it carries and both sides
+        negotiated (RFC 4760: no capability, IPv4 alone), with a next hop of the
+        family known."""
         offered = self.peer.capabilities.multiprotocol if self.peer else ()
-        if (afi, SAFI_UNICAST) not in offered and (offered or version == 6):
-            return False
-        return self._address_of(version) is not None
+        versions = set()
+        for version in self.config.families:
+            afi = AFI_IPV4 if version == 4 else AFI_IPV6
+            if (afi, SAFI_UNICAST) not in offered and (offered or version == 6):
+                continue
+            if self._address_of(version) is not None:
+                versions.add(version)
+        return frozenset(versions)
 
     def _address_of(self, version: int) -> str | None:
         """The node's address of ``version`` on this connection: the local end, or on a
@@ -478,22 +504,44 @@ class Session:
         return (address, self.link_local) if self.link_local else (address,)
 
 
+def _version(prefix: str) -> int:
+    """The family of a prefix as plans write it (canonical text: IPv6 has colons)."""
+    return 6 if ":" in prefix else 4
+
+
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 def routes_from_plan(plan_routes: Iterable[BGPRoute]) -> list[Route]:
-    """The plan's BGPRoute values as session routes (communities as numbers)."""
-    return [
-        Route(
-            r.prefix,
-            r.local_pref,
-            tuple(sorted(_community(c) for c in r.communities)),
-            tuple(sorted(_large(c) for c in r.large_communities)),
+    """The plan's BGPRoute values as session routes (communities as numbers), one
+    per prefix: two advertisements of one prefix send the union of their
+    communities (MetalLB's FRR modes: each adds its own, "additive")."""
+    by_prefix: dict[str, list[BGPRoute]] = {}
+    for route in plan_routes:
+        by_prefix.setdefault(route.prefix, []).append(route)
+    return [merged_route(routes) for routes in by_prefix.values()]
+
+
+def merged_route(routes: Iterable[BGPRoute]) -> Route:
+    """One prefix's plan routes as the one route a session sends."""
+    routes = list(routes)
+    first = routes[0]
+    if len(routes) == 1:
+        return Route(
+            first.prefix,
+            first.local_pref,
+            tuple(sorted(_community(c) for c in first.communities)),
+            tuple(sorted(_large(c) for c in first.large_communities)),
         )
-        for r in plan_routes
-    ]
+    prefs = [r.local_pref for r in routes if r.local_pref is not None]
+    return Route(
+        first.prefix,
+        max(prefs) if prefs else None,
+        tuple(sorted({_community(c) for r in routes for c in r.communities})),
+        tuple(sorted({_large(c) for r in routes for c in r.large_communities})),
+    )
 
 
 def _community(text: str) -> int:

@@ -29,18 +29,17 @@ import attrs
 
 from ...events.errors import LbError
 from ...events.sources.secrets import is_hashed
-from ...reconcile.plan.speaker import BGPSessionPlan, NodePlan
+from ...reconcile.plan.speaker import BGPRoute, BGPSessionPlan, NodePlan
 from ..metrics import Counters
 from .session import (
     Close,
     Connect,
-    Route,
     Send,
     Session,
     SessionConfig,
     State,
     StateChanged,
-    routes_from_plan,
+    merged_route,
 )
 
 log = logging.getLogger("ironlb.bgp")
@@ -137,12 +136,36 @@ class _Peer:
         self.wake = asyncio.Event()
         self.stopped = False
         self.counted: dict[str, int] = {}  # message counters as last exported
+        # The plan's routes as last applied, and grouped by prefix (one route is sent
+        # per prefix: the union of the advertisements' communities).
+        self.plan_routes: tuple[BGPRoute, ...] | None = None
+        self.plan_set: frozenset[BGPRoute] = frozenset()
+        self.by_prefix: dict[str, set[BGPRoute]] = {}
         self.timer = asyncio.get_running_loop().create_task(self._timers())
         self.perform(self.session.start(self.owner.now()))
 
-    def set_routes(self, routes: list[Route]) -> None:
-        self.perform(self.session.set_routes(routes))
-        self.owner.counters.set("metallb_bgp_pending_prefixes_total", len(routes), peer=self.label)
+    def set_routes(self, routes: tuple[BGPRoute, ...]) -> None:
+        """The plan's routes for this peer. Only what changed since the last plan is
+        converted and compared: a plan of 100,000 prefixes gaining one costs a set
+        difference (BGPRoute hashes are cached), not a re-parse of every prefix."""
+        if routes is self.plan_routes:
+            return
+        wanted = frozenset(routes)
+        added, removed = wanted - self.plan_set, self.plan_set - wanted
+        self.plan_routes, self.plan_set = routes, wanted
+        for route in removed:
+            held = self.by_prefix[route.prefix]
+            held.discard(route)
+            if not held:
+                del self.by_prefix[route.prefix]
+        for route in added:
+            self.by_prefix.setdefault(route.prefix, set()).add(route)
+        touched = {r.prefix for r in added} | {r.prefix for r in removed}
+        changed = [merged_route(self.by_prefix[p]) for p in touched if p in self.by_prefix]
+        gone = [p for p in touched if p not in self.by_prefix]
+        self.perform(self.session.update_routes(changed, gone))
+        pending = len(self.by_prefix)
+        self.owner.counters.set("metallb_bgp_pending_prefixes_total", pending, peer=self.label)
 
     def perform(self, actions: list) -> None:
         for action in actions:
@@ -383,7 +406,7 @@ class BgpSpeaker:
         for name, dial in wanted.items():
             if name not in self.peers:
                 self.peers[name] = _Peer(name, dial, self)
-            self.peers[name].set_routes(routes_from_plan(plan.bgp.get(name, ())))
+            self.peers[name].set_routes(plan.bgp.get(name, ()))
 
 
 @attrs.frozen

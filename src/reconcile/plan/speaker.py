@@ -57,7 +57,7 @@ class L2Announcement:
         }
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the speaker diffs plans as sets of routes
 class BGPRoute:
     prefix: str  # "192.0.2.10/32"
     local_pref: int | None  # None on eBGP sessions: not sent

@@ -25,7 +25,9 @@ from ironlb.announce.bgp.session import (
     Session,
     SessionConfig,
     State,
+    routes_from_plan,
 )
+from ironlb.reconcile.plan.speaker import BGPRoute
 
 
 def sent(actions) -> list:
@@ -325,3 +327,27 @@ def test_router_id_keepalive_and_connect_time_come_from_the_configuration():
     assert wire.a.keepalive_interval == 7  # keepaliveTime below a third of the hold time
     wire.a.connection_failed(100.0, "gone")
     assert wire.a.next_deadline() == 105.0  # connectTime: a fixed retry, no backoff
+
+
+def test_two_advertisements_of_one_prefix_send_the_union_of_their_communities():
+    # MetalLB's FRR modes: each advertisement adds its communities to the one route.
+    plan = [
+        BGPRoute("198.51.100.10/32", None, ("1:1",), ()),
+        BGPRoute("198.51.100.10/32", None, ("2:2",), ("64512:1:2",)),
+    ]
+    (route,) = routes_from_plan(plan)
+    assert route.communities == ((1 << 16) | 1, (2 << 16) | 2)
+    assert route.large_communities == ((64512, 1, 2),)
+
+
+def test_an_update_sends_only_what_it_touches():
+    wire = Wire(config(64512, 64513), config(64513, 64512))
+    wire.connect()
+    held = [Route(f"10.0.{i // 256}.{i % 256}/32") for i in range(1000)]
+    wire.a.set_routes(held)
+    (added,) = sent(wire.a.update_routes([Route("203.0.113.1/32")], []))
+    assert added.nlri == ("203.0.113.1/32",)
+    (gone,) = sent(wire.a.update_routes([], ["10.0.0.7/32"]))
+    assert gone.withdrawn == ("10.0.0.7/32",)
+    assert wire.a.update_routes([held[1]], []) == []  # as advertised: nothing to send
+    assert len(wire.a.advertised) == 1000
