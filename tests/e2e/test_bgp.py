@@ -325,3 +325,22 @@ def test_a_session_carries_its_family_or_both_when_dual_stack(lab, dual):
         lab.publish(marker("marker", "198.51.100.11"))
         lab.router.wait_for_routes(4, lambda r: "198.51.100.11/32" in r, "the marker route")
         assert lab.router.routes(6) == {}  # MetalLB's FRR modes: IPv4 only on this session
+
+
+def test_two_advertisements_of_one_prefix_send_the_union_of_their_communities(lab):
+    lab.router.start([Neighbor(NODE4, ROUTER4, 64512, 64513)])
+    second = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BGPAdvertisement",
+        "metadata": {"name": "tagged", "namespace": "metallb-system"},
+        "spec": {"communities": ["64512:200", "large:64512:3:4"]},
+    }
+    lab.publish(manifests([peer("r4", ROUTER4, 64512, 64513)]) + json.dumps(second) + "\n")
+    lab.start_speaker()
+
+    def both(routes) -> bool:  # not the first sight: the plan may grow ad by ad
+        return f"{VIP4}/32" in routes and len(routes[f"{VIP4}/32"].communities) == 2
+
+    routes = lab.router.wait_for_routes(4, both, "route with both communities")
+    assert routes[f"{VIP4}/32"].communities == {"64512:100", "64512:200"}
+    assert routes[f"{VIP4}/32"].large_communities == {"64512:1:2", "64512:3:4"}
