@@ -483,6 +483,7 @@ class SpeakerRuntime:
                 ready=self._listed(),
                 plan_changed=plan_changed,
                 config_warnings=self.fold.config_warnings,
+                dead=[n for n, up in self.fold.membership_verdicts().items() if not up],
             )
         self._log_warnings()
         now = time.monotonic()

@@ -17,7 +17,7 @@ import datetime
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -65,6 +65,7 @@ class SpeakerStatusPublisher:
         self.changed = False  # a conflict arrived since the last publish
         self._errors: tuple[tuple[ConfigError, ...], ...] = ((), ())
         self._announced_l2: set[str] = set()
+        self._dead: frozenset[str] = frozenset()  # nodes whose speakers are judged down
         self._wanted: dict[ObjectRef, WantedStatus] = {}
         self._tasks: queue.Queue[str | None] = queue.Queue()  # "" = leftovers, or a Service
         self._worker = threading.Thread(target=self._work, name="l2-claims", daemon=True)
@@ -91,9 +92,12 @@ class SpeakerStatusPublisher:
         ready: bool,
         plan_changed: bool,
         config_warnings: Sequence[ConfigError] = (),
+        dead: Iterable[str] = (),
     ) -> None:
         """Called after every batch: does work only when the plan (the caller already
-        compared it), a conflict or the configuration's errors changed."""
+        compared it), a conflict or the configuration's errors changed. ``dead``: the
+        nodes whose speakers are judged down (a verdict, not merely unheard of)."""
+        self._dead = frozenset(dead)
         conflicts_changed, self.changed = self.changed, False
         if not ready:
             return
@@ -147,9 +151,12 @@ class SpeakerStatusPublisher:
         self.writer.forget_unknown(found)
 
     def _claim(self, service: str) -> None:
-        """This node announces ``service`` now: other nodes' layer-2 statuses are stale.
-        Checked again when the task runs: a claim queued while this node stood in for a
-        starting peer would otherwise delete the status that peer wrote since."""
+        """This node announces ``service`` now: the layer-2 statuses of nodes whose
+        speakers are judged down are stale. Any other speaker deletes its own when it
+        stops announcing; deleting them here raced with it: a node standing in for a
+        peer it had not yet heard of deleted the status that peer, the winner, had
+        just written, and nobody wrote it again. Checked when the task runs, for the
+        same reason."""
         if service not in self._announced_l2:
             return
         namespace, _, name = service.partition("/")
@@ -157,7 +164,8 @@ class SpeakerStatusPublisher:
         selector = f"{SERVICE_NAME_LABEL}={name},{SERVICE_NAMESPACE_LABEL}={namespace}"
         for item in self._list(plural, selector):
             metadata = item.get("metadata") or {}
-            if (metadata.get("labels") or {}).get(NODE_LABEL) == self.node:
+            holder = (metadata.get("labels") or {}).get(NODE_LABEL)
+            if holder not in self._dead:
                 continue
             ref = ObjectRef(API_VERSION, plural, self.namespace, metadata.get("name", ""))
             try:
