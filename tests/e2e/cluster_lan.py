@@ -96,10 +96,19 @@ class ClusterLan(Lan):
             self.kubeconfig,
             "--store",
             self.tmp / f"own-{node}",
+            "--metrics-address",
+            "127.0.0.1:7472",  # each node's own loopback (Lan.metrics)
             prefix=as_in_the_manifest(("ip", "netns", "exec", self.ns[node])),
         )
         self.speakers[node] = speaker
         return speaker
+
+    def beats_heard(self, node: str) -> float:
+        """Heartbeats ``node``'s speaker accepted from the others so far."""
+        for line in self.metrics(node).splitlines():
+            if line.startswith("ironlb_membership_beats_received_total"):
+                return float(line.split()[-1])
+        return 0.0
 
 
 def announcing(node: str):

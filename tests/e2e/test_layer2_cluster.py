@@ -64,6 +64,14 @@ def wait_for_verdict(store_path, node: str, *, alive: bool) -> int:
     raise AssertionError(f"the log never held {node} {'alive' if alive else 'down'}")
 
 
+def wait_for_beats(lan: ClusterLan, node: str) -> None:
+    """Block until ``node``'s speaker has accepted a heartbeat from another."""
+    deadline = time.monotonic() + DEADLINE
+    while lan.beats_heard(node) == 0:
+        assert time.monotonic() < deadline, f"{node} heard no heartbeat"
+        time.sleep(0.05)  # polling its metrics: the beats arrive on their own clock
+
+
 def answered_by(lan: ClusterLan, mac: str) -> bool:
     """Ask with arping until ``mac`` answers (each try waits for its replies)."""
     deadline = time.monotonic() + DEADLINE
@@ -86,6 +94,10 @@ def test_a_killed_speaker_is_replaced(lan):
     # The survivor holds the winner live (at start it may have judged it down while
     # the winner started, and stood in for it).
     before = wait_for_verdict(lan.tmp / f"own-{other}", winner, alive=True)
+    if lan.heartbeats:
+        # That verdict may come from the winner's Lease alone, before any beat was
+        # heard: killed then, the Lease would judge it (in seconds), not the beats.
+        wait_for_beats(lan, other)
     lan.speakers[winner].process.send_signal(signal.SIGKILL)
     assert capture.stdout.readline().strip() == lan.mac(other)
     capture.wait(timeout=DEADLINE)
