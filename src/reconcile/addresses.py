@@ -114,6 +114,12 @@ def to_text(address: Address) -> str:
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
+def family_of(text: str) -> int:
+    """4 or 6 for an address or prefix as plans and objects write it (IPv6 text has
+    colons, IPv4 none): no parsing where the text is known to be an address."""
+    return 6 if ":" in text else 4
+
+
 @functools.lru_cache(maxsize=32768)
 def parse_ip(text: str) -> Address | None:
     """The ``(version, integer)`` of an address, or None when it does not parse.

@@ -105,10 +105,10 @@ def explain(
     for ip, announcement in sorted(by_ip.items()):
         result["layer2"][ip] = {**announcement.to_json(), "candidates": candidates}
     nodes = [node] if node else speakers.node_names()
+    # Peers a speaker opens no session to, or one without a feature asked for.
+    conditions = speakers.session_conditions(nodes)
+    result["bgp_conditions"] = {peer: list(c) for peer, c in conditions.items()}
     for name in nodes:
-        # Peers a speaker opens no session to, or one without a feature asked for.
-        for peer, conditions in speakers.session_conditions(name).items():
-            result["bgp_conditions"][peer] = list(conditions)
         routes, reason = speakers.bgp_of(key, name)
         if routes:
             prefixes = sorted({r.prefix for by_peer in routes.values() for r in by_peer})

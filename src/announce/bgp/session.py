@@ -39,6 +39,7 @@ from typing import Any
 import attrs
 
 from ...events.errors import LbError
+from ...reconcile.addresses import family_of
 from ...reconcile.plan.speaker import BGPRoute
 from .messages import (
     ADMINISTRATIVE_SHUTDOWN,
@@ -167,7 +168,6 @@ class Session:
         self.link_local: str | None = None
         self.other_family_address: str | None = None  # next hop of the other family
         self.last_error = ""
-        self.updates_sent = 0
         # Messages by type ("open", "update", ...), as FRR counts them per neighbour.
         self.sent: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
         self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
@@ -279,6 +279,10 @@ class Session:
             self.desired[route.prefix] = route
             touched.append(route.prefix)
         return self._sync(only=touched)
+
+    @property
+    def updates_sent(self) -> int:
+        return self.sent["update"]
 
     # --- internals ----------------------------------------------------------------
 
@@ -414,7 +418,7 @@ class Session:
         withdrawn, changed = [], []
         for prefix in prefixes:
             route = self.desired.get(prefix)
-            if route is not None and _version(prefix) in versions:
+            if route is not None and family_of(prefix) in versions:
                 if self.advertised.get(prefix) != route:
                     changed.append(route)
             elif prefix in self.advertised:
@@ -426,7 +430,6 @@ class Session:
             self.advertised[route.prefix] = route
         if initial and self.peer is not None and self.peer.capabilities.graceful_restart:
             messages += self._end_of_rib()
-        self.updates_sent += len(messages)
         if not messages:
             return []
         return [self._send(*messages)]
@@ -443,8 +446,8 @@ class Session:
         return markers
 
     def _withdrawals(self, prefixes: list[str]) -> Iterable[Update]:
-        v4 = [p for p in prefixes if _version(p) == 4]
-        v6 = [p for p in prefixes if _version(p) == 6]
+        v4 = [p for p in prefixes if family_of(p) == 4]
+        v6 = [p for p in prefixes if family_of(p) == 6]
         room = MAX_SIZE - 64  # the header, the lengths and MP_UNREACH's own header
         for chunk in _chunks(v4, room // 5):  # a /32 takes 5 octets
             yield Update(withdrawn=tuple(chunk))
@@ -454,7 +457,7 @@ class Session:
     def _announcements(self, routes: list[Route]) -> Iterable[Update]:
         groups: dict[tuple, list[str]] = {}
         for route in routes:
-            version = _version(route.prefix)
+            version = family_of(route.prefix)
             key = (version, route.local_pref, route.communities, route.large_communities)
             groups.setdefault(key, []).append(route.prefix)
         for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
@@ -504,40 +507,19 @@ class Session:
         return (address, self.link_local) if self.link_local else (address,)
 
 
-def _version(prefix: str) -> int:
-    """The family of a prefix as plans write it (canonical text: IPv6 has colons)."""
-    return 6 if ":" in prefix else 4
-
-
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def routes_from_plan(plan_routes: Iterable[BGPRoute]) -> list[Route]:
-    """The plan's BGPRoute values as session routes (communities as numbers), one
-    per prefix: two advertisements of one prefix send the union of their
-    communities (MetalLB's FRR modes: each adds its own, "additive")."""
-    by_prefix: dict[str, list[BGPRoute]] = {}
-    for route in plan_routes:
-        by_prefix.setdefault(route.prefix, []).append(route)
-    return [merged_route(routes) for routes in by_prefix.values()]
-
-
 def merged_route(routes: Iterable[BGPRoute]) -> Route:
-    """One prefix's plan routes as the one route a session sends."""
+    """One prefix's plan routes as the one route a session sends: two advertisements
+    of a prefix send the union of their communities (MetalLB's FRR modes: each adds
+    its own, "additive"), communities as numbers."""
     routes = list(routes)
-    first = routes[0]
-    if len(routes) == 1:
-        return Route(
-            first.prefix,
-            first.local_pref,
-            tuple(sorted(_community(c) for c in first.communities)),
-            tuple(sorted(_large(c) for c in first.large_communities)),
-        )
     prefs = [r.local_pref for r in routes if r.local_pref is not None]
     return Route(
-        first.prefix,
+        routes[0].prefix,
         max(prefs) if prefs else None,
         tuple(sorted({_community(c) for r in routes for c in r.communities})),
         tuple(sorted({_large(c) for r in routes for c in r.large_communities})),

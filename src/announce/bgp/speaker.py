@@ -136,6 +136,7 @@ class _Peer:
         self.wake = asyncio.Event()
         self.stopped = False
         self.counted: dict[str, int] = {}  # message counters as last exported
+        self.counted_totals: tuple[int, int] | None = None  # (sent, received) then
         # The plan's routes as last applied, and grouped by prefix (one route is sent
         # per prefix: the union of the advertisements' communities).
         self.plan_routes: tuple[BGPRoute, ...] | None = None
@@ -188,11 +189,14 @@ class _Peer:
     def _count_messages(self) -> None:
         """MetalLB's FRR-mode message counters (labels peer and vrf, as its
         frr-metrics exports them), from the session's counts since the last call."""
-        counts = {name: self.session.sent[kind] for name, kind in SENT_COUNTERS.items()} | {
-            name: self.session.received[kind] for name, kind in RECEIVED_COUNTERS.items()
-        }
-        counts["metallb_bgp_total_sent"] = sum(self.session.sent.values())
-        counts["metallb_bgp_total_received"] = sum(self.session.received.values())
+        sent, received = self.session.sent, self.session.received
+        totals = (sum(sent.values()), sum(received.values()))
+        if totals == self.counted_totals:  # most actions move no message
+            return
+        self.counted_totals = totals
+        counts = {name: sent[kind] for name, kind in SENT_COUNTERS.items()}
+        counts |= {name: received[kind] for name, kind in RECEIVED_COUNTERS.items()}
+        counts["metallb_bgp_total_sent"], counts["metallb_bgp_total_received"] = totals
         for name, count in counts.items():
             delta = count - self.counted.get(name, 0)
             if delta or name not in self.counted:  # every series exists from the start

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ..addresses import AddressRange
+from ..addresses import AddressRange, family_of
 from ..frozen import freeze
 from ..selectors import Selector, any_matches
 
@@ -184,7 +184,7 @@ class BGPPeer:
         else only the family of the peer's address."""
         if self.dual_stack_address_family or self.address is None:
             return frozenset((4, 6))
-        return frozenset((6 if ":" in self.address else 4,))
+        return frozenset((family_of(self.address),))
 
 
 @attrs.frozen

@@ -113,10 +113,6 @@ class BGPSessionPlan:
     local_asn: int = 0  # replaces my_asn on the wire (FRR's local-as ... replace-as); 0: none
     families: tuple[int, ...] = (4, 6)  # the address families the session carries
 
-    @property
-    def session_asn(self) -> int:
-        return self.local_asn or self.my_asn
-
 
 @attrs.frozen
 class NodePlan:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from ..addresses import family_of
 from ..config import BGPAdvertisement, BGPPeer
 from ..objects import Service
 from ..plan.speaker import (
@@ -61,7 +62,7 @@ class _BGPService:
             for ad in ads
             if not ad.peers or peer.name in ad.peers
             for ip in self.ips
-            if (6 if ":" in ip else 4) in families
+            if family_of(ip) in families
         }
         routes = tuple(sorted(made, key=route_order))
         self.routes[memo_key] = (ads, peer, routes)

@@ -70,22 +70,26 @@ def local_pref_conflict(
     return False
 
 
+def peer_conditions(peer: BGPPeer) -> tuple[str, ...]:
+    """What the native speaker cannot do yet for the session to ``peer``."""
+    unhonoured = (
+        ("bfdProfile", peer.bfd_profile),
+        ("vrf", peer.vrf),
+        ("interface", peer.interface),
+    )
+    return tuple(
+        f"{field} {value}: {NOT_HONOURED_PEER_FIELDS[field]}"
+        for field, value in unhonoured
+        if value
+    )
+
+
 def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
     """Every parameter of the session to ``peer``, and what cannot be honoured yet.
 
     ``secret_version`` is the recorded keyed hash of the password Secret: the value
     itself is read live by the effector, never from a log.
     """
-    unhonoured = (
-        ("bfdProfile", peer.bfd_profile),
-        ("vrf", peer.vrf),
-        ("interface", peer.interface),
-    )
-    conditions = tuple(
-        f"{field} {value}: {NOT_HONOURED_PEER_FIELDS[field]}"
-        for field, value in unhonoured
-        if value
-    )
     return BGPSessionPlan(
         peer=peer.name,
         my_asn=peer.my_asn,
@@ -109,5 +113,5 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
         bfd_profile=peer.bfd_profile,
         vrf=peer.vrf,
         ibgp=peer.ibgp,
-        conditions=conditions,
+        conditions=peer_conditions(peer),
     )

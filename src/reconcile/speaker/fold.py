@@ -56,6 +56,7 @@ from ..pool_lookup import PoolLookup
 from ..selectors import any_matches
 from ..world import Change, World
 from .bgp import BGPAnnouncements, _BGPService
+from .bgp_routes import peer_conditions
 from .cluster import (
     EXCLUDE_L2_CONFIGMAP,
     ExcludeRules,
@@ -486,11 +487,16 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
                 reason = self._l2_reason(key, by_ip, node)
         return routes, reason
 
-    def session_conditions(self, node: str) -> dict[str, tuple[str, ...]]:
-        """Peer -> what the node's speaker cannot do for that session (``explain``)."""
+    def session_conditions(self, nodes: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Peer -> what the speakers cannot do for its sessions, for the peers that
+        select any of ``nodes`` (``explain``)."""
         self.refresh()
-        sessions = {p.name: self._session(p) for p in self._peers_of(node)}
-        return {name: s.conditions for name, s in sessions.items() if s.conditions}
+        nodes = set(nodes)
+        return {
+            peer.name: conditions
+            for peer, selected in zip(self.active.peers, self._peer_nodes, strict=True)
+            if not nodes.isdisjoint(selected) and (conditions := peer_conditions(peer))
+        }
 
     def _bgp_of_node(
         self, node: str, peers: list[BGPPeer]

@@ -25,7 +25,7 @@ from ironlb.announce.bgp.session import (
     Session,
     SessionConfig,
     State,
-    routes_from_plan,
+    merged_route,
 )
 from ironlb.reconcile.plan.speaker import BGPRoute
 
@@ -335,7 +335,7 @@ def test_two_advertisements_of_one_prefix_send_the_union_of_their_communities():
         BGPRoute("198.51.100.10/32", None, ("1:1",), ()),
         BGPRoute("198.51.100.10/32", None, ("2:2",), ("64512:1:2",)),
     ]
-    (route,) = routes_from_plan(plan)
+    route = merged_route(plan)
     assert route.communities == ((1 << 16) | 1, (2 << 16) | 2)
     assert route.large_communities == ((64512, 1, 2),)
 
