@@ -34,6 +34,7 @@ class Neighbor:
     local_asn: int  # the router's
     password: str | None = None
     both_families: bool = False  # IPv4 and IPv6 unicast on this one session
+    bfd: bool = False  # a BFD session (MetalLB's default profile: 300 ms x 3) guards it
 
     @property
     def version(self) -> int:
@@ -42,6 +43,14 @@ class Neighbor:
     @property
     def versions(self) -> tuple[int, ...]:
         return (4, 6) if self.both_families else (self.version,)
+
+
+@attrs.frozen
+class BfdSeen:
+    """A BFD session as the router reports it."""
+
+    state: str  # lower case: "up", "down", "init"
+    detection_time: float  # seconds the router waits for the peer: its multiplier x interval
 
 
 @attrs.frozen
@@ -187,6 +196,44 @@ class Router:
         path = self.dir / "daemon.log"
         return path.read_text()[-3000:] if path.exists() else ""
 
+    def cut(self, address: str) -> None:
+        """Drop everything to and from ``address`` (nftables in the router's
+        namespace): the path fails and no link event tells either daemon."""
+        family = "ip6" if ":" in address else "ip"
+        script = (
+            "table inet ironlb_cut {\n"
+            " chain input { type filter hook input priority -10; "
+            f"{family} saddr {address} drop; }}\n"
+            " chain output { type filter hook output priority -10; "
+            f"{family} daddr {address} drop; }}\n"
+            "}\n"
+        )
+        subprocess.run(
+            ["ip", "netns", "exec", self.netns, "nft", "-f", "-"],
+            input=script, text=True, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def heal(self) -> None:
+        self.exec("nft", "delete", "table", "inet", "ironlb_cut", check=False)
+
+    def wait_for(self, until, what: str):
+        """Poll ``until()`` until it returns something true (daemons have no change
+        notification a test can block on)."""
+        deadline = time.monotonic() + DEADLINE
+        while not (result := until()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: {what}\n{self.log()}")
+            time.sleep(0.1)
+        return result
+
+    def bfd_sessions(self) -> dict[str, BfdSeen]:
+        """Peer address -> the router's BFD session with it."""
+        raise NotImplementedError
+
+    def bgp_last_error(self, address: str) -> str:
+        """Why the router's BGP session with ``address`` last went down."""
+        raise NotImplementedError
+
 
 def _zombie(pid: int) -> bool:
     try:
@@ -200,6 +247,11 @@ class Bird(Router):
 
     def _launch(self) -> None:
         lines = [f"router id {self.router_id};", "log stderr all;", "protocol device {}"]
+        if any(n.bfd for n in self.neighbors):
+            lines.append(
+                'protocol bfd { interface "*" { min rx interval 300 ms; '
+                "min tx interval 300 ms; idle tx interval 1000 ms; multiplier 3; }; }"
+            )
         export = "all" if self.exports else "none"
         for i, n in enumerate(self.neighbors):
             password = f'password "{n.password}";' if n.password else ""
@@ -209,7 +261,7 @@ class Bird(Router):
             lines.append(
                 f"protocol bgp peer{i} {{ local {n.local_address} as {n.local_asn}; "
                 f"neighbor {n.address} as {n.asn}; passive on; direct; {password} "
-                f"{channels} }}"
+                f"{'bfd on;' if n.bfd else ''} error wait time 1, 5; {channels} }}"
             )
         lines += self.extra_config
         (self.dir / "bird.conf").write_text("\n".join(lines) + "\n")
@@ -230,6 +282,24 @@ class Bird(Router):
     def pid(self) -> int:
         path = self.dir / "bird.pid"
         return int(path.read_text()) if path.exists() else 0
+
+    def birdc(self, *command: str) -> str:
+        return self.exec("birdc", "-s", str(self.dir / "bird.ctl"), *command, check=False).stdout
+
+    def bfd_sessions(self) -> dict[str, BfdSeen]:
+        sessions = {}  # "IP address  Interface  State  Since  Interval  Timeout" rows
+        for line in self.birdc("show", "bfd", "sessions").splitlines():
+            fields = line.split()
+            if len(fields) == 6 and re.fullmatch(r"[0-9a-fA-F:.]+", fields[0]):
+                sessions[fields[0]] = BfdSeen(fields[2].lower(), float(fields[5]))
+        return sessions
+
+    def bgp_last_error(self, address: str) -> str:
+        index = next(i for i, n in enumerate(self.neighbors) if n.address == address)
+        for line in self.birdc("show", "protocols", "all", f"peer{index}").splitlines():
+            if "Last error:" in line:
+                return line.partition("Last error:")[2].strip()
+        return ""
 
     def routes(self, version: int) -> dict[str, Seen]:
         table = "master6" if version == 6 else "master4"
@@ -291,6 +361,8 @@ class Frr(Router):
         ]
         for n in self.neighbors:
             lines += [f" neighbor {n.address} remote-as {n.asn}", f" neighbor {n.address} passive"]
+            if n.bfd:
+                lines.append(f" neighbor {n.address} bfd")
             if n.password:
                 lines.append(f" neighbor {n.address} password {n.password}")
         for version in (4, 6):
@@ -336,6 +408,25 @@ class Frr(Router):
         while not (self.zebra_dir / "zserv.api").exists():
             assert self.zebra.poll() is None and time.monotonic() < deadline, "zebra failed"
             time.sleep(0.05)
+        if any(n.bfd for n in self.neighbors):
+            self.bfdd = self._spawn(  # as the frr user: its files in zebra's directory
+                [
+                    "/usr/lib/frr/bfdd",
+                    "-z",
+                    str(self.zebra_dir / "zserv.api"),
+                    "--bfdctl",
+                    str(self.zebra_dir / "bfdd.sock"),
+                    "-i",
+                    str(self.zebra_dir / "bfdd.pid"),
+                    "--vty_socket",
+                    str(self.zebra_dir),
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    "0",
+                ],
+                "bfdd.log",
+            )
         self.process = self._spawn(
             [
                 "/usr/lib/frr/bgpd",
@@ -358,10 +449,10 @@ class Frr(Router):
 
     def stop(self) -> None:
         super().stop()
-        zebra = getattr(self, "zebra", None)
-        if zebra is not None and zebra.poll() is None:
-            zebra.terminate()
-            zebra.wait(timeout=DEADLINE)
+        for helper in (getattr(self, "bfdd", None), getattr(self, "zebra", None)):
+            if helper is not None and helper.poll() is None:
+                helper.terminate()
+                helper.wait(timeout=DEADLINE)
         if getattr(self, "zebra_dir", None) is not None:
             shutil.rmtree(self.zebra_dir, ignore_errors=True)
 
@@ -374,6 +465,29 @@ class Frr(Router):
             return json.loads(out.stdout or "{}")
         except json.JSONDecodeError:
             return {}
+
+    def bfd_sessions(self) -> dict[str, BfdSeen]:
+        out = self.exec("vtysh", "--vty_socket", str(self.zebra_dir), "-c",
+                        "show bfd peers json", check=False).stdout  # fmt: skip
+        try:
+            peers = json.loads(out or "[]")
+        except json.JSONDecodeError:
+            return {}
+        return {
+            p["peer"]: BfdSeen(
+                p.get("status", ""),
+                p.get("remote-detect-multiplier", 0)
+                * max(p.get("receive-interval", 0), p.get("remote-transmit-interval", 0))
+                / 1000,
+            )
+            for p in peers
+            if isinstance(p, dict) and "peer" in p
+        }
+
+    def bgp_last_error(self, address: str) -> str:
+        neighbor = self.vtysh(f"show bgp neighbors {address} json").get(address, {})
+        # e.g. "BGP Notification send: Cease/BFD Down" (bgpd tells the peer why)
+        return f"{neighbor.get('lastResetDueTo', '')}: {neighbor.get('lastNotificationReason', '')}"
 
     def routes(self, version: int) -> dict[str, Seen]:
         family = f"ipv{version}"

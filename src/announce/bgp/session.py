@@ -46,6 +46,7 @@ from .messages import (
     AFI_IPV4,
     AFI_IPV6,
     BAD_PEER_AS,
+    BFD_DOWN,
     MAX_SIZE,
     SAFI_UNICAST,
     UNACCEPTABLE_HOLD_TIME,
@@ -221,6 +222,15 @@ class Session:
         self._hold_deadline = now + OPEN_HOLD_TIME
         self._keepalive_at = None
         return [self._send(self._open()), *self._move(State.OPEN_SENT, "connected")]
+
+    def bfd_down(self, now: float, reason: str) -> list[Action]:
+        """The BFD session beside this one lost the peer: the path is gone, so the
+        session goes at once, not when the hold timer runs out (FRR's and BIRD's
+        reaction; the Cease says why, RFC 9384, should it still get through)."""
+        if self.state not in CONNECTED:
+            return []
+        cease = self._send(Notification(ErrorCode.CEASE, BFD_DOWN))
+        return [cease, *self.connection_failed(now, reason)]
 
     def connection_failed(self, now: float, reason: str) -> list[Action]:
         """The connection could not be made, or was lost."""

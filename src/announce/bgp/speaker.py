@@ -10,6 +10,10 @@ on a live session.
 Sockets carry what BGPPeer asks for: the source address, TCP MD5 signatures
 (RFC 2385, ``TCP_MD5SIG``), TTL 255 for ``ebgpMultiHop`` and 1 for other eBGP
 sessions (directly connected peers), the peer's port.
+
+A peer with a ``bfdProfile`` gets a BFD session beside its BGP session
+(``announce.bfd``, on the same loop); when it goes from Up to Down the BGP session
+is torn down at once, as FRR's bgpd does on bfdd's word.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import attrs
 
 from ...events.errors import LbError
 from ...events.sources.secrets import is_hashed
-from ...reconcile.plan.speaker import BGPRoute, BGPSessionPlan, NodePlan
+from ...reconcile.plan.speaker import BFDSettings, BGPRoute, BGPSessionPlan, NodePlan
+from ..bfd.core import BfdConfig, BfdStateChanged
+from ..bfd.driver import BfdEndpoint, BfdLink
 from ..metrics import Counters
 from .session import (
     Close,
@@ -142,6 +148,8 @@ class _Peer:
         self.plan_routes: tuple[BGPRoute, ...] | None = None
         self.plan_set: frozenset[BGPRoute] = frozenset()
         self.by_prefix: dict[str, set[BGPRoute]] = {}
+        self.bfd: BFDSettings | None = None
+        self.bfd_link: BfdLink | None = None
         self.timer = asyncio.get_running_loop().create_task(self._timers())
         self.perform(self.session.start(self.owner.now()))
 
@@ -167,6 +175,57 @@ class _Peer:
         self.perform(self.session.update_routes(changed, gone))
         pending = len(self.by_prefix)
         self.owner.counters.set("metallb_bgp_pending_prefixes_total", pending, peer=self.label)
+
+    def set_bfd(self, settings: BFDSettings | None) -> None:
+        """The BFD session beside this one, as the plan wants it: a changed profile
+        replaces the BFD session, never the BGP one."""
+        if settings == self.bfd:
+            return
+        self.close_bfd()
+        self.bfd = settings
+        if settings is not None:
+            self._spawn(self._open_bfd(settings))
+
+    def close_bfd(self) -> None:
+        self.bfd = None
+        if self.bfd_link is not None:
+            self.owner.bfd.close(self.bfd_link)
+            self.bfd_link = None
+
+    async def _open_bfd(self, settings: BFDSettings) -> None:
+        """Multihop as FRR decides it: ebgpMultiHop, or an iBGP peer on no subnet of
+        the node's (RFC 5883); otherwise single hop (RFC 5881)."""
+        multihop = self.dial.ttl == 255
+        if self.dial.ttl is None:  # iBGP
+            loop = asyncio.get_running_loop()
+            try:
+                direct = await loop.run_in_executor(None, self.owner.connected, self.dial.address)
+            except Exception as exc:
+                log.warning("peer %s: no route to %s read (%s): BFD single hop",
+                            self.name, self.dial.address, exc)  # fmt: skip
+                direct = True
+            multihop = not direct
+        if self.bfd is not settings:
+            return  # the plan changed meanwhile
+        config = BfdConfig(
+            desired_min_tx=settings.transmit_interval / 1000,
+            required_min_rx=settings.receive_interval / 1000,
+            detect_mult=settings.detect_multiplier,
+            passive=settings.passive,
+            multihop=multihop,
+            minimum_ttl=settings.minimum_ttl,
+        )
+        try:
+            self.bfd_link = self.owner.bfd.open(
+                self.dial.address, config, self._bfd_changed, self.dial.source_address
+            )
+        except (OSError, ValueError) as exc:
+            log.error("peer %s: no BFD session (profile %s): %s", self.name, settings.profile, exc)
+
+    def _bfd_changed(self, change: BfdStateChanged) -> None:
+        if change.failed:
+            reason = f"BFD session down ({change.diag})"
+            self.perform(self.session.bfd_down(self.owner.now(), reason))
 
     def perform(self, actions: list) -> None:
         for action in actions:
@@ -314,6 +373,7 @@ class _Peer:
 
     async def stop(self) -> None:
         self.stopped = True  # the timer loop ends even if a wake-up races the cancel
+        self.close_bfd()
         self.perform(self.session.stop(self.owner.now()))
         pending = [self.timer, *self.tasks]
         for task in pending:
@@ -350,16 +410,19 @@ class BgpSpeaker:
         on_state: StateCallback | None = None,
         password_of: Callable[[BGPSessionPlan], str | None] = recorded_password,
         addresses_of: Callable[[str], InterfaceAddresses] | None = None,
+        connected: Callable[[str], bool] | None = None,
     ) -> None:
         self.node = node
         self.counters = counters or Counters()
         self.on_state = on_state or (lambda peer, old, new, reason: None)
         self.password_of = password_of
         self.addresses_of = addresses_of or interface_addresses
+        self.connected = connected or directly_connected
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
         self.missing: dict[str, str] = {}  # peer -> why it has no session, as last logged
         self.loop = asyncio.new_event_loop()
+        self.bfd = BfdEndpoint(self.loop, self.counters)
         self._thread = threading.Thread(target=self.loop.run_forever, name="bgp", daemon=True)
         self._thread.start()
 
@@ -383,6 +446,7 @@ class BgpSpeaker:
         for peer in self.peers.values():
             await peer.stop()
         self.peers.clear()
+        self.bfd.shutdown()
         await asyncio.sleep(0)  # let the transports flush the Cease they were handed
 
     def _converge(self, plan: NodePlan) -> None:
@@ -406,10 +470,12 @@ class BgpSpeaker:
             wanted[name] = dial_for(session, password)
         for name in [n for n, p in self.peers.items() if wanted.get(n) != p.dial]:
             peer = self.peers.pop(name)
+            peer.close_bfd()  # now: its successor may open one with the same peer
             self.loop.create_task(peer.stop())
         for name, dial in wanted.items():
             if name not in self.peers:
                 self.peers[name] = _Peer(name, dial, self)
+            self.peers[name].set_bfd(plan.sessions[name].bfd)
             self.peers[name].set_routes(plan.bgp.get(name, ()))
 
 
@@ -425,6 +491,15 @@ class InterfaceAddresses:
 
     def of(self, version: int) -> str | None:
         return self.ipv4 if version == 4 else self.ipv6
+
+
+def directly_connected(address: str) -> bool:
+    """Whether the kernel reaches ``address`` without a gateway (on a node's subnet)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        routes = ipr.route("get", dst=address)
+        return not any(route.get_attr("RTA_GATEWAY") for route in routes)
 
 
 def interface_addresses(address: str) -> InterfaceAddresses:

@@ -134,13 +134,17 @@ def parse_peers(
 # speaker does not honour yet: each gets a warning naming it, wherever the
 # configuration is judged (validate, plan, ConfigurationState, the speaker's log).
 NOT_HONOURED_PEER_FIELDS = {
-    "bfdProfile": "BFD is not implemented by ironlb's native speaker yet: the session runs "
-    "without it, and a failed path is detected by the hold timer only",
     "vrf": "sessions in a VRF are not implemented by ironlb's native speaker yet: this peer "
     "gets no session",
     "interface": "BGP unnumbered is not implemented by ironlb's native speaker yet: this peer "
     "gets no session",
 }
+# ironlb's BFD runs on Control packets only, and says so: it advertises a Required
+# Min Echo RX Interval of 0, so a peer never sends it echo packets either.
+NO_ECHO = (
+    "the BFD echo function is not implemented by ironlb: sessions naming this profile "
+    "detect failures with control packets at the profile's intervals"
+)
 DISABLE_MP_WARNING = (
     "disable mp is deprecated and has no effect since it's the default behavior now"
 )
@@ -217,13 +221,9 @@ def parse_bfd_profiles(inputs: ConfigInputs, errors: Errors) -> dict[str, BFDPro
         passive = _bool(spec, "passiveMode", False, ref, errors)
         if len(errors.items) != before:
             continue
-        for field in sorted(spec) or [""]:  # each value set, else the profile itself
-            errors.warn(
-                ref,
-                f"spec.{field}" if field else "spec",
-                "BFD is not implemented by ironlb's native speaker yet: no effect on the "
-                "sessions that name this profile",
-            )
+        for field in ("echoMode", "echoInterval"):
+            if spec.get(field) not in (None, False):
+                errors.warn(ref, f"spec.{field}", NO_ECHO)
         profiles[name] = BFDProfileValue(
             name,
             values["receiveInterval"],

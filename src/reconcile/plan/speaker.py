@@ -86,6 +86,19 @@ route_order = attrgetter("order")  # sorted(routes, key=route_order)
 
 
 @attrs.frozen
+class BFDSettings:
+    """The BFD session beside a BGP session: its BFDProfile's values, MetalLB's (FRR's)
+    defaults where the profile says nothing; intervals in milliseconds."""
+
+    profile: str
+    receive_interval: int = 300
+    transmit_interval: int = 300
+    detect_multiplier: int = 3
+    passive: bool = False
+    minimum_ttl: int = 254  # multihop sessions only
+
+
+@attrs.frozen
 class BGPSessionPlan:
     """One BGP session a node should hold, with every parameter the speaker needs."""
 
@@ -112,6 +125,7 @@ class BGPSessionPlan:
     conditions: tuple[str, ...]  # what the native speaker cannot do for this peer yet
     local_asn: int = 0  # replaces my_asn on the wire (FRR's local-as ... replace-as); 0: none
     families: tuple[int, ...] = (4, 6)  # the address families the session carries
+    bfd: BFDSettings | None = None  # from bfd_profile; None: no BFD session
 
 
 @attrs.frozen

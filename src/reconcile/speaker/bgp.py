@@ -162,4 +162,5 @@ class BGPAnnouncements:
             data = secret.get("data") if isinstance(secret, Mapping) else None
             if isinstance(data, Mapping) and isinstance(data.get("password"), str):
                 secret_version = data["password"]
-        return session_plan(peer, secret_version)
+        profile = self.active.bfd_profiles.get(peer.bfd_profile or "")
+        return session_plan(peer, secret_version, profile)

@@ -12,11 +12,12 @@ from collections.abc import Set as AbstractSet
 from ..addresses import parse_ip, to_text
 from ..config import (
     NOT_HONOURED_PEER_FIELDS,
+    BFDProfileValue,
     BGPAdvertisement,
     BGPPeer,
     local_prefs_compatible,
 )
-from ..plan.speaker import BGPRoute, BGPSessionPlan
+from ..plan.speaker import BFDSettings, BGPRoute, BGPSessionPlan
 
 DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (as FRR does)
 
@@ -73,7 +74,6 @@ def local_pref_conflict(
 def peer_conditions(peer: BGPPeer) -> tuple[str, ...]:
     """What the native speaker cannot do yet for the session to ``peer``."""
     unhonoured = (
-        ("bfdProfile", peer.bfd_profile),
         ("vrf", peer.vrf),
         ("interface", peer.interface),
     )
@@ -84,11 +84,30 @@ def peer_conditions(peer: BGPPeer) -> tuple[str, ...]:
     )
 
 
-def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
+def bfd_settings(profile: BFDProfileValue) -> BFDSettings:
+    """A profile's values over MetalLB's defaults (its echo fields are not honoured:
+    parsing warns about them)."""
+    given = {
+        "receive_interval": profile.receive_interval,
+        "transmit_interval": profile.transmit_interval,
+        "detect_multiplier": profile.detect_multiplier,
+        "minimum_ttl": profile.minimum_ttl,
+    }
+    return BFDSettings(
+        profile.name,
+        passive=profile.passive_mode,
+        **{field: value for field, value in given.items() if value is not None},
+    )
+
+
+def session_plan(
+    peer: BGPPeer, secret_version: str | None, bfd_profile: BFDProfileValue | None = None
+) -> BGPSessionPlan:
     """Every parameter of the session to ``peer``, and what cannot be honoured yet.
 
     ``secret_version`` is the recorded keyed hash of the password Secret: the value
-    itself is read live by the effector, never from a log.
+    itself is read live by the effector, never from a log. ``bfd_profile``: the
+    BFDProfile the peer names (parsing refuses a configuration naming a missing one).
     """
     return BGPSessionPlan(
         peer=peer.name,
@@ -114,4 +133,5 @@ def session_plan(peer: BGPPeer, secret_version: str | None) -> BGPSessionPlan:
         vrf=peer.vrf,
         ibgp=peer.ibgp,
         conditions=peer_conditions(peer),
+        bfd=bfd_settings(bfd_profile) if bfd_profile is not None else None,
     )

@@ -208,6 +208,18 @@ def test_a_stop_says_cease():
     assert wire.a.state is State.IDLE and wire.a.next_deadline() is None
 
 
+def test_a_bfd_failure_ends_the_session_at_once_with_a_cease():
+    wire = Wire(config(64512, 64513, hold_time=90), config(64513, 64512, hold_time=90))
+    wire.connect()
+    wire.now = 1.0  # long before the hold timer
+    actions = wire.a.bfd_down(wire.now, "BFD session down (time expired)")
+    assert sent(actions) == [Notification(6, 10)]  # Cease, "BFD Down" (RFC 9384)
+    assert any(isinstance(x, Close) for x in actions)
+    assert wire.a.state is State.ACTIVE and wire.a.last_error == "BFD session down (time expired)"
+    assert wire.a.next_deadline() == wire.now  # a session that was up redials at once
+    assert wire.a.bfd_down(wire.now, "again") == []  # nothing left to tear down
+
+
 def test_open_carries_the_capabilities():
     wire = Wire(config(4_200_000_000, 64513, graceful_restart=True), config(64513, 64512))
     wire.a.start(0)

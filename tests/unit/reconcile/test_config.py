@@ -313,12 +313,11 @@ def test_local_asn_is_used_where_frr_takes_local_as_and_reported_elsewhere(spec,
 
 def test_fields_not_honoured_are_warnings_not_errors():
     config = parse(
-        metallb("BFDProfile", "fast", {"receiveInterval": 300}),
+        metallb("BFDProfile", "fast", {"receiveInterval": 300, "echoMode": True}),
         peer("r", bfdProfile="fast", disableMP=True),
     )
     assert config.valid
     assert [(w.object, w.field) for w in sorted(config.warnings)] == [
-        ("BFDProfile/metallb-system/fast", "spec.receiveInterval"),
-        ("BGPPeer/metallb-system/r", "spec.bfdProfile"),
+        ("BFDProfile/metallb-system/fast", "spec.echoMode"),
         ("BGPPeer/metallb-system/r", "spec.disableMP"),
     ]

@@ -27,6 +27,8 @@ TIMERS = SESSION + "test_router_id_keepalive_and_connect_time_come_from_the_conf
 FAMILIES = E2E_BGP + "test_a_session_carries_its_family_or_both_when_dual_stack"
 POOLS = SPEAKER + "test_an_advertisement_announces_the_pools_it_selects"
 SELECTED = SPEAKER + "test_conflicting_local_prefs_brought_together_by_service_selectors"
+BFD_CORE = "tests/unit/announce/test_bfd_core.py::"
+BFD_E2E = "tests/e2e/test_bfd.py::test_a_cut_path_is_noticed_by_bfd_not_the_hold_timer"
 
 # field -> the test that shows its effect
 HONOURED = {
@@ -53,6 +55,7 @@ HONOURED = {
         "nodeSelectors": SPEAKER + "test_bgp_routes",
         "enableGracefulRestart": SESSION + "test_open_carries_the_capabilities",
         "ebgpMultiHop": DIAL + "test_ebgp_multihop_sets_the_ttl",
+        "bfdProfile": BFD_E2E,
     },
     "BGPAdvertisement": {
         "aggregationLength": SPEAKER + "test_bgp_routes",
@@ -68,7 +71,15 @@ HONOURED = {
         "serviceSelectors": SPEAKER
         + "test_conflicting_local_prefs_brought_together_by_service_selectors",
     },
-    "BFDProfile": {},
+    "BFDProfile": {  # each also reaches the plan: SPEAKER's test_sessions_carry_every_...
+        "receiveInterval": BFD_CORE + "test_transmission_follows_the_transmit_interval_and_"
+        "the_peers_receive_interval",
+        "transmitInterval": BFD_CORE + "test_transmission_follows_the_transmit_interval_and_"
+        "the_peers_receive_interval",
+        "detectMultiplier": BFD_CORE + "test_a_silent_peer_is_down_after_the_detection_time",
+        "passiveMode": BFD_CORE + "test_a_passive_session_is_silent_until_the_peer_speaks",
+        "minimumTtl": BFD_CORE + "test_single_hop_wants_ttl_255_multihop_its_minimum_ttl",
+    },
     "Community": {"communities": SPEAKER + "test_bgp_routes"},
 }
 
@@ -80,7 +91,6 @@ BASE = {
     "Community": {},
 }
 SAMPLES = {
-    ("BGPPeer", "bfdProfile"): "p",
     ("BGPPeer", "vrf"): "red",
     ("BGPPeer", "interface"): "eth0",
     ("BGPPeer", "disableMP"): True,

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ironlb.reconcile.plan.speaker import Reason
+from ironlb.reconcile.plan.speaker import BFDSettings, Reason
 from tests.k8s import (
     announcers,
     bgp,
@@ -495,7 +495,8 @@ def test_sessions_carry_every_parameter_and_say_what_is_not_supported():
         "metadata": {"name": "tor-pw", "namespace": "metallb-system"},
         "data": {"password": "hmac-sha256:abc"},
     }
-    profile = metallb("BFDProfile", "fast", {"receiveInterval": 100})
+    bfd = {"receiveInterval": 100, "passiveMode": True, "minimumTtl": 200, "echoInterval": 20}
+    profile = metallb("BFDProfile", "fast", bfd)
     full = peer(
         "tor",
         peer_asn=65001,
@@ -519,8 +520,13 @@ def test_sessions_carry_every_parameter_and_say_what_is_not_supported():
     assert session.password is None and session.password_secret == "tor-pw"
     assert session.password_version == "hmac-sha256:abc"
     assert session.ebgp_multihop and session.vrf == "red"
-    assert any("BFD" in c for c in session.conditions)
-    assert any("VRF" in c for c in session.conditions)
+    # the profile's values over MetalLB's defaults (echo is not honoured: a warning)
+    assert session.bfd == BFDSettings(
+        "fast", receive_interval=100, transmit_interval=300, detect_multiplier=3,
+        passive=True, minimum_ttl=200,
+    )  # fmt: skip
+    (condition,) = session.conditions
+    assert "VRF" in condition
 
 
 def test_status_objects_content():
