@@ -59,9 +59,7 @@ class BfdStateChanged:
     def failed(self) -> bool:
         """An Up session lost: what tears its BGP session down. Neither our own
         AdminDown nor the peer's is a failure (RFC 5882 section 3.2)."""
-        return (
-            self.old is BfdState.UP and self.new is BfdState.DOWN and not self.peer_admin_down
-        )
+        return self.old is BfdState.UP and self.new is BfdState.DOWN and not self.peer_admin_down
 
 
 Action = Transmit | BfdStateChanged
