@@ -35,6 +35,7 @@ class Neighbor:
     password: str | None = None
     both_families: bool = False  # IPv4 and IPv6 unicast on this one session
     bfd: bool = False  # a BFD session (MetalLB's default profile: 300 ms x 3) guards it
+    unnumbered: bool = False  # ``address`` names the interface (FRR's ``neighbor IFACE interface``)
 
     @property
     def version(self) -> int:
@@ -42,7 +43,7 @@ class Neighbor:
 
     @property
     def versions(self) -> tuple[int, ...]:
-        return (4, 6) if self.both_families else (self.version,)
+        return (4, 6) if self.both_families or self.unnumbered else (self.version,)
 
 
 @attrs.frozen
@@ -360,7 +361,8 @@ class Frr(Router):
             " no bgp network import-check",
         ]
         for n in self.neighbors:
-            lines += [f" neighbor {n.address} remote-as {n.asn}", f" neighbor {n.address} passive"]
+            remote = f"interface remote-as {n.asn}" if n.unnumbered else f"remote-as {n.asn}"
+            lines += [f" neighbor {n.address} {remote}", f" neighbor {n.address} passive"]
             if n.bfd:
                 lines.append(f" neighbor {n.address} bfd")
             if n.password:
@@ -385,23 +387,7 @@ class Frr(Router):
         self.zebra_dir = Path(tempfile.mkdtemp(prefix="ironlb-zebra-"))
         shutil.chown(self.zebra_dir, "frr", "frr")
         self.zebra = self._spawn(
-            [
-                "/usr/lib/frr/zebra",
-                "-u",
-                "frr",
-                "-g",
-                "frr",
-                "-z",
-                str(self.zebra_dir / "zserv.api"),
-                "-i",
-                str(self.zebra_dir / "zebra.pid"),
-                "--vty_socket",
-                str(self.zebra_dir),
-                "-A",
-                "127.0.0.1",
-                "-P",
-                "0",
-            ],
+            self._frr_daemon("zebra", "-u", "frr", "-g", "frr", files=self.zebra_dir),
             "zebra.log",
         )
         deadline = time.monotonic() + DEADLINE
@@ -410,42 +396,33 @@ class Frr(Router):
             time.sleep(0.05)
         if any(n.bfd for n in self.neighbors):
             self.bfdd = self._spawn(  # as the frr user: its files in zebra's directory
-                [
-                    "/usr/lib/frr/bfdd",
-                    "-z",
-                    str(self.zebra_dir / "zserv.api"),
-                    "--bfdctl",
-                    str(self.zebra_dir / "bfdd.sock"),
-                    "-i",
-                    str(self.zebra_dir / "bfdd.pid"),
-                    "--vty_socket",
-                    str(self.zebra_dir),
-                    "-A",
-                    "127.0.0.1",
-                    "-P",
-                    "0",
-                ],
+                self._frr_daemon(
+                    "bfdd", "--bfdctl", str(self.zebra_dir / "bfdd.sock"), files=self.zebra_dir
+                ),
                 "bfdd.log",
             )
         self.process = self._spawn(
-            [
-                "/usr/lib/frr/bgpd",
-                "-S",
-                "-f",
-                str(self.dir / "bgpd.conf"),
-                "-i",
-                str(self.dir / "bgpd.pid"),
-                "-z",
-                str(self.zebra_dir / "zserv.api"),
-                "--vty_socket",
-                str(self.dir),
-                "-A",
-                "127.0.0.1",
-                "-P",
-                "0",
-            ],
+            self._frr_daemon("bgpd", "-S", "-f", str(self.dir / "bgpd.conf"), files=self.dir),
             "daemon.log",
         )
+
+    def _frr_daemon(self, name: str, *options: str, files: Path) -> list[str]:
+        """An FRR daemon's command line: zebra's API socket, its pid file and vty
+        socket in ``files``, no vty TCP port."""
+        return [
+            f"/usr/lib/frr/{name}",
+            *options,
+            "-z",
+            str(self.zebra_dir / "zserv.api"),
+            "-i",
+            str(files / f"{name}.pid"),
+            "--vty_socket",
+            str(files),
+            "-A",
+            "127.0.0.1",
+            "-P",
+            "0",
+        ]
 
     def stop(self) -> None:
         super().stop()

@@ -19,21 +19,17 @@ import sys
 import pytest
 
 from tests.e2e.routers import Neighbor, run
-from tests.e2e.test_bgp import NODE4, ROUTER4, VIP4, Lab, manifests, peer
+from tests.e2e.test_bgp import NODE4, ROUTER4, VIP4, Lab, built_lab, manifests, peer
 from tests.e2e.test_bgp import pytestmark as bgp_requirements
 
 pytestmark = bgp_requirements
 ROUTE = f"{VIP4}/32"
 
 
-@pytest.fixture(params=["bird", "frr"])
+@pytest.fixture(params=["bird", "frr"])  # GoBGP has no BFD
 def lab(request, tmp_path):
-    laboratory = Lab(tmp_path, request.param)
-    try:
-        laboratory.build()
+    with built_lab(tmp_path, request.param) as laboratory:
         yield laboratory
-    finally:
-        laboratory.destroy()
 
 
 def profile(name: str, spec: dict) -> str:

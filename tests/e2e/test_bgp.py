@@ -9,9 +9,11 @@ What arrived is read from the daemon's own CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -153,14 +155,20 @@ class Lab:
         return wait_for_record(self.own, SESSION_KIND, matching)
 
 
-@pytest.fixture(params=sorted(DAEMONS))
-def lab(request, tmp_path):
-    laboratory = Lab(tmp_path, request.param)
+@contextlib.contextmanager
+def built_lab(tmp_path, daemon: str) -> Iterator[Lab]:
+    laboratory = Lab(tmp_path, daemon)
     try:
         laboratory.build()
         yield laboratory
     finally:
         laboratory.destroy()
+
+
+@pytest.fixture(params=sorted(DAEMONS))
+def lab(request, tmp_path):
+    with built_lab(tmp_path, request.param) as laboratory:
+        yield laboratory
 
 
 def peer(name: str, address: str, my: int, their: int, **extra) -> dict:

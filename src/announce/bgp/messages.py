@@ -602,7 +602,8 @@ def _decode_mp_reach(value: bytes) -> MpReach:
         raise BgpError(
             ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns"
         )
-    size = 4 if version == 4 else 16
+    # IPv6 next hops (16 or 32 octets) also come with IPv4 prefixes (RFC 8950).
+    size = 16 if version == 6 or hop_length % 16 == 0 else 4
     if hop_length == 0 or hop_length % size:
         raise BgpError(
             ErrorCode.UPDATE_MESSAGE, OPTIONAL_ATTRIBUTE_ERROR, f"next hop length {hop_length}"

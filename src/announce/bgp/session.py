@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -67,6 +68,8 @@ from .messages import (
     split_messages,
 )
 
+EXTENDED_NEXT_HOP = 5  # capability code (RFC 8950)
+IPV4_OVER_IPV6 = struct.pack("!HHH", AFI_IPV4, SAFI_UNICAST, AFI_IPV6)  # NLRI AFI/SAFI, NH AFI
 BACKOFF_FIRST, BACKOFF_CAP = 1.0, 120.0  # MetalLB's: 1 s doubling to 2 min
 OPEN_HOLD_TIME = 240.0  # RFC 4271: a large hold time until OPENs are exchanged
 GRACEFUL_RESTART_TIME = 120
@@ -112,6 +115,9 @@ class SessionConfig:
     # ``local-as N no-prepend replace-as``); 0: my_asn. eBGP only (config/peers.py).
     local_asn: int = 0
     families: tuple[int, ...] = (4, 6)  # address families offered and carried
+    # RFC 8950: IPv4 prefixes with an IPv6 next hop, offered on unnumbered sessions
+    # (FRR turns it on for ``neighbor IFACE interface``); used when both offer it.
+    extended_next_hop: bool = False
 
     @property
     def open_asn(self) -> int:
@@ -173,6 +179,7 @@ class Session:
         self.sent: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
         self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES.values(), 0)
         self.four_octet = True
+        self.extended_next_hop = False  # negotiated (RFC 8950): IPv4 over an IPv6 next hop
         self._buffer = b""
         self._retry_at: float | None = None
         self._backoff = 0.0
@@ -309,7 +316,8 @@ class Session:
             # Forwarding survives a speaker restart (kube-proxy keeps serving), so
             # the F bit is set for each family.
             graceful = (0, GRACEFUL_RESTART_TIME, tuple((a, s, 0x80) for a, s in families))
-        capabilities = Capabilities(families, True, self.config.open_asn, graceful)
+        other = ((EXTENDED_NEXT_HOP, IPV4_OVER_IPV6),) if self.config.extended_next_hop else ()
+        capabilities = Capabilities(families, True, self.config.open_asn, graceful, other)
         router_id = self.config.router_id or self._fallback_router_id
         return Open(self.config.open_asn, self.config.hold_time, router_id, capabilities)
 
@@ -356,6 +364,10 @@ class Session:
             )
         self.peer = peer
         self.four_octet = peer.capabilities.four_octet_as is not None
+        self.extended_next_hop = self.config.extended_next_hop and any(
+            code == EXTENDED_NEXT_HOP and _offers(value, IPV4_OVER_IPV6)
+            for code, value in peer.capabilities.other
+        )
         self.hold_time = float(min(self.config.hold_time, peer.hold_time))
         keepalive = self.config.keepalive_time
         if self.hold_time == 0:
@@ -471,21 +483,23 @@ class Session:
             key = (version, route.local_pref, route.communities, route.large_communities)
             groups.setdefault(key, []).append(route.prefix)
         for (version, local_pref, communities, large), prefixes in sorted(groups.items()):
+            classic = version == 4 and self._address_of(4) is not None  # else RFC 8950
             attributes = PathAttributes(
                 origin=0,
                 as_path=() if self.ibgp else ((2, (self.config.open_asn,)),),
-                next_hop=self._address_of(4) if version == 4 else None,
+                next_hop=self._address_of(4) if classic else None,
                 local_pref=local_pref if self.ibgp else None,
                 communities=communities,
                 large_communities=large,
             )
             room = MAX_SIZE - len(encode(Update(attributes=attributes), four_octet_as=True)) - 64
             per_prefix = 5 if version == 4 else 17
+            afi = AFI_IPV4 if version == 4 else AFI_IPV6
             for chunk in _chunks(prefixes, max(1, room // per_prefix)):
-                if version == 4:
+                if classic:
                     yield Update(attributes=attributes, nlri=tuple(chunk))
                 else:
-                    reach = MpReach(AFI_IPV6, SAFI_UNICAST, self._ipv6_next_hops(), tuple(chunk))
+                    reach = MpReach(afi, SAFI_UNICAST, self._ipv6_next_hops(), tuple(chunk))
                     yield Update(attributes=attributes, mp_reach=reach)
 
     def _sendable_versions(self) -> frozenset[int]:
@@ -500,6 +514,8 @@ class Session:
                 continue
             if self._address_of(version) is not None:
                 versions.add(version)
+            elif version == 4 and self.extended_next_hop and self._ipv6_next_hops():
+                versions.add(4)  # RFC 8950: an IPv6 next hop
         return frozenset(versions)
 
     def _address_of(self, version: int) -> str | None:
@@ -515,6 +531,11 @@ class Session:
         if address is None:
             return ()
         return (address, self.link_local) if self.link_local else (address,)
+
+
+def _offers(value: bytes, triple: bytes) -> bool:
+    """Whether an extended next hop capability's value lists ``triple``."""
+    return any(value[i : i + 6] == triple for i in range(0, len(value) - 5, 6))
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -47,6 +47,7 @@ from .session import (
     StateChanged,
     merged_route,
 )
+from .unnumbered import LinkNeighbours
 
 log = logging.getLogger("ironlb.bgp")
 TCP_MD5SIG = 14
@@ -99,12 +100,13 @@ def fallback_router_id(local_address: str, node: str) -> str:
 class Dial:
     """What a connection is made with: a change means a new connection."""
 
-    address: str
+    address: str  # "" for an unnumbered peer: discovered on ``interface``
     port: int
     source_address: str | None
     password: str | None
     ttl: int | None
     config: SessionConfig
+    interface: str | None = None  # BGP unnumbered (unnumbered.py)
 
 
 def dial_for(plan: BGPSessionPlan, password: str | None) -> Dial:
@@ -126,8 +128,10 @@ def dial_for(plan: BGPSessionPlan, password: str | None) -> Dial:
         connect_time=plan.connect_time,
         dynamic_asn=plan.dynamic_asn,
         graceful_restart=plan.graceful_restart,
+        extended_next_hop=plan.interface is not None,
     )
-    return Dial(str(plan.address), plan.port, plan.source_address, password, ttl, config)
+    address = plan.address or ""
+    return Dial(address, plan.port, plan.source_address, password, ttl, config, plan.interface)
 
 
 class _Peer:
@@ -136,7 +140,7 @@ class _Peer:
     def __init__(self, name: str, dial: Dial, owner: BgpSpeaker) -> None:
         self.name, self.dial, self.owner = name, dial, owner
         self.session = Session(dial.config)
-        self.label = f"{dial.address}:{dial.port}"
+        self.label = f"{dial.address or dial.interface}:{dial.port}"
         self.writer: asyncio.StreamWriter | None = None
         self.tasks: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
@@ -183,7 +187,10 @@ class _Peer:
             return
         self.close_bfd()
         self.bfd = settings
-        if settings is not None:
+        if settings is not None and self.dial.interface:
+            log.warning("peer %s: BFD is not run on unnumbered sessions (a configuration "
+                        "warning says so)", self.name)  # fmt: skip
+        elif settings is not None:
             self._spawn(self._open_bfd(settings))
 
     def close_bfd(self) -> None:
@@ -288,7 +295,8 @@ class _Peer:
     async def _connect(self) -> None:
         dial = self.dial
         try:
-            reader, writer = await asyncio.wait_for(self._open(dial), CONNECT_TIMEOUT)
+            address = dial.address or await self._discover(dial)
+            reader, writer = await asyncio.wait_for(self._open(dial, address), CONNECT_TIMEOUT)
         except TimeoutError:
             reason = f"connect: no answer within {CONNECT_TIMEOUT:g} s"
             self.perform(self.session.connection_failed(self.owner.now(), reason))
@@ -309,8 +317,11 @@ class _Peer:
             except Exception as exc:  # next hops without a link-local still work
                 log.warning("peer %s: no addresses of the interface of %s: %s",
                             self.name, local, exc)  # fmt: skip
-        other_address = found.of(other) if other in families else None
-        if other in families and other_address is None:
+        # Unnumbered: IPv4 prefixes take the IPv6 next hop (RFC 8950), as FRR sends
+        # them on interface sessions, whatever IPv4 address the interface holds.
+        wants_other = other in families and not dial.interface
+        other_address = found.of(other) if wants_other else None
+        if wants_other and other_address is None:
             log.warning("peer %s: no IPv%d address on the interface of %s: the session "
                         "carries no IPv%d prefixes", self.name, other, local, other)  # fmt: skip
         link_local = found.link_local if 6 in families else None
@@ -319,9 +330,18 @@ class _Peer:
         ))  # fmt: skip
         self._spawn(self._read(reader, writer))
 
+    async def _discover(self, dial: Dial) -> str:
+        """An unnumbered peer's link-local address, from its Router Advertisements."""
+        assert dial.interface is not None
+        neighbours = self.owner.neighbours_on(dial.interface)
+        router = await neighbours.router(CONNECT_TIMEOUT)
+        if router is None:
+            raise OSError(f"no router advertisement heard on {dial.interface}")
+        return router
+
     @staticmethod
-    async def _open(dial: Dial) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        version = ipaddress.ip_address(dial.address).version
+    async def _open(dial: Dial, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        version = ipaddress.ip_address(address).version
         family = socket.AF_INET if version == 4 else socket.AF_INET6
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -329,7 +349,7 @@ class _Peer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if dial.password:
                 sock.setsockopt(
-                    socket.IPPROTO_TCP, TCP_MD5SIG, md5sig_option(dial.address, dial.password)
+                    socket.IPPROTO_TCP, TCP_MD5SIG, md5sig_option(address, dial.password)
                 )
             if dial.ttl is not None:
                 if version == 4:
@@ -338,7 +358,10 @@ class _Peer:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, dial.ttl)
             if dial.source_address:
                 sock.bind((dial.source_address, 0))
-            await asyncio.get_running_loop().sock_connect(sock, (dial.address, dial.port))
+            target: tuple = (address, dial.port)
+            if dial.interface:  # a link-local address: on that link
+                target = (address, dial.port, 0, socket.if_nametoindex(dial.interface))
+            await asyncio.get_running_loop().sock_connect(sock, target)
             return await asyncio.open_connection(sock=sock)
         except BaseException:
             sock.close()
@@ -420,6 +443,7 @@ class BgpSpeaker:
         self.connected = connected or directly_connected
         self.now = time.monotonic
         self.peers: dict[str, _Peer] = {}
+        self.neighbours: dict[str, LinkNeighbours] = {}  # interface -> RA discovery
         self.missing: dict[str, str] = {}  # peer -> why it has no session, as last logged
         self.loop = asyncio.new_event_loop()
         self.bfd = BfdEndpoint(self.loop, self.counters)
@@ -447,12 +471,26 @@ class BgpSpeaker:
             await peer.stop()
         self.peers.clear()
         self.bfd.shutdown()
+        self._forget_interfaces()
         await asyncio.sleep(0)  # let the transports flush the Cease they were handed
+
+    def neighbours_on(self, interface: str) -> LinkNeighbours:
+        """Router Advertisements on ``interface``, started on first use (OSError:
+        no such interface, or no raw socket)."""
+        if interface not in self.neighbours:
+            self.neighbours[interface] = LinkNeighbours(self.loop, interface)
+        return self.neighbours[interface]
+
+    def _forget_interfaces(self) -> None:
+        """Stop advertising on interfaces no unnumbered peer uses any more."""
+        used = {peer.dial.interface for peer in self.peers.values()}
+        for interface in [i for i in self.neighbours if i not in used]:
+            self.neighbours.pop(interface).close()
 
     def _converge(self, plan: NodePlan) -> None:
         wanted: dict[str, Dial] = {}
         for name, session in plan.sessions.items():
-            if session.address is None or session.vrf or session.interface:
+            if session.vrf or (session.address is None and session.interface is None):
                 why = "; ".join(session.conditions) or "unsupported by the native speaker"
                 if self.missing.get(name) != why:  # said once, not on every plan
                     log.warning("peer %s: no session: %s", name, why)
@@ -477,6 +515,7 @@ class BgpSpeaker:
                 self.peers[name] = _Peer(name, dial, self)
             self.peers[name].set_bfd(plan.sessions[name].bfd)
             self.peers[name].set_routes(plan.bgp.get(name, ()))
+        self._forget_interfaces()
 
 
 @attrs.frozen

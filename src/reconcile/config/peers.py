@@ -136,14 +136,16 @@ def parse_peers(
 NOT_HONOURED_PEER_FIELDS = {
     "vrf": "sessions in a VRF are not implemented by ironlb's native speaker yet: this peer "
     "gets no session",
-    "interface": "BGP unnumbered is not implemented by ironlb's native speaker yet: this peer "
-    "gets no session",
 }
 # ironlb's BFD runs on Control packets only, and says so: it advertises a Required
 # Min Echo RX Interval of 0, so a peer never sends it echo packets either.
 NO_ECHO = (
     "the BFD echo function is not implemented by ironlb: sessions naming this profile "
     "detect failures with control packets at the profile's intervals"
+)
+NO_UNNUMBERED_BFD = (
+    "BFD over an unnumbered (interface) session is not implemented by ironlb: the session "
+    "runs without it, and a failed path is detected by the hold timer only"
 )
 DISABLE_MP_WARNING = (
     "disable mp is deprecated and has no effect since it's the default behavior now"
@@ -156,6 +158,8 @@ def _warn_unhonoured(spec: Mapping[str, Any], ref: str, errors: Errors) -> None:
             errors.warn(ref, f"spec.{field}", why)
     if spec.get("disableMP") is True:
         errors.warn(ref, "spec.disableMP", DISABLE_MP_WARNING)  # MetalLB's words
+    if spec.get("interface") and spec.get("bfdProfile"):
+        errors.warn(ref, "spec.bfdProfile", NO_UNNUMBERED_BFD)
 
 
 def _usable_local_asn(

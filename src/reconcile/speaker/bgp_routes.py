@@ -24,9 +24,9 @@ DEFAULT_IBGP_LOCAL_PREF = 100  # sent on iBGP when the advertisement sets none (
 
 def carried_families(peer: BGPPeer) -> frozenset[int]:
     """The address families the session to ``peer`` will carry: none while the
-    native speaker cannot open it (a VRF, an interface: the warnings say so), else
-    those MetalLB's FRR modes activate (BGPPeer.families)."""
-    if peer.vrf or peer.interface:
+    native speaker cannot open it (a VRF: the warning says so), else those MetalLB's
+    FRR modes activate (BGPPeer.families; both over an interface)."""
+    if peer.vrf:
         return frozenset()
     return peer.families
 
@@ -73,10 +73,7 @@ def local_pref_conflict(
 
 def peer_conditions(peer: BGPPeer) -> tuple[str, ...]:
     """What the native speaker cannot do yet for the session to ``peer``."""
-    unhonoured = (
-        ("vrf", peer.vrf),
-        ("interface", peer.interface),
-    )
+    unhonoured = (("vrf", peer.vrf),)
     return tuple(
         f"{field} {value}: {NOT_HONOURED_PEER_FIELDS[field]}"
         for field, value in unhonoured

@@ -295,6 +295,43 @@ def test_a_session_carries_only_its_own_family_unless_dual_stack():
     assert update.nlri == ("198.51.100.10/32",) and update.mp_reach is None
 
 
+def unnumbered_wire(offered_by_peer: bool) -> Wire:
+    """``a`` over link-local addresses only, as on an unnumbered interface."""
+    wire = Wire(
+        config(64512, 64513, extended_next_hop=True),
+        config(64513, 64512, extended_next_hop=offered_by_peer),
+    )
+    wire.a.start(0)
+    wire.b.start(0)
+    wire.exchange(
+        wire.a.connection_made(0, "fe80::1", "fe80::1", "10.0.0.1"),
+        wire.b.connection_made(0, "fe80::2", "fe80::2", "10.0.0.2"),
+    )
+    return wire
+
+
+def test_an_unnumbered_session_sends_ipv4_with_an_ipv6_next_hop():
+    wire = unnumbered_wire(offered_by_peer=True)
+    opened = next(m for m in wire.from_a if isinstance(m, Open))
+    assert (5, bytes.fromhex("000100010002")) in opened.capabilities.other  # RFC 8950
+    assert wire.a.extended_next_hop
+    updates = sent(wire.a.set_routes(BOTH))
+    v4 = next(u for u in updates if u.mp_reach and u.mp_reach.afi == 1)
+    assert v4.mp_reach.prefixes == ("198.51.100.10/32",) and v4.nlri == ()
+    assert v4.mp_reach.next_hops == ("fe80::1", "fe80::1")  # no global: the link-local
+    assert v4.attributes.next_hop is None  # no IPv4 NEXT_HOP attribute
+    assert any(u.mp_reach and u.mp_reach.afi == 2 for u in updates)
+    (withdrawal,) = sent(wire.a.set_routes(BOTH[1:]))
+    assert withdrawal.withdrawn == ("198.51.100.10/32",)
+
+
+def test_without_the_peers_extended_next_hop_ipv4_stays_home():
+    wire = unnumbered_wire(offered_by_peer=False)
+    assert not wire.a.extended_next_hop
+    (update,) = sent(wire.a.set_routes(BOTH))
+    assert update.mp_reach.afi == 2 and update.nlri == ()  # IPv6 only: no IPv4 next hop
+
+
 def test_a_dual_stack_session_sends_ipv6_with_the_interfaces_ipv6_next_hop():
     wire = dual_wire(config(64512, 64513), config(64513, 64512), "2001:db8::1")
     opened = next(m for m in wire.from_a if isinstance(m, Open))

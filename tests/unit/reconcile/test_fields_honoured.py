@@ -56,6 +56,8 @@ HONOURED = {
         "enableGracefulRestart": SESSION + "test_open_carries_the_capabilities",
         "ebgpMultiHop": DIAL + "test_ebgp_multihop_sets_the_ttl",
         "bfdProfile": BFD_E2E,
+        "interface": "tests/e2e/test_unnumbered.py::"
+        "test_an_unnumbered_session_carries_both_families_over_link_local",
     },
     "BGPAdvertisement": {
         "aggregationLength": SPEAKER + "test_bgp_routes",
@@ -92,7 +94,6 @@ BASE = {
 }
 SAMPLES = {
     ("BGPPeer", "vrf"): "red",
-    ("BGPPeer", "interface"): "eth0",
     ("BGPPeer", "disableMP"): True,
     ("BFDProfile", "receiveInterval"): 300,
     ("BFDProfile", "transmitInterval"): 300,
