@@ -191,18 +191,24 @@ def heal(lab: Lab) -> None:
     run("ip", "netns", "exec", lab.router, "nft", "delete", "table", "inet", "bench_cut")
 
 
-def wait_line(stream, wanted: str, timeout: float) -> float | None:
-    """The ``ip -ts monitor`` timestamp (wall clock) of the next line with ``wanted``."""
+def wait_line(
+    stream, wanted: str, timeout: float, after: float = 0.0, deleted: bool = False
+) -> float | None:
+    """The ``ip -ts monitor`` timestamp (wall clock) of the next line adding (or
+    deleting) ``wanted``, stamped at ``after`` or later (older lines: events of a
+    soak's false downs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = stream.readline()
         if not line:
             return None
-        if wanted in line and line.startswith("["):
+        if f" {wanted} " in line and line.startswith("[") and ("Deleted" in line) == deleted:
             stamp = line[1 : line.index("]")]
-            return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(
+            seen = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(
                 "0." + stamp[20:26]
             )
+            if seen >= after:
+                return seen
     return None
 
 
@@ -253,13 +259,13 @@ def detect(args: argparse.Namespace) -> None:
             time.sleep(2)  # BFD up again and tightened to the profile's interval
             at = time.time()
             cut(lab)
-            gone = wait_line(monitor.stdout, "Deleted " + ROUTE.split("/")[0], 30)
+            gone = wait_line(monitor.stdout, ROUTE.split("/")[0], 30, after=at, deleted=True)
             heal(lab)
             if gone is None:
                 print(f"round {round_}: no withdrawal within 30 s")
                 continue
             times.append(gone - at)
-            back = wait_line(monitor.stdout, ROUTE.split("/")[0], 60)
+            back = wait_line(monitor.stdout, ROUTE.split("/")[0], 60, after=gone)
             assert back is not None, "the route did not come back"
         times.sort()
         p99 = times[min(len(times) - 1, int(len(times) * 0.99))]

@@ -9,7 +9,12 @@
   protocol feeds as soon as the route is in its table; p50 and p99 per size, and
   the p99 against the smallest size's (the target: 2x at most);
 * bulk: a plan with ``--prefixes`` /32s applied at once, until BIRD counts them all;
-* idle: the CPU the speaker process uses over 10 s holding that session.
+* idle: the CPU the speaker process uses over 10 s holding that session;
+* ``--compare gobgp exabgp``: the same bulk announce from GoBGP (``gobgp mrt inject
+  global`` of an MRT dump of the prefixes) and ExaBGP (the prefixes written to its
+  API process at once; ``pip install exabgp``), each in the node namespace on an
+  established session with the same BIRD, timed from the command to BIRD counting
+  them all.
 
 The speaker runs in its own process in the node namespace (``drive``), so its CPU
 is its own; BIRD runs passive in the router namespace. Plans are built before the
@@ -22,7 +27,9 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -103,6 +110,7 @@ def main() -> None:
     parser.add_argument("--held", type=int, nargs="+", default=[10, 10_000, 100_000])
     parser.add_argument("--prefixes", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--compare", nargs="*", default=[], choices=sorted(REFERENCES))
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:6]
     node, router = f"bgpb-n-{suffix}", f"bgpb-r-{suffix}"
@@ -114,7 +122,7 @@ def main() -> None:
             f"router id {ROUTER};\nprotocol device {{}}\n"
             "protocol kernel { ipv4 { export all; }; }\n"
             f"protocol bgp ironlb {{ local {ROUTER} as 64513; neighbor {NODE} as 64512; "
-            "passive on; ipv4 { import all; export none; }; }\n"
+            "passive on; error wait time 1, 5; ipv4 { import all; export none; }; }\n"
         )
         control = work / "bird.ctl"
         bird = subprocess.Popen(
@@ -199,12 +207,22 @@ def main() -> None:
         send(f"apply {args.prefixes}")
         while bird_count(router, control) < args.prefixes:
             time.sleep(0.02)
+        bulk_seconds = time.monotonic() - began
         print(
             f"{args.prefixes:,} prefixes to one peer: in BIRD's table "
-            f"{time.monotonic() - began:.2f} s after the plan was applied"
+            f"{bulk_seconds:.2f} s after the plan was applied"
         )
         cpu = send("idle 10")["cpu"]
         print(f"idle with {args.prefixes:,} prefixes: {cpu / 10 * 100:.2f}% of one core over 10 s")
+        ours = bulk_seconds
+        driver.terminate()
+        driver.wait(timeout=30)
+        for name in args.compare:
+            while bird_count(router, control) > 0:  # the session before is gone
+                time.sleep(0.05)
+            seconds = REFERENCES[name](node, router, control, work, args.prefixes)
+            print(f"{args.prefixes:,} prefixes from {name}: in BIRD's table {seconds:.2f} s "
+                  f"after the command (ironlb {ours / seconds:.2f}x its time)")  # fmt: skip
     finally:
         for process in (driver, monitor, bird):
             if process is not None and process.poll() is None:
@@ -212,6 +230,106 @@ def main() -> None:
                 process.wait(timeout=30)
         for ns in (node, router):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def established(router: str, control: Path) -> bool:
+    out = run("ip", "netns", "exec", router, "birdc", "-s", str(control), "show", "protocols")
+    return any(
+        line.startswith("ironlb") and "Established" in line for line in out.stdout.splitlines()
+    )
+
+
+def wait_for(check, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {what}")
+        time.sleep(0.05)
+
+
+def mrt_dump(path: Path, count: int) -> None:
+    """An MRT TABLE_DUMP_V2 file (RFC 6396) of ``count`` prefixes from NODE, AS 64512."""
+
+    def record(subtype: int, body: bytes) -> bytes:
+        return struct.pack("!IHHI", int(time.time()), 13, subtype, len(body)) + body
+
+    node = IPv4Address(NODE).packed
+    peers = struct.pack("!4sHH", node, 0, 1) + struct.pack("!B4s4sI", 2, node, node, 64512)
+    attributes = (
+        bytes([0x40, 1, 1, 0])  # ORIGIN IGP
+        + bytes([0x40, 2, 6, 2, 1]) + struct.pack("!I", 64512)  # AS_PATH: 64512 (4 octets)
+        + bytes([0x40, 3, 4]) + node  # NEXT_HOP
+    )  # fmt: skip
+    with open(path, "wb") as out:
+        out.write(record(1, peers))
+        for i in range(count):
+            address = IPv4Address(BASE + i).packed
+            entry = struct.pack("!HIH", 0, int(time.time()), len(attributes)) + attributes
+            out.write(record(2, struct.pack("!IB", i, 32) + address + struct.pack("!H", 1) + entry))
+
+
+def gobgp_bulk(node: str, router: str, control: Path, work: Path, count: int) -> float:
+    (work / "gobgp.toml").write_text(
+        f'[global.config]\n  as = 64512\n  router-id = "{NODE}"\n  port = -1\n'
+        f'[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "{ROUTER}"\n'
+        f'    peer-as = 64513\n  [neighbors.transport.config]\n    local-address = "{NODE}"\n'
+    )
+    mrt_dump(work / "routes.mrt", count)
+    daemon = subprocess.Popen(
+        ["ip", "netns", "exec", node, "gobgpd", "-f", str(work / "gobgp.toml"), "-l", "warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: established(router, control), "GoBGP's session")
+        began = time.monotonic()
+        run(
+            "ip",
+            "netns",
+            "exec",
+            node,
+            "gobgp",
+            "mrt",
+            "inject",
+            "global",
+            str(work / "routes.mrt"),
+        )
+        wait_for(lambda: bird_count(router, control) >= count, "GoBGP's routes", 300)
+        return time.monotonic() - began
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+def exabgp_bulk(node: str, router: str, control: Path, work: Path, count: int) -> float:
+    exabgp = shutil.which("exabgp") or str(Path(sys.executable).with_name("exabgp"))
+    fifo = work / "exabgp.fifo"
+    os.mkfifo(fifo)
+    (work / "exabgp.conf").write_text(
+        f"process feeder {{\n  run /bin/cat {fifo};\n  encoder text;\n}}\n"
+        f"neighbor {ROUTER} {{\n  router-id {NODE};\n  local-address {NODE};\n"
+        "  local-as 64512;\n  peer-as 64513;\n  api { processes [ feeder ]; }\n}\n"
+    )
+    environment = {**os.environ, "exabgp_daemon_user": "root", "exabgp_daemon_drop": "false",
+                   "exabgp_log_enable": "false"}  # fmt: skip
+    daemon = subprocess.Popen(
+        ["ip", "netns", "exec", node, exabgp, str(work / "exabgp.conf")],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with open(fifo, "w") as feed:  # opens once ExaBGP runs its process
+            wait_for(lambda: established(router, control), "ExaBGP's session")
+            lines = "".join(f"announce route {prefix(i)} next-hop {NODE}\n" for i in range(count))
+            began = time.monotonic()
+            feed.write(lines)
+            feed.flush()
+            wait_for(lambda: bird_count(router, control) >= count, "ExaBGP's routes", 300)
+            return time.monotonic() - began
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+REFERENCES = {"gobgp": gobgp_bulk, "exabgp": exabgp_bulk}
 
 
 if __name__ == "__main__":
