@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.routers import Neighbor
+from tests.e2e.test_bfd import profile
 from tests.e2e.test_bgp import VIP4, VIP6, built_lab, manifests
 from tests.e2e.test_bgp import pytestmark as bgp_requirements
 
@@ -34,3 +35,29 @@ def test_an_unnumbered_session_carries_both_families_over_link_local(lab):
     path = lab.router.vtysh(f"show bgp ipv4 unicast {VIP4}/32 json")["paths"][0]
     hop = path["nexthops"][0]
     assert hop["afi"] == "ipv6" and hop["ip"] == neighbor["hostForeign"]
+
+
+def test_bfd_guards_an_unnumbered_session(lab):
+    lab.router.start([Neighbor("eth0", "eth0", 64512, 64513, unnumbered=True, bfd=True)])
+    unnumbered = {
+        "name": "tor",
+        "myASN": 64512,
+        "peerASN": 64513,
+        "interface": "eth0",
+        "bfdProfile": "default",
+        "holdTime": "90s",
+    }
+    lab.publish(profile("default", {}) + manifests([unnumbered]))
+    lab.start_speaker()
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" in r, "IPv4 route")
+    ours = lab.router.vtysh("show bgp neighbors eth0 json")["eth0"]["hostForeign"]
+
+    def bfd_up():
+        seen = lab.router.bfd_sessions().get(ours)
+        return seen is not None and seen.state == "up"
+
+    lab.router.wait_for(bfd_up, f"BFD session with {ours} up")
+    lab.router.cut(ours)
+    lab.router.wait_for_routes(4, lambda r: f"{VIP4}/32" not in r, "withdrawal after the cut")
+    assert "bfd" in lab.router.bgp_last_error("eth0").lower()
+    lab.session_record("tor", reason="BFD session down")  # ironlb's side too

@@ -153,16 +153,18 @@ class BfdEndpoint:
         config: BfdConfig,
         on_change: ChangeCallback,
         source_address: str | None = None,
+        interface: str | None = None,
     ) -> BfdLink:
-        """A session with ``peer``; OSError if its sockets cannot be had (the port
-        3784 taken by another BFD daemon, say)."""
+        """A session with ``peer`` (a link-local address on ``interface`` for an
+        unnumbered session); OSError if its sockets cannot be had (the port 3784
+        taken by another BFD daemon, say)."""
         peer = str(ipaddress.ip_address(peer))
         key = (peer, config.multihop)
         if key in self.by_peer:
             raise ValueError(f"a BFD session with {peer} exists already")
         port = MULTIHOP_PORT if config.multihop else SINGLE_HOP_PORT
         self._listen(_family(peer), port)
-        sock = self._sender(peer, port, source_address)
+        sock = self._sender(peer, port, source_address, interface)
         discriminator = self._new_discriminator()
         session = BfdSession(config, discriminator, random.Random(self.rng.random()))
         link = BfdLink(self, peer, session, sock, on_change)
@@ -192,7 +194,9 @@ class BfdEndpoint:
             if candidate not in self.by_discriminator:
                 return candidate
 
-    def _sender(self, peer: str, port: int, source: str | None) -> socket.socket:
+    def _sender(
+        self, peer: str, port: int, source: str | None, interface: str | None
+    ) -> socket.socket:
         family = _family(peer)
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -210,7 +214,10 @@ class BfdEndpoint:
                         raise
             else:
                 raise OSError(f"no free UDP source port for BFD with {peer}")
-            sock.connect((peer, port))
+            if interface:  # a link-local peer: on that link
+                sock.connect((peer, port, 0, socket.if_nametoindex(interface)))
+            else:
+                sock.connect((peer, port))
             return sock
         except BaseException:
             sock.close()

@@ -187,10 +187,7 @@ class _Peer:
             return
         self.close_bfd()
         self.bfd = settings
-        if settings is not None and self.dial.interface:
-            log.warning("peer %s: BFD is not run on unnumbered sessions (a configuration "
-                        "warning says so)", self.name)  # fmt: skip
-        elif settings is not None:
+        if settings is not None:
             self._spawn(self._open_bfd(settings))
 
     def close_bfd(self) -> None:
@@ -201,9 +198,13 @@ class _Peer:
 
     async def _open_bfd(self, settings: BFDSettings) -> None:
         """Multihop as FRR decides it: ebgpMultiHop, or an iBGP peer on no subnet of
-        the node's (RFC 5883); otherwise single hop (RFC 5881)."""
+        the node's (RFC 5883); otherwise single hop (RFC 5881), unnumbered peers
+        always (with the link-local address their advertisements gave)."""
+        address = self.dial.address
         multihop = self.dial.ttl == 255
-        if self.dial.ttl is None:  # iBGP
+        if self.dial.interface:
+            address, multihop = await self._discover_patiently(), False
+        elif self.dial.ttl is None:  # iBGP
             loop = asyncio.get_running_loop()
             try:
                 direct = await loop.run_in_executor(None, self.owner.connected, self.dial.address)
@@ -224,7 +225,7 @@ class _Peer:
         )
         try:
             self.bfd_link = self.owner.bfd.open(
-                self.dial.address, config, self._bfd_changed, self.dial.source_address
+                address, config, self._bfd_changed, self.dial.source_address, self.dial.interface
             )
         except (OSError, ValueError) as exc:
             log.error("peer %s: no BFD session (profile %s): %s", self.name, settings.profile, exc)
@@ -329,6 +330,14 @@ class _Peer:
             self.owner.now(), local, link_local, router_id, other_address
         ))  # fmt: skip
         self._spawn(self._read(reader, writer))
+
+    async def _discover_patiently(self) -> str:
+        """An unnumbered peer's address, however long its first advertisement takes
+        (the task is cancelled when the peer leaves the plan)."""
+        while True:
+            with contextlib.suppress(OSError):
+                return await self._discover(self.dial)
+            await asyncio.sleep(1.0)  # no such interface yet: try again
 
     async def _discover(self, dial: Dial) -> str:
         """An unnumbered peer's link-local address, from its Router Advertisements."""

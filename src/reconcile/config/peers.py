@@ -143,10 +143,6 @@ NO_ECHO = (
     "the BFD echo function is not implemented by ironlb: sessions naming this profile "
     "detect failures with control packets at the profile's intervals"
 )
-NO_UNNUMBERED_BFD = (
-    "BFD over an unnumbered (interface) session is not implemented by ironlb: the session "
-    "runs without it, and a failed path is detected by the hold timer only"
-)
 DISABLE_MP_WARNING = (
     "disable mp is deprecated and has no effect since it's the default behavior now"
 )
@@ -158,8 +154,7 @@ def _warn_unhonoured(spec: Mapping[str, Any], ref: str, errors: Errors) -> None:
             errors.warn(ref, f"spec.{field}", why)
     if spec.get("disableMP") is True:
         errors.warn(ref, "spec.disableMP", DISABLE_MP_WARNING)  # MetalLB's words
-    if spec.get("interface") and spec.get("bfdProfile"):
-        errors.warn(ref, "spec.bfdProfile", NO_UNNUMBERED_BFD)
+
 
 
 def _usable_local_asn(

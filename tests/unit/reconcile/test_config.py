@@ -322,16 +322,3 @@ def test_fields_not_honoured_are_warnings_not_errors():
         ("BGPPeer/metallb-system/r", "spec.disableMP"),
     ]
 
-
-def test_bfd_on_an_unnumbered_peer_is_reported():
-    config = parse(
-        metallb("BFDProfile", "fast", {}),
-        metallb(
-            "BGPPeer",
-            "tor",
-            {"myASN": 64512, "peerASN": 64513, "interface": "eth0", "bfdProfile": "fast"},
-        ),
-    )
-    assert config.valid
-    ((field, message),) = [(w.field, w.message) for w in config.warnings]
-    assert field == "spec.bfdProfile" and "unnumbered" in message
