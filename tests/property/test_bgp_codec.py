@@ -67,6 +67,13 @@ updates = st.builds(
         safi=st.just(1),
         next_hops=st.lists(st.ip_addresses(v=6).map(str), min_size=1, max_size=2).map(tuple),
         prefixes=st.lists(prefixes(6), max_size=5).map(tuple),
+    )
+    | st.builds(  # IPv4 prefixes with IPv6 next hops (RFC 8950, unnumbered sessions)
+        MpReach,
+        afi=st.just(1),
+        safi=st.just(1),
+        next_hops=st.lists(st.ip_addresses(v=6).map(str), min_size=1, max_size=2).map(tuple),
+        prefixes=st.lists(prefixes(4), max_size=5).map(tuple),
     ),
     mp_unreach=st.none()
     | st.builds(
