@@ -156,7 +156,6 @@ def _warn_unhonoured(spec: Mapping[str, Any], ref: str, errors: Errors) -> None:
         errors.warn(ref, "spec.disableMP", DISABLE_MP_WARNING)  # MetalLB's words
 
 
-
 def _usable_local_asn(
     local_asn: int, my_asn: int, peer_asn: int, ibgp: bool, ref: str, errors: Errors
 ) -> int:

@@ -321,4 +321,3 @@ def test_fields_not_honoured_are_warnings_not_errors():
         ("BFDProfile/metallb-system/fast", "spec.echoMode"),
         ("BGPPeer/metallb-system/r", "spec.disableMP"),
     ]
-
