@@ -25,12 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
+import attrs
 from kubernetes.client import ApiClient
 
 from ..announce.bgp.session import State
 from ..announce.bgp.speaker import BgpSpeaker
 from ..announce.k8s.speaker_status import SpeakerStatusPublisher
-from ..announce.l2.core import Conflict
+from ..announce.l2.core import ANNOUNCE_EVERY, Conflict
 from ..announce.l2.responder import Layer2Responder, log_conflict
 from ..announce.metrics import Counters
 from ..events.errors import LbError
@@ -156,6 +157,7 @@ class SpeakerRuntime:
         self.controller = ControllerFold() if assign_addresses else None
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
+        self.last_node_plan: NodePlan | None = None  # the last plan the effectors got
         self.digests = DigestSchedule(digest_interval)
         self.snapshots = snapshots or SnapshotPolicy()
         self.watches: list[WatchSource] = []
@@ -307,6 +309,23 @@ class SpeakerRuntime:
             "addresses handed over" if done else "handover not confirmed, stopping anyway",
             time.monotonic() - started,
         )
+        if done and self.last_node_plan is not None and self._announced_l2():
+            # Linux ignores an ARP update for a neighbour entry refreshed less than its
+            # locktime (1 s) ago: a client that had just resolved us (or had its probe
+            # answered by us) misses the new owner's first gratuitous ARP and learns
+            # from the second, one announcement period later (announce/l2/core.py).
+            # So: stop answering now (no probe refreshes the old entry any more) and
+            # stay, this node still forwarding, until that second round went out.
+            silent = attrs.evolve(self.last_node_plan, l2={})
+            for effector in self.effectors:
+                if isinstance(effector, Layer2Responder):
+                    effector.apply(silent)
+            time.sleep(ANNOUNCE_EVERY + 0.1)
+
+    def _announced_l2(self) -> bool:
+        """Whether the last plan applied had this node answer for an address."""
+        l2 = (self.last_plan or {}).get("l2", {})
+        return any(a.get("node") == self.node for ips in l2.values() for a in ips.values())
 
     def _source_threads(self) -> list[threading.Thread]:
         """Threads that feed the queue: the followed log, or the cluster (watches, the
@@ -454,7 +473,7 @@ class SpeakerRuntime:
         }
         plan_changed = rendered != self.last_plan
         if plan_changed:
-            self.last_plan = rendered
+            self.last_plan, self.last_node_plan = rendered, plan
             self._plan_metrics(plan)
             for effector in self.effectors:
                 try:
