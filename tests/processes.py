@@ -75,7 +75,9 @@ class Speaker:
                 assert self.process.poll() is None, f"speaker exited: {self.errors()}"
                 return None
             chunk = os.read(self.process.stdout.fileno(), 65536)
-            assert chunk, f"speaker exited: {self.errors()}"
+            if not chunk:  # the exit status tells a signal (negative) from an exit
+                status = self.process.wait(timeout=30)
+                raise AssertionError(f"speaker exited with status {status}: {self.errors()}")
             *complete, self._partial = (self._partial + chunk).split(b"\n")
             self._lines.extend(complete)
             if not self._lines:
