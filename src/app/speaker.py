@@ -309,13 +309,14 @@ class SpeakerRuntime:
             "addresses handed over" if done else "handover not confirmed, stopping anyway",
             time.monotonic() - started,
         )
-        if done and self.last_node_plan is not None and self._announced_l2():
+        if done and self._announced_l2():
             # Linux ignores an ARP update for a neighbour entry refreshed less than its
             # locktime (1 s) ago: a client that had just resolved us (or had its probe
             # answered by us) misses the new owner's first gratuitous ARP and learns
             # from the second, one announcement period later (announce/l2/core.py).
             # So: stop answering now (no probe refreshes the old entry any more) and
             # stay, this node still forwarding, until that second round went out.
+            assert self.last_node_plan is not None  # _announced_l2 said so
             silent = attrs.evolve(self.last_node_plan, l2={})
             for effector in self.effectors:
                 if isinstance(effector, Layer2Responder):
@@ -324,8 +325,10 @@ class SpeakerRuntime:
 
     def _announced_l2(self) -> bool:
         """Whether the last plan applied had this node answer for an address."""
-        l2 = (self.last_plan or {}).get("l2", {})
-        return any(a.get("node") == self.node for ips in l2.values() for a in ips.values())
+        plan = self.last_node_plan
+        return plan is not None and any(
+            a.node == self.node for by_ip in plan.l2.values() for a in by_ip.values()
+        )
 
     def _source_threads(self) -> list[threading.Thread]:
         """Threads that feed the queue: the followed log, or the cluster (watches, the

@@ -22,6 +22,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+from ...reconcile.addresses import family_of
 from ..metrics import Counters
 from .core import Action, BfdConfig, BfdSession, BfdStateChanged, Transmit
 from .packets import BfdState
@@ -48,7 +49,7 @@ EVENT_COUNTERS = (
 
 
 def _family(address: str) -> int:
-    return socket.AF_INET if ipaddress.ip_address(address).version == 4 else socket.AF_INET6
+    return socket.AF_INET if family_of(address) == 4 else socket.AF_INET6
 
 
 class BfdLink:
@@ -73,10 +74,6 @@ class BfdLink:
         for name in EVENT_COUNTERS:  # every series exists from the start
             counters.inc(name, 0, **self.labels)
         self._perform(session.start(endpoint.loop.time()))
-
-    @property
-    def state(self) -> BfdState:
-        return self.session.state
 
     def receive(self, data: bytes, ttl: int | None) -> None:
         self._perform(self.session.receive(self.endpoint.loop.time(), data, ttl))
@@ -118,8 +115,10 @@ class BfdLink:
             return
         counters, (was_in, was_out) = self.endpoint.counters, self._counted
         self._counted = now
-        counters.inc("metallb_bfd_control_packet_input", now[0] - was_in, **self.labels)
-        counters.inc("metallb_bfd_control_packet_output", now[1] - was_out, **self.labels)
+        if now[0] != was_in:  # one packet a call, mostly: one counter touched
+            counters.inc("metallb_bfd_control_packet_input", now[0] - was_in, **self.labels)
+        if now[1] != was_out:
+            counters.inc("metallb_bfd_control_packet_output", now[1] - was_out, **self.labels)
 
     def _reschedule(self) -> None:
         deadline = self.session.next_deadline()
@@ -254,7 +253,7 @@ class BfdEndpoint:
                 continue
             link = self._link_for(data, source[0].split("%")[0], multihop)
             if link is not None:
-                link.receive(data, _ttl(ancillary))
+                link.receive(data, received_ttl(ancillary))
 
     def _link_for(self, data: bytes, source: str, multihop: bool) -> BfdLink | None:
         """The session a packet belongs to (RFC 5880 6.8.6), or None: dropped."""
@@ -266,7 +265,9 @@ class BfdEndpoint:
         return self.by_peer.get((source, multihop))
 
 
-def _ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+def received_ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The TTL / hop limit a datagram arrived with, from ``recvmsg``'s ancillary data
+    (``IP_RECVTTL`` / ``IPV6_RECVHOPLIMIT`` set on the socket); None without it."""
     for level, kind, value in ancillary:
         if (level, kind) in ((socket.IPPROTO_IP, socket.IP_TTL),
                              (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)):  # fmt: skip

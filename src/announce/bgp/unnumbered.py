@@ -21,6 +21,8 @@ import socket
 import struct
 from pathlib import Path
 
+from ..bfd.driver import received_ttl
+
 log = logging.getLogger("ironlb.bgp")
 
 ROUTER_SOLICITATION, ROUTER_ADVERTISEMENT = 133, 134
@@ -127,11 +129,7 @@ class LinkNeighbours:
             except OSError as exc:
                 log.debug("unnumbered %s: %s", self.interface, exc)
                 return
-            hop_limit = next(
-                (struct.unpack("=i", value[:4])[0] for level, kind, value in ancillary
-                 if (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)),
-                None,
-            )  # fmt: skip
+            hop_limit = received_ttl(ancillary)
             address = ipaddress.IPv6Address(source[0].split("%")[0])
             if not data or hop_limit != HOP_LIMIT or not address.is_link_local:
                 continue  # RFC 4861 6.1: not from a neighbour on this link
