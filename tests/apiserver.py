@@ -285,9 +285,14 @@ class ApiServer:
             self.state.lock.notify_all()
 
     def compact(self) -> None:
-        """Forget history: every watch resuming from an older resourceVersion gets 410."""
+        """Forget history: every watch resuming from an older resourceVersion gets 410.
+
+        As etcd compacts: history up to the current revision is gone, so a watch from
+        an older version is refused, while one from the current version (what a fresh
+        list returns) has nothing to miss and goes on.
+        """
         with self.state.lock:
-            self.state.compacted = self.state.rv + 1
+            self.state.compacted = self.state.rv
             for plural in self.state.history:
                 self.state.history[plural] = []
 

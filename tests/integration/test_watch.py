@@ -131,6 +131,10 @@ def test_410_gone_relists_between_markers_so_a_deletion_in_the_gap_is_not_lost(c
     threading.Thread(target=source.run, daemon=True).start()
     recorder.wait(settled(holder["server"]))
     assert "default/doomed" not in recorder.versions()
+    # A bookmark after the relist shows its watch running: no 410 loop behind it.
+    with source.progressed:
+        listed_at = source._progress
+        assert source.progressed.wait_for(lambda: source._progress > listed_at + 1, DEADLINE)
     assert source.relists == 2
     assert [r.type.value for r in recorder.records].count("SYNC_END") == 2
     stop.set()
