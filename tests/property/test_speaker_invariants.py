@@ -63,7 +63,14 @@ class SpeakerMachine(RuleBasedStateMachine):
         self.objects: dict[tuple[str, str], dict] = {}  # the cluster as the oracle sees it
         self.live = SpeakerFold(node="n0")  # incremental, like a speaker process on n0
         self.restored: SpeakerFold | None = None  # from a snapshot, fed what followed
+        self.held: dict[str, set] = {}  # n0's routes by peer, kept from RouteDeltas alone
+        self.held_version = 0
         self.emit(pool("p", "192.0.2.0/28"))
+        # BGP from the start (set_bgp changes it): a random configuration rarely has
+        # the peer, advertisement, node and endpoints that make a route all at once.
+        self.emit(PEERS["all"])
+        self.emit(bgp("adv"))
+        self.emit(node("n0", zone="a"))
 
     def emit(self, obj: dict, event: EventType = EventType.ADDED) -> None:
         kind, key = kind_of(obj), key_of(obj)
@@ -235,6 +242,26 @@ class SpeakerMachine(RuleBasedStateMachine):
         return min(candidates, key=lambda n: order_key(n, ip, score(n))), True
 
     # --- invariants -----------------------------------------------------------
+
+    @invariant()
+    def a_bgp_effector_fed_only_route_deltas_holds_each_plans_routes(self):
+        """What the BGP effector does with the fold's plans: it keeps the routes
+        it holds and applies each plan's RouteDelta. (Named to run first among the
+        invariants: the others plan n0 too, and each plan takes the changes since
+        the one before.)"""
+        plan = self.live.node_plan("n0")
+        delta = plan.route_delta
+        assert delta is not None and delta.lineage == self.live._journal.lineage
+        assert delta.since == self.held_version, (delta, self.held_version)
+        for name in delta.added.keys() | delta.removed.keys():
+            held = self.held.setdefault(name, set())
+            assert not held & delta.added.get(name, frozenset())  # added: not held before
+            assert delta.removed.get(name, frozenset()) <= held  # removed: held before
+            held -= delta.removed.get(name, frozenset())
+            held |= delta.added.get(name, frozenset())
+        self.held_version = delta.until
+        wanted = {name: set(routes) for name, routes in plan.bgp.items() if routes}
+        assert {name: routes for name, routes in self.held.items() if routes} == wanted
 
     @invariant()
     def elections_follow_metallbs_rule(self):

@@ -129,6 +129,20 @@ class BGPSessionPlan:
 
 
 @attrs.frozen
+class RouteDelta:
+    """How a node's routes by peer changed between two versions of one fold's route
+    journal (``lineage``): what lets the BGP effector spend what changed, not what is
+    held. A hint beside the plan's full routes, never instead of them: an effector
+    whose routes stand at another version diffs the full routes."""
+
+    lineage: int  # the journal: versions compare only within one
+    since: int
+    until: int
+    added: Mapping[str, frozenset[BGPRoute]] = attrs.field(converter=freeze)  # peer ->
+    removed: Mapping[str, frozenset[BGPRoute]] = attrs.field(converter=freeze)
+
+
+@attrs.frozen
 class NodePlan:
     """Everything one speaker does: the scope of its plan digest is ``l2`` and ``bgp``."""
 
@@ -145,6 +159,9 @@ class NodePlan:
     bgp_status: Mapping[str, tuple[str, ...]] = attrs.field(converter=freeze)
     # Service -> why this node announces nothing of it
     not_announced: Mapping[str, Reason] = attrs.field(converter=freeze)
+    # how ``bgp`` differs from an earlier plan of the same fold (not part of the plan's
+    # value: two plans with equal routes are equal, whatever their history)
+    route_delta: RouteDelta | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def l2_status(self) -> dict[str, tuple[str, ...]]:

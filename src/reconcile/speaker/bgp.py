@@ -145,6 +145,7 @@ class BGPAnnouncements:
     def _refresh_own_routes(self, key: str) -> None:
         assert self.node is not None
         routes, reason = self._bgp_for(key, self.node)
+        self._journal.replace(self._own_routes.get(key, {}), routes)
         if routes:
             self._own_routes[key] = routes
         else:

@@ -69,6 +69,7 @@ from .cluster import (
 from .election import Candidates
 from .layer2 import Layer2Elections, _L2State
 from .liveness import NodeLiveness
+from .route_journal import RouteJournal
 
 DISCOVERY_GROUP = "discovery.k8s.io"
 Routes = tuple[BGPRoute, ...]
@@ -142,6 +143,7 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
         self._candidate_cache: dict[tuple[int, ...], Candidates] = {}
         self._own_routes: dict[str, dict[str, tuple[BGPRoute, ...]]] = {}
         self._own_reasons: dict[str, Reason] = {}
+        self._journal = RouteJournal()  # the own routes, counted: each plan's RouteDelta
         self._changed: set[str] = set()  # Services whose announcement changed, for effectors
 
     # --- folding ------------------------------------------------------------
@@ -467,6 +469,7 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             {v: self._eligible_interfaces(node, v) for v in (4, 6)},
             status,
             reasons,
+            self._journal.take() if node == self.node else None,
         )
 
     def bgp_of(self, key: str, node: str) -> tuple[dict[str, tuple[BGPRoute, ...]], Reason | None]:
