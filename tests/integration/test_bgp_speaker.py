@@ -1,9 +1,11 @@
 """The BGP effector over real TCP against a peer built on the same sans-IO session:
 it converges to each plan (announce, withdraw, change routes without a reset, drop
-a peer with a Cease) and reports MetalLB's metrics."""
+a peer with a Cease) and reports MetalLB's metrics; fed the speaker fold's plans, it
+sends what each RouteDelta changed."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 
@@ -13,17 +15,29 @@ from ironlb.announce.bgp.messages import Notification, Update, decode, split_mes
 from ironlb.announce.bgp.session import Send, Session, SessionConfig
 from ironlb.announce.bgp.speaker import BgpSpeaker
 from ironlb.announce.metrics import Counters
+from ironlb.events.record import EventType, Record
 from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
-from tests.k8s import session_plan
+from ironlb.reconcile.speaker.fold import SpeakerFold
+from tests.k8s import bgp, endpoints, key_of, kind_of, node, peer, pool, service, session_plan
 
 DEADLINE = 30.0
+
+
+def low_port_server() -> socket.socket:
+    """A listener on a free port a BGPPeer may name (peerPort is at most 16384)."""
+    for port in random.sample(range(10_000, 16_385), 200):
+        try:
+            return socket.create_server(("127.0.0.1", port))
+        except OSError:
+            continue
+    raise OSError("no free port from 10000 to 16384")
 
 
 class Router:
     """A passive BGP peer on 127.0.0.1: what it holds, and every connection it took."""
 
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, low_port: bool = False) -> None:
+        self.listener = low_port_server() if low_port else socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.ribs: list[set[str]] = []  # per connection, newest last
         self.notifications: list[Notification] = []
@@ -133,6 +147,89 @@ def test_a_changed_connection_parameter_redials():
         session = attrs.evolve(first.sessions["r"], hold_time=30)
         speaker.apply(attrs.evolve(first, sessions={"r": session}))
         router.wait_for(lambda r: r.connections == 2 and r.rib == {"192.0.2.1/32"})
+    finally:
+        speaker.close()
+        router.listener.close()
+
+
+class FoldedNode:
+    """A speaker fold for node n1 peering with the test router, Services added by name."""
+
+    def __init__(self, port: int) -> None:
+        self.fold = SpeakerFold(node="n1")
+        self.seq = 0
+        spec = {"peerPort": port, "ebgpMultiHop": True, "routerID": "10.0.0.1"}
+        for obj in (
+            pool("p", "192.0.2.0/24"),
+            node("n1"),
+            peer("r", peer_asn=64513, peerAddress="127.0.0.1", **spec),
+            bgp("all"),
+        ):
+            self.emit(obj)
+
+    def emit(self, obj: dict, event: EventType = EventType.ADDED) -> None:
+        self.seq += 1
+        self.fold.apply(Record(self.seq, 0.0, "test", event, kind_of(obj), key_of(obj), None, obj))
+
+    def add_service(self, name: str, ip: str) -> NodePlan:
+        self.emit(service(name, status=[ip]))
+        self.emit(endpoints(name, "n1"))
+        plan = self.fold.node_plan("n1")
+        assert "r" in plan.sessions, self.fold.config_errors
+        return plan
+
+    def delete_service(self, name: str, ip: str) -> NodePlan:
+        self.emit(service(name, status=[ip]), EventType.DELETED)
+        return self.fold.node_plan("n1")
+
+
+def prefixes(plan: NodePlan) -> set[str]:
+    return {route.prefix for route in plan.bgp["r"]}
+
+
+def test_the_speaker_follows_the_folds_plans_by_their_route_deltas():
+    router = Router(low_port=True)
+    speaker = BgpSpeaker("n1")
+    node_ = FoldedNode(router.port)
+    try:
+        first = node_.add_service("a", "192.0.2.1")
+        speaker.apply(first)  # a new session: the whole plan
+        router.wait_for(lambda r: r.rib == {"192.0.2.1/32"})
+        second = node_.add_service("b", "192.0.2.2")
+        assert second.route_delta.added["r"] == {BGPRoute("192.0.2.2/32", None, (), ())}
+        # The plan's full routes left as they were: the router still gets b, so the
+        # effector read the delta (what it changed), not the 100,000 routes it holds.
+        speaker.apply(attrs.evolve(second, bgp=first.bgp))
+        router.wait_for(lambda r: r.rib == {"192.0.2.1/32", "192.0.2.2/32"})
+        third = node_.delete_service("a", "192.0.2.1")
+        speaker.apply(third)
+        router.wait_for(lambda r: r.rib == prefixes(third) == {"192.0.2.2/32"})
+        assert router.connections == 1
+    finally:
+        speaker.close()
+        router.listener.close()
+
+
+def test_a_plan_whose_delta_starts_elsewhere_is_diffed_whole():
+    router = Router(low_port=True)
+    speaker = BgpSpeaker("n1")
+    node_ = FoldedNode(router.port)
+    try:
+        speaker.apply(node_.add_service("a", "192.0.2.1"))
+        router.wait_for(lambda r: r.rib == {"192.0.2.1/32"})
+        node_.add_service("b", "192.0.2.2")  # planned, never applied: a version skipped
+        third = node_.add_service("c", "192.0.2.3")
+        assert third.route_delta.added["r"] == {BGPRoute("192.0.2.3/32", None, (), ())}
+        speaker.apply(third)
+        router.wait_for(
+            lambda r: r.rib == prefixes(third) == {f"192.0.2.{i}/32" for i in (1, 2, 3)}
+        )
+        # A restored fold (a new lineage) plans the same routes: nothing to send.
+        restarted = FoldedNode(router.port)
+        restarted.add_service("b", "192.0.2.2")
+        restarted.add_service("c", "192.0.2.3")
+        speaker.apply(restarted.delete_service("a", "192.0.2.1"))
+        router.wait_for(lambda r: r.rib == {"192.0.2.2/32", "192.0.2.3/32"})
     finally:
         speaker.close()
         router.listener.close()
