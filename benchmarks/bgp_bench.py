@@ -1,7 +1,7 @@
 """The native BGP speaker against BIRD 2 in network namespaces.
 
     sudo python benchmarks/bgp_bench.py [--held 10 10000 100000] [--prefixes 10000]
-                                        [--changes 50]
+                                        [--changes 200]
 
 * latency: with ``--held`` prefixes announced, a plan gaining one prefix (and then
   losing it again), applied to the speaker effector, until BIRD has installed (or
@@ -18,7 +18,9 @@
 
 The speaker runs in its own process in the node namespace (``drive``), so its CPU
 is its own; BIRD runs passive in the router namespace. Plans are built before the
-clock starts, from route objects made once (as the speaker fold reuses them).
+clock starts, from route objects made once (as the speaker fold reuses them), each
+with the RouteDelta the speaker fold's journal makes of the change (``--full``:
+without, so the effector diffs the whole plan, as it does after a restart).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ import uuid
 from ipaddress import IPv4Address
 from pathlib import Path
 
+import attrs
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from tests.e2e.routers import linked_namespaces
 from tests.k8s import session_plan
@@ -45,12 +49,15 @@ from tests.k8s import session_plan
 from ironlb.announce.bgp.session import State
 from ironlb.announce.bgp.speaker import BgpSpeaker
 from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
+from ironlb.reconcile.speaker.route_journal import RouteJournal
 
 NODE, ROUTER = "10.50.0.1", "10.50.0.2"
 BASE = int(IPv4Address("100.64.0.0"))
 
 
 ROUTES: list[BGPRoute] = []  # made once: route i is prefix(i)
+JOURNAL = RouteJournal()  # route i stands for Service i, as the speaker fold counts them
+HELD = [0]
 
 
 def prefix(i: int) -> str:
@@ -58,11 +65,20 @@ def prefix(i: int) -> str:
 
 
 def plan(count: int) -> NodePlan:
+    """The plan of ``count`` routes, with the RouteDelta the speaker fold would give
+    it: each route gained or lost told to the journal as one Service's change."""
     while len(ROUTES) < count:
         ROUTES.append(BGPRoute(prefix(len(ROUTES)), None, (), ()))
+    for i in range(count, HELD[0]):
+        JOURNAL.replace({"bird": (ROUTES[i],)}, {})
+    for i in range(HELD[0], count):
+        JOURNAL.replace({}, {"bird": (ROUTES[i],)})
+    HELD[0] = count
     session = session_plan("bird", ROUTER)
     routes = tuple(ROUTES[:count])
-    return NodePlan("node1", {}, {"bird": routes}, {"bird": session}, {4: (), 6: ()}, {}, {})
+    return NodePlan(
+        "node1", {}, {"bird": routes}, {"bird": session}, {4: (), 6: ()}, {}, {}, JOURNAL.take()
+    )
 
 
 def cpu_seconds() -> float:
@@ -70,7 +86,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def drive() -> None:
+def drive(full: bool) -> None:
     """In the node namespace: take commands on stdin, report on stdout."""
     states: list[State] = []
     speaker = BgpSpeaker("node1", on_state=lambda peer, old, new, why: states.append(new))
@@ -78,6 +94,8 @@ def drive() -> None:
         command, _, argument = line.strip().partition(" ")
         if command == "apply":
             wanted = plan(int(argument))  # before the clock starts
+            if full:
+                wanted = attrs.evolve(wanted, route_delta=None)
             at = time.time()
             speaker.apply(wanted)
             print(json.dumps({"applied_at": at}), flush=True)
@@ -106,12 +124,13 @@ def bird_count(netns: str, control: Path, within: str | None = None) -> int:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "drive":
-        drive()
+        drive(full="--full" in sys.argv)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held", type=int, nargs="+", default=[10, 10_000, 100_000])
     parser.add_argument("--prefixes", type=int, default=10_000)
-    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--full", action="store_true", help="plans without RouteDelta")
     parser.add_argument("--compare", nargs="*", default=[], choices=sorted(REFERENCES))
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:6]
@@ -151,7 +170,8 @@ def main() -> None:
             )
 
         driver = subprocess.Popen(
-            ["ip", "netns", "exec", node, sys.executable, __file__, "drive"],
+            ["ip", "netns", "exec", node, sys.executable, __file__, "drive"]
+            + (["--full"] if args.full else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
