@@ -12,7 +12,7 @@ Python convention (``ironlb_events_appended_total``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -108,6 +108,17 @@ class Counters:
         with self._lock:
             for key in [k for k in self._gauges if k[0] == name]:
                 del self._gauges[key]
+            for labels, value in series.items():
+                self._gauges[(name, tuple(sorted(labels)))] = value
+
+    def update_gauge(
+        self, name: str, series: Mapping[Labels, float], removed: Iterable[Labels] = ()
+    ) -> None:
+        """Some series of gauge ``name`` set, others gone: what changed, not the whole
+        family (a speaker announcing 100,000 addresses changes one at a time)."""
+        with self._lock:
+            for labels in removed:
+                self._gauges.pop((name, tuple(sorted(labels))), None)
             for labels, value in series.items():
                 self._gauges[(name, tuple(sorted(labels)))] = value
 

@@ -33,7 +33,7 @@ from ..announce.bgp.speaker import BgpSpeaker
 from ..announce.k8s.speaker_status import SpeakerStatusPublisher
 from ..announce.l2.core import ANNOUNCE_EVERY, Conflict
 from ..announce.l2.responder import Layer2Responder, log_conflict
-from ..announce.metrics import Counters
+from ..announce.metrics import Counters, Labels
 from ..events.errors import LbError
 from ..events.own_kinds import (
     CONFLICT_KIND,
@@ -158,6 +158,7 @@ class SpeakerRuntime:
         self.cursor = 0  # the last events-log seq copied into the own log
         self.last_plan: dict[str, Any] | None = None
         self.last_node_plan: NodePlan | None = None  # the last plan the effectors got
+        self._announced: dict[str, tuple[Labels, ...]] = {}  # Service -> its gauge series
         self.digests = DigestSchedule(digest_interval)
         self.snapshots = snapshots or SnapshotPolicy()
         self.watches: list[WatchSource] = []
@@ -469,24 +470,21 @@ class SpeakerRuntime:
 
     def _publish(self, own: Store, *, force_digest: bool = False) -> None:
         plan = self._plan()
-        rendered = {
-            **plan.to_json(),
-            # Where a responder would run: not in the digest's scope, but operators ask.
-            "interfaces": {f"ipv{v}": list(names) for v, names in plan.l2_interfaces.items()},
-        }
-        plan_changed = rendered != self.last_plan
+        # Compared as values: the routes are the fold's own objects, so equal plans of
+        # 100,000 routes compare by identity, where rendering them would cost a pass
+        # of Python over each. Sessions count too: a changed holdTime must redial.
+        plan_changed = plan != self.last_node_plan
         if plan_changed:
-            self.last_plan, self.last_node_plan = rendered, plan
-            self._plan_metrics(plan)
+            changed = self.fold.take_changed()
+            self._plan_metrics(plan, changed if self.last_node_plan is not None else None)
+            self.last_node_plan = plan
             for effector in self.effectors:
                 try:
                     effector.apply(plan)
                 except LbError as exc:  # an effector's failure is reported, never fatal
                     log.error("effector %s failed: %s", type(effector).__name__, exc)
             if self.plans_out is not None:
-                line = {"seq": own.last_seq, "node": self.node, **rendered}
-                self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
-                self.plans_out.flush()
+                self._print_plan(plan, own.last_seq)
         if self.heartbeats is not None:
             # The plan for these verdicts is applied: peers leaving may go, and once
             # the first complete plan is, this speaker counts as alive to the others.
@@ -524,17 +522,43 @@ class SpeakerRuntime:
             log.warning("configuration: %s", warning)
         self._warned = warnings
 
-    def _plan_metrics(self, plan: NodePlan) -> None:
-        announced: dict[tuple[tuple[str, str], ...], float] = {}
-        for service, by_ip in plan.l2.items():
-            for ip in by_ip:
+    def _print_plan(self, plan: NodePlan, seq: int) -> None:
+        """A JSON line when the printed part (``l2``, ``bgp``, interfaces) changed."""
+        rendered = {
+            **plan.to_json(),
+            # Where a responder would run: not in the digest's scope, but operators ask.
+            "interfaces": {f"ipv{v}": list(names) for v, names in plan.l2_interfaces.items()},
+        }
+        if rendered != self.last_plan:
+            self.last_plan = rendered
+            line = {"seq": seq, "node": self.node, **rendered}
+            assert self.plans_out is not None
+            self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")
+            self.plans_out.flush()
+
+    def _plan_metrics(self, plan: NodePlan, services: set[str] | None) -> None:
+        """``metallb_speaker_announced`` for ``services`` (the fold's changed ones;
+        None: every one, the first plan)."""
+        if services is None:
+            services = set(self._announced) | set(plan.l2) | set(plan.bgp_status)
+        removed: list[Labels] = []
+        added: dict[Labels, float] = {}
+        for service in services:
+            series: list[Labels] = []
+            for ip in plan.l2.get(service, ()):
                 labels = (("service", service), ("protocol", "layer2"), ("node", self.node))
-                announced[(*labels, ("ip", ip))] = 1
-        for service in plan.bgp_status:
-            for ip in self.fold.service_ips(service):
-                labels = (("service", service), ("protocol", "bgp"), ("node", self.node))
-                announced[(*labels, ("ip", ip))] = 1
-        self.counters.replace_gauge("metallb_speaker_announced", announced)
+                series.append((*labels, ("ip", ip)))
+            if service in plan.bgp_status:
+                for ip in self.fold.service_ips(service):
+                    labels = (("service", service), ("protocol", "bgp"), ("node", self.node))
+                    series.append((*labels, ("ip", ip)))
+            removed += self._announced.pop(service, ())
+            if series:
+                self._announced[service] = tuple(series)
+                added.update(dict.fromkeys(series, 1))
+        self.counters.update_gauge(
+            "metallb_speaker_announced", added, [s for s in removed if s not in added]
+        )
         self.log_metrics.configuration(
             loaded=self.fold.configuration_loaded, stale=bool(self.fold.config_errors)
         )
