@@ -7,17 +7,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
+import immutables
+
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 class FrozenMap(Mapping[K, V]):
-    """A read-only dict that hashes by its items (its values must be hashable)."""
+    """A read-only dict that hashes by its items (its values must be hashable).
+
+    Given an ``immutables.Map`` it keeps it rather than copying it: that map cannot
+    change, and a fold that keeps a large table as one (the speaker's own Services)
+    hands it to each plan at no cost."""
 
     __slots__ = ("_data", "_hash")
 
     def __init__(self, items: Mapping[K, V] | None = None) -> None:
-        self._data: dict[K, V] = dict(items) if items is not None else {}
+        self._data: Mapping[K, V]
+        if isinstance(items, immutables.Map):
+            self._data = items
+        else:
+            self._data = dict(items) if items is not None else {}
         self._hash: int | None = None
 
     def __getitem__(self, key: K) -> V:
@@ -34,10 +44,17 @@ class FrozenMap(Mapping[K, V]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenMap):
-            return self._data == other._data
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
+            other = other._data
+        elif not isinstance(other, Mapping):
+            return NotImplemented
+        mine = self._data
+        if mine is other:
+            return True
+        if type(mine) is type(other):  # dict and dict, or Map and Map: compared in C
+            return mine == other
+        return len(mine) == len(other) and all(
+            key in other and other[key] == value for key, value in mine.items()
+        )
 
     def __hash__(self) -> int:
         if self._hash is None:

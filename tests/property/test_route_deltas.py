@@ -7,11 +7,14 @@ change for some peers only."""
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ironlb.events.record import EventType, Record
+from ironlb.reconcile.plan.speaker import BGPRoute, route_order
 from ironlb.reconcile.speaker.fold import SpeakerFold
 from ironlb.reconcile.speaker.route_journal import RouteJournal
 from tests.k8s import bgp, endpoints, key_of, kind_of, node, peer, pool, service
@@ -24,6 +27,7 @@ class RouteDeltaMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.fold = SpeakerFold(node="n0")
+        self.records: list[Record] = []
         self.seq = 0
         self.objects: dict[tuple[str, str], dict] = {}
         for obj in (
@@ -45,6 +49,7 @@ class RouteDeltaMachine(RuleBasedStateMachine):
         else:
             self.objects[(obj["kind"], key_of(obj))] = obj
         self.fold.apply(record)
+        self.records.append(record)
 
     @rule(
         index=st.integers(0, len(SERVICES) - 1),
@@ -109,6 +114,12 @@ class RouteDeltaMachine(RuleBasedStateMachine):
         self.version = delta.until
         held = {name: routes for name, routes in self.held.items() if routes}
         assert held == {name: set(routes) for name, routes in plan.bgp.items() if routes}
+        # What the fold keeps Service by Service for its own node is what any fold
+        # works out for n0 from the whole log: the routes in order, statuses, reasons.
+        scratch = SpeakerFold().apply_all(self.records).node_plan("n0")
+        assert plan.bgp == scratch.bgp
+        assert plan.bgp_status == scratch.bgp_status
+        assert plan.not_announced == scratch.not_announced
         # Planned again with nothing changed: an empty delta at the same version.
         again = self.fold.node_plan("n0").route_delta
         assert again is not None and (again.since, again.until) == (self.version, self.version)
@@ -146,3 +157,22 @@ def test_a_route_gone_and_back_between_plans_is_no_change():
     journal.replace({}, {"tor": ("r",)})
     delta = journal.take()
     assert not delta.added and not delta.removed and delta.since == delta.until == 1
+
+
+def test_routes_stay_in_order_through_single_changes_and_bulk_ones():
+    routes = [BGPRoute(f"10.0.{i // 256}.{i % 256}/32", None, (), ()) for i in range(1000)]
+    journal = RouteJournal()
+    shuffled = random.Random(7).sample(routes, len(routes))
+    for route in shuffled[:600]:  # a bulk before the first plan: sorted once
+        journal.replace({}, {"tor": (route,)})
+    assert journal.ordered("tor") == tuple(sorted(shuffled[:600], key=route_order))
+    journal.take()
+    for route in shuffled[600:610]:  # a few: each put in its place
+        journal.replace({}, {"tor": (route,)})
+    for route in shuffled[:5]:
+        journal.replace({"tor": (route,)}, {})
+    assert journal.ordered("tor") == tuple(sorted(shuffled[5:610], key=route_order))
+    journal.take()
+    for route in shuffled[5:400]:  # many gone at once, after an ordered plan
+        journal.replace({"tor": (route,)}, {})
+    assert journal.ordered("tor") == tuple(sorted(shuffled[400:610], key=route_order))

@@ -146,14 +146,20 @@ class BGPAnnouncements:
         assert self.node is not None
         routes, reason = self._bgp_for(key, self.node)
         self._journal.replace(self._own_routes.get(key, {}), routes)
+        # The status and reasons are persistent maps: each plan shares them as they
+        # stand (FrozenMap keeps one uncopied), each change makes a new one in O(log n).
         if routes:
             self._own_routes[key] = routes
+            self._own_status = self._own_status.set(key, tuple(sorted(routes)))
         else:
             self._own_routes.pop(key, None)
+            if key in self._own_status:
+                self._own_status = self._own_status.delete(key)
         if reason is None:
-            self._own_reasons.pop(key, None)
+            if key in self._own_reasons:
+                self._own_reasons = self._own_reasons.delete(key)
         else:
-            self._own_reasons[key] = reason
+            self._own_reasons = self._own_reasons.set(key, reason)
 
     def _session(self, peer: BGPPeer) -> BGPSessionPlan:
         secret_version = None

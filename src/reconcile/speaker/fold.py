@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import immutables
 
 from ...events.own_kinds import IDENTITY, LINKS, MEMBERSHIP, own_kind
 from ..addresses import parse_ip
@@ -142,9 +143,11 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
         self._reelect: set[str] = set()  # Services whose election a node change may alter
         self._candidate_cache: dict[tuple[int, ...], Candidates] = {}
         self._own_routes: dict[str, dict[str, tuple[BGPRoute, ...]]] = {}
-        self._own_reasons: dict[str, Reason] = {}
+        self._own_reasons: immutables.Map[str, Reason] = immutables.Map()
+        self._own_status: immutables.Map[str, tuple[str, ...]] = immutables.Map()  # -> peers
         self._journal = RouteJournal()  # the own routes, counted: each plan's RouteDelta
         self._changed: set[str] = set()  # Services whose announcement changed, for effectors
+        self._untaken: set[str] = set()  # ... since the last take_changed
 
     # --- folding ------------------------------------------------------------
 
@@ -372,6 +375,14 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
             self._refresh_service(key)
         self._reelect = set()
         changed, self._changed = self._changed, set()
+        self._untaken |= changed
+        return changed
+
+    def take_changed(self) -> set[str]:
+        """The Services whose announcement changed since the last call (whoever
+        refreshed meanwhile): what a consumer of whole plans need look at again."""
+        self.refresh()
+        changed, self._untaken = self._untaken, set()
         return changed
 
     def _serving(self, key: str) -> tuple[set[str], bool]:
@@ -457,10 +468,17 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
         l2 = {k: v for k, v in l2.items() if v}
         peers = self._peers_of(node)
         routes, status, reasons = self._bgp_of_node(node, peers)
-        for key, by_ip in self._l2.items():
-            if key in l2 or key in reasons or key in status:
-                continue
-            reasons[key] = self._l2_reason(key, by_ip, node)
+        l2_reasons = {
+            key: self._l2_reason(key, by_ip, node)
+            for key, by_ip in self._l2.items()
+            if key not in l2 and key not in reasons and key not in status
+        }
+        if l2_reasons:
+            reasons = (
+                reasons.update(l2_reasons)
+                if isinstance(reasons, immutables.Map)
+                else {**reasons, **l2_reasons}
+            )
         return NodePlan(
             node,
             l2,
@@ -503,16 +521,21 @@ class SpeakerFold(NodeLiveness, BGPAnnouncements, Layer2Elections, FoldBase):
 
     def _bgp_of_node(
         self, node: str, peers: list[BGPPeer]
-    ) -> tuple[dict[str, tuple[BGPRoute, ...]], dict[str, tuple[str, ...]], dict[str, Reason]]:
-        """A node's BGP part: routes by peer, Service -> peers, and why it sends none."""
+    ) -> tuple[
+        dict[str, tuple[BGPRoute, ...]], Mapping[str, tuple[str, ...]], Mapping[str, Reason]
+    ]:
+        """A node's BGP part: routes by peer, Service -> peers, and why it sends none.
+
+        The process's own node has all three kept up to date Service by Service: its
+        plan copies them (a speaker with 100,000 Services plans each change)."""
+        if node == self.node:
+            routes = {p.name: self._journal.ordered(p.name) for p in peers}
+            return routes, self._own_status, self._own_reasons
         by_peer: dict[str, set[BGPRoute]] = {p.name: set() for p in peers}
         status: dict[str, tuple[str, ...]] = {}
         reasons: dict[str, Reason] = {}
         for key in sorted(self._bgp):
-            if node == self.node:
-                routes, reason = self._own_routes.get(key, {}), self._own_reasons.get(key)
-            else:
-                routes, reason = self._bgp_for(key, node, peers)
+            routes, reason = self._bgp_for(key, node, peers)
             for peer, items in routes.items():
                 by_peer[peer].update(items)
             if routes:
