@@ -1,7 +1,8 @@
 """The native BGP speaker against BIRD 2 in network namespaces.
 
     sudo python benchmarks/bgp_bench.py [--held 10 10000 100000] [--prefixes 10000]
-                                        [--changes 200]
+                                        [--changes 200] [--speaker] [--full]
+                                        [--compare gobgp exabgp]
 
 * latency: with ``--held`` prefixes announced, a plan gaining one prefix (and then
   losing it again), applied to the speaker effector, until BIRD has installed (or
@@ -10,6 +11,9 @@
   the p99 against the smallest size's (the target: 2x at most);
 * bulk: a plan with ``--prefixes`` /32s applied at once, until BIRD counts them all;
 * idle: the CPU the speaker process uses over 10 s holding that session;
+* ``--speaker``: the same through a whole ``ironlb speaker`` process following an
+  events log: one Service (with its EndpointSlice) appended, or deleted, until BIRD
+  has the route, or has lost it; the fold, the node plan, the effector and the wire;
 * ``--compare gobgp exabgp``: the same bulk announce from GoBGP (``gobgp mrt inject
   global`` of an MRT dump of the prefixes) and ExaBGP (the prefixes written to its
   API process at once; ``pip install exabgp``), each in the node namespace on an
@@ -48,8 +52,10 @@ from tests.k8s import session_plan
 
 from ironlb.announce.bgp.session import State
 from ironlb.announce.bgp.speaker import BgpSpeaker
+from ironlb.events.record import EventType, Record
 from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
 from ironlb.reconcile.speaker.route_journal import RouteJournal
+from ironlb.store.url import open_store
 
 NODE, ROUTER = "10.50.0.1", "10.50.0.2"
 BASE = int(IPv4Address("100.64.0.0"))
@@ -106,6 +112,110 @@ def drive(full: bool) -> None:
     speaker.close()
 
 
+class SpeakerProcess:
+    """``--speaker``: ``ironlb speaker`` in the node namespace, following an events log
+    (a file store); a plan of N prefixes is N Services with their addresses in their
+    statuses and an endpoint on the node. ``apply N`` appends what moves the cluster
+    there: Services and EndpointSlices added, or Services deleted."""
+
+    def __init__(self, node: str, work: Path) -> None:
+        self.events = open_store(str(work / "events"))
+        self.events.append(self.records(CONFIGURATION))
+        self.held = 0
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", node, sys.executable, "-m", "ironlb", "speaker",
+             "--node", "node1", "--events", str(work / "events"), "--store", str(work / "own"),
+             "--no-layer2", "--no-links", "--quiet", "--digest-interval", "3600"],
+        )  # fmt: skip
+
+    @staticmethod
+    def records(objects: list[dict], event: EventType = EventType.ADDED) -> list[Record]:
+        result = []
+        for obj in objects:
+            meta = obj["metadata"]
+            key = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+            kind = f"{obj['apiVersion']}/{obj['kind']}"  # as `ironlb log import` records it
+            result.append(Record(0, time.time(), "bench", event, kind, key, None, obj))
+        return result
+
+    def send(self, line: str) -> dict:
+        command, _, argument = line.partition(" ")
+        if command == "idle":
+            before = self.cpu_seconds()
+            time.sleep(float(argument))
+            return {"cpu": self.cpu_seconds() - before}
+        count = int(argument)
+        if count >= self.held:
+            batch = [r for i in range(self.held, count) for r in self.records(service(i))]
+        else:
+            gone = [service(i)[0] for i in range(count, self.held)]
+            batch = self.records(gone, EventType.DELETED)
+        at = time.time()
+        self.events.append(batch)
+        self.held = count
+        return {"applied_at": at}
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CONFIGURATION = [
+    {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    },
+    {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "IPAddressPool",
+        "metadata": {"name": "bench", "namespace": "metallb-system"},
+        "spec": {"addresses": ["100.64.0.0/10"]},
+    },
+    {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BGPAdvertisement",
+        "metadata": {"name": "all", "namespace": "metallb-system"},
+        "spec": {},
+    },
+    {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": "bird", "namespace": "metallb-system"},
+        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": ROUTER},
+    },
+]
+
+
+def service(i: int) -> list[dict]:
+    """Service ``i`` (its address prefix(i), as the controller wrote it in its status)
+    and an EndpointSlice with an endpoint on node1."""
+    name = f"svc-{i}"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{i}"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": prefix(i).removesuffix("/32")}]}},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{name}-1",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": name},
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.244.0.5"], "nodeName": "node1", "conditions": {"ready": True}}
+            ],
+        },
+    ]
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, check=True, timeout=60)
 
@@ -131,6 +241,11 @@ def main() -> None:
     parser.add_argument("--prefixes", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--full", action="store_true", help="plans without RouteDelta")
+    parser.add_argument(
+        "--speaker",
+        action="store_true",
+        help="a whole `ironlb speaker` process following an events log, not the effector",
+    )
     parser.add_argument("--compare", nargs="*", default=[], choices=sorted(REFERENCES))
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:6]
@@ -169,18 +284,22 @@ def main() -> None:
                 ["ip", "-n", router, "-ts", "monitor", "route"], stdout=subprocess.PIPE, text=True
             )
 
-        driver = subprocess.Popen(
-            ["ip", "netns", "exec", node, sys.executable, __file__, "drive"]
-            + (["--full"] if args.full else []),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        if args.speaker:
+            process = SpeakerProcess(node, work)
+            driver, send = process.process, process.send
+        else:
+            driver = subprocess.Popen(
+                ["ip", "netns", "exec", node, sys.executable, __file__, "drive"]
+                + (["--full"] if args.full else []),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
 
-        def send(line: str) -> dict:
-            driver.stdin.write(line + "\n")
-            driver.stdin.flush()
-            return json.loads(driver.stdout.readline())
+            def send(line: str) -> dict:
+                driver.stdin.write(line + "\n")
+                driver.stdin.flush()
+                return json.loads(driver.stdout.readline())
 
         def seen(wanted: str, deleted: bool) -> float:
             """The wall-clock time the router's kernel got (or lost) ``wanted`` (ip -ts)."""
