@@ -117,6 +117,7 @@ def install_signal_handlers(
     """
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
+    owner = os.getpid()
 
     def relay() -> None:
         while True:
@@ -129,6 +130,12 @@ def install_signal_handlers(
     threading.Thread(target=relay, name="signals", daemon=True).start()
 
     def handler(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:
+            # A forked child (pyroute2 forks one to enter a network namespace) keeps
+            # this handler and the pipe: its SIGTERM must end it, not stop us.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         with contextlib.suppress(BlockingIOError):  # a full pipe: stopping already
             os.write(write_end, bytes([signum]))
 
