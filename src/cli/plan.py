@@ -66,9 +66,6 @@ def with_schema_errors(plan: dict[str, Any], objects: MetallbObjects) -> dict[st
     from ..reconcile.config import ConfigError
     from ..reconcile.plan.controller import config_json
 
-    errors = objects.located(ConfigError(**e) for e in plan["config"]["errors"])
+    errors = objects.with_schema_errors(ConfigError(**e) for e in plan["config"]["errors"])
     warnings = objects.located(ConfigError(**w) for w in plan["config"].get("warnings", ()))
-    return {
-        **plan,
-        "config": config_json(tuple(errors + objects.schema_errors()), tuple(warnings)),
-    }
+    return {**plan, "config": config_json(tuple(errors), tuple(warnings))}

@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     fold = ControllerFold(Overrides(namespace=args.namespace))
     fold.apply_all(objects.passing(stream_inputs(args.inputs)))
     errors = list(fold.config_errors) + outside_namespace(objects.records, fold.namespace)
-    errors = objects.located(errors) + objects.schema_errors()  # + what the API server refuses
+    errors = objects.with_schema_errors(errors)  # + what the API server refuses
     warnings = objects.located(fold.config_warnings)
     report = config_json(tuple(errors), tuple(warnings))
     if args.output == "json":

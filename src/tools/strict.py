@@ -55,6 +55,14 @@ class MetallbObjects:
                 )
         return errors
 
+    def with_schema_errors(self, errors: Iterable[ConfigError]) -> list[ConfigError]:
+        """The reconciler's ``errors`` (located) and then the schema's, less those
+        about a field the reconciler already named: one out-of-range value is one
+        error, in MetalLB's words, not two."""
+        located = self.located(errors)
+        named = {(error.object, error.field) for error in located if error.field}
+        return located + [e for e in self.schema_errors() if (e.object, e.field) not in named]
+
     def located(self, errors: Iterable[ConfigError]) -> list[ConfigError]:
         """``errors`` with the file and document of the object each one names, when
         that object came from a file (the reconciler's errors know only the object)."""

@@ -220,3 +220,24 @@ def test_validate_is_strict_and_names_file_document_object_and_field(tmp_path):
     assert {(e["document"], e["field"]) for e in errors} == {(1, "spec.autoassign"), (2, "kind")}
     assert all(e["file"] == str(path) for e in errors)
     assert "did you mean 'autoAssign'" in errors[0]["message"] + errors[1]["message"]
+
+
+def test_a_value_out_of_range_is_one_error_in_metallbs_words(tmp_path):
+    """The schema (what the API server refuses) and the reconciler both judge a
+    BFDProfile's ranges: one error per field, not one from each."""
+    path = tmp_path / "bfd.yaml"
+    path.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\n"
+        "metadata: {name: fast, namespace: metallb-system}\n"
+        "spec: {receiveInterval: 5, detectMultiplier: 300, passiveMode: sometimes}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ironlb", "validate", str(path), "-o", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    errors = json.loads(done.stdout)["errors"]
+    fields = sorted(e["field"] for e in errors)
+    assert fields == ["spec.detectMultiplier", "spec.passiveMode", "spec.receiveInterval"]
+    by_field = {e["field"]: e["message"] for e in errors}
+    assert by_field["spec.receiveInterval"] == "invalid value 5, must be in 10-60000 range"
