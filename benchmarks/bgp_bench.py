@@ -47,6 +47,7 @@ from pathlib import Path
 import attrs
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from tests import k8s
 from tests.e2e.routers import linked_namespaces
 from tests.k8s import session_plan
 
@@ -132,9 +133,7 @@ class SpeakerProcess:
     def records(objects: list[dict], event: EventType = EventType.ADDED) -> list[Record]:
         result = []
         for obj in objects:
-            meta = obj["metadata"]
-            key = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
-            kind = f"{obj['apiVersion']}/{obj['kind']}"  # as `ironlb log import` records it
+            kind, key = k8s.kind_of(obj), k8s.key_of(obj)
             result.append(Record(0, time.time(), "bench", event, kind, key, None, obj))
         return result
 
@@ -161,59 +160,18 @@ class SpeakerProcess:
 
 
 CONFIGURATION = [
-    {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": "node1"},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-    },
-    {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "IPAddressPool",
-        "metadata": {"name": "bench", "namespace": "metallb-system"},
-        "spec": {"addresses": ["100.64.0.0/10"]},
-    },
-    {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "BGPAdvertisement",
-        "metadata": {"name": "all", "namespace": "metallb-system"},
-        "spec": {},
-    },
-    {
-        "apiVersion": "metallb.io/v1beta2",
-        "kind": "BGPPeer",
-        "metadata": {"name": "bird", "namespace": "metallb-system"},
-        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": ROUTER},
-    },
+    k8s.node("node1"),
+    k8s.pool("bench", "100.64.0.0/10"),
+    k8s.bgp("all"),
+    k8s.peer("bird", peer_asn=64513, peerAddress=ROUTER),
 ]
 
 
 def service(i: int) -> list[dict]:
     """Service ``i`` (its address prefix(i), as the controller wrote it in its status)
     and an EndpointSlice with an endpoint on node1."""
-    name = f"svc-{i}"
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{i}"},
-            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "ports": [{"port": 80}]},
-            "status": {"loadBalancer": {"ingress": [{"ip": prefix(i).removesuffix("/32")}]}},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": f"{name}-1",
-                "namespace": "default",
-                "labels": {"kubernetes.io/service-name": name},
-            },
-            "addressType": "IPv4",
-            "endpoints": [
-                {"addresses": ["10.244.0.5"], "nodeName": "node1", "conditions": {"ready": True}}
-            ],
-        },
-    ]
+    address = prefix(i).removesuffix("/32")
+    return [k8s.service(f"svc-{i}", status=[address]), k8s.endpoints(f"svc-{i}", "node1")]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
