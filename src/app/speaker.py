@@ -474,6 +474,7 @@ class SpeakerRuntime:
         # 100,000 routes compare by identity, where rendering them would cost a pass
         # of Python over each. Sessions count too: a changed holdTime must redial.
         plan_changed = plan != self.last_node_plan
+        changed: set[str] | None = None
         if plan_changed:
             changed = self.fold.take_changed()
             self._plan_metrics(plan, changed if self.last_node_plan is not None else None)
@@ -504,6 +505,7 @@ class SpeakerRuntime:
                 plan_changed=plan_changed,
                 config_warnings=self.fold.config_warnings,
                 dead=[n for n, up in self.fold.membership_verdicts().items() if not up],
+                services=changed,
             )
         self._log_warnings()
         now = time.monotonic()

@@ -9,6 +9,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from ironlb.announce.k8s.service_events import speaker_events
+from ironlb.announce.k8s.status_content import service_statuses, speaker_statuses
 from ironlb.app.snapshots import FoldSnapshot, decode_snapshot, encode_snapshot
 from ironlb.events.record import EventType, Record
 from ironlb.reconcile.controller.fold import ControllerFold
@@ -65,12 +67,15 @@ class SpeakerMachine(RuleBasedStateMachine):
         self.restored: SpeakerFold | None = None  # from a snapshot, fed what followed
         self.held: dict[str, set] = {}  # n0's routes by peer, kept from RouteDeltas alone
         self.held_version = 0
+        self.statuses: dict[str, dict] = {}  # node -> its status objects, kept as published
+        self.status_plans: dict[str, object] = {}  # node -> the plan they were kept for
         self.emit(pool("p", "192.0.2.0/28"))
         # BGP from the start (set_bgp changes it): a random configuration rarely has
         # the peer, advertisement, node and endpoints that make a route all at once.
         self.emit(PEERS["all"])
         self.emit(bgp("adv"))
         self.emit(node("n0", zone="a"))
+        self.emit(metallb("L2Advertisement", "all", {}))
 
     def emit(self, obj: dict, event: EventType = EventType.ADDED) -> None:
         kind, key = kind_of(obj), key_of(obj)
@@ -262,6 +267,29 @@ class SpeakerMachine(RuleBasedStateMachine):
         self.held_version = delta.until
         wanted = {name: set(routes) for name, routes in plan.bgp.items() if routes}
         assert {name: routes for name, routes in self.held.items() if routes} == wanted
+
+    @invariant()
+    def status_objects_kept_for_changed_services_are_all_of_them(self):
+        """What each node's status publisher does after its first plan: only the
+        Services the fold says changed are looked at again."""
+        changed = self.live.take_changed()
+        for name in NODES:
+            plan = self.live.node_plan(name)
+            full = speaker_statuses(plan, "metallb-system", {}, ())
+            full = {r: s for r, s in full.items() if s.kind != "ConfigurationState"}
+            kept = self.statuses.get(name)
+            if kept is None:
+                kept = self.statuses[name] = dict(full)
+            else:
+                wanted, gone = service_statuses(plan, "metallb-system", {}, changed)
+                for ref in gone:
+                    kept.pop(ref, None)
+                kept.update(wanted)
+                before = self.status_plans[name]
+                events = speaker_events(plan, before, str, changed)
+                assert events == speaker_events(plan, before, str)
+            assert kept == full, name
+            self.status_plans[name] = plan
 
     @invariant()
     def elections_follow_metallbs_rule(self):

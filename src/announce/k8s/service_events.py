@@ -9,7 +9,8 @@ import collections
 import datetime
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 from kubernetes.client import ApiClient
@@ -66,28 +67,40 @@ def post_service_event(client: ApiClient, note: EventNote, component: str) -> No
 
 
 def speaker_events(
-    plan: NodePlan, before: NodePlan | None, uid_of: Callable[[str], str | None]
+    plan: NodePlan,
+    before: NodePlan | None,
+    uid_of: Callable[[str], str | None],
+    services: Iterable[str] | None = None,
 ) -> list[EventNote]:
     """What a speaker says about the Services whose announcement on its node began
     (``nodeAssigned``) or failed for want of the listed interfaces
     (``announceFailed``) since its previous plan. MetalLB posts nodeAssigned on
     every reconcile of an announced Service; ironlb when the announcement begins,
-    which is the news."""
+    which is the news. ``services``: only these can have changed (None: any)."""
+    looked_at = set(services) if services is not None else None
+
+    def of(mapping: Mapping[str, Any] | None, wanted: Callable[[Any], bool]) -> set[str]:
+        if mapping is None:
+            return set()
+        keys = mapping.keys() if looked_at is None else looked_at & mapping.keys()
+        return {key for key in keys if wanted(mapping[key])}
+
+    def anything(_value: object) -> bool:
+        return True
+
+    def failed(reason: Reason) -> bool:
+        return reason is Reason.INTERFACES_NOT_FOUND
+
     notes = []
     for protocol, now, then in (
-        ("layer2", set(plan.l2), set(before.l2) if before else set()),
-        ("bgp", set(plan.bgp_status), set(before.bgp_status) if before else set()),
+        ("layer2", of(plan.l2, anything), of(before and before.l2, anything)),
+        ("bgp", of(plan.bgp_status, anything), of(before and before.bgp_status, anything)),
     ):
         for service in sorted(now - then):
             message = f'announcing from node "{plan.node}" with protocol "{protocol}"'
             notes.append(EventNote(service, uid_of(service), "Normal", "nodeAssigned", message))
-    failed = {k for k, r in plan.not_announced.items() if r is Reason.INTERFACES_NOT_FOUND}
-    failed_before = (
-        {k for k, r in before.not_announced.items() if r is Reason.INTERFACES_NOT_FOUND}
-        if before
-        else set()
-    )
-    for service in sorted(failed - failed_before):
+    failing = of(plan.not_announced, failed)
+    for service in sorted(failing - of(before and before.not_announced, failed)):
         message = (
             f"the interfaces specified by LB IP of {service} don't exist in assigned node "
             f'"{plan.node}" with protocol "layer2"'

@@ -35,6 +35,7 @@ from .status_content import (
     SERVICE_NAME_LABEL,
     SERVICE_NAMESPACE_LABEL,
     SERVICE_STATUS_KINDS,
+    service_statuses,
     speaker_statuses,
 )
 from .status_objects import ObjectRef, StatusObjectWriter, WantedStatus
@@ -93,24 +94,31 @@ class SpeakerStatusPublisher:
         plan_changed: bool,
         config_warnings: Sequence[ConfigError] = (),
         dead: Iterable[str] = (),
+        services: Iterable[str] | None = None,
     ) -> None:
         """Called after every batch: does work only when the plan (the caller already
         compared it), a conflict or the configuration's errors changed. ``dead``: the
-        nodes whose speakers are judged down (a verdict, not merely unheard of)."""
+        nodes whose speakers are judged down (a verdict, not merely unheard of).
+        ``services``: the Services whose part of the plan may have changed (None:
+        any); with it, a changed plan costs those Services, not every one."""
         self._dead = frozenset(dead)
         conflicts_changed, self.changed = self.changed, False
         if not ready:
             return
         errors = (tuple(config_errors), tuple(config_warnings))
-        unchanged = not (plan_changed or conflicts_changed) and errors == self._errors
-        if self.published and unchanged:
+        errors_changed = errors != self._errors
+        if self.published and not (plan_changed or conflicts_changed or errors_changed):
             return
         self._errors = errors
-        # A conflict is reported while this node announces the address; when the
-        # address leaves the node, the next holder's detector speaks for it.
-        announced = {ip for by_ip in plan.l2.values() for ip in by_ip}
-        for ip in self.conflicts.keys() - announced:
-            del self.conflicts[ip]
+        if self.conflicts:
+            # A conflict is reported while this node announces the address; when the
+            # address leaves the node, the next holder's detector speaks for it.
+            announced = {ip for by_ip in plan.l2.values() for ip in by_ip}
+            for ip in self.conflicts.keys() - announced:
+                del self.conflicts[ip]
+        if self.published and services is not None and not (conflicts_changed or errors_changed):
+            self._publish_services(plan, set(services))
+            return
         wanted = speaker_statuses(
             plan, self.namespace, self.conflicts, config_errors, config_warnings
         )
@@ -125,6 +133,21 @@ class SpeakerStatusPublisher:
         for service in claimed:
             self._tasks.put(service)
         self.published = True
+
+    def _publish_services(self, plan: NodePlan, services: set[str]) -> None:
+        """``publish`` for a plan that changed in ``services`` only."""
+        wanted, gone = service_statuses(plan, self.namespace, self.conflicts, services)
+        self.writer.update("speaker", wanted, gone)
+        self.events.post(speaker_events(plan, self._last_plan, self.uid_of, services))
+        self._last_plan = plan
+        self._wanted.update(wanted)
+        for ref in gone:
+            self._wanted.pop(ref, None)
+        claimed = sorted(s for s in services if s in plan.l2 and s not in self._announced_l2)
+        self._announced_l2 -= services - plan.l2.keys()
+        self._announced_l2 |= set(claimed)  # before the tasks: the worker checks it
+        for service in claimed:
+            self._tasks.put(service)
 
     def _work(self) -> None:
         while (task := self._tasks.get()) is not None:

@@ -16,7 +16,7 @@ creating a second set.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ...reconcile.config import ConfigError
@@ -44,12 +44,17 @@ SERVICE_STATUS_KINDS = {
 }
 
 
+def service_status_ref(protocol: str, namespace: str, node: str, service: str) -> ObjectRef:
+    plural = SERVICE_STATUS_KINDS[protocol][0]
+    return ObjectRef(API_VERSION, plural, namespace, _object_name(protocol, node, service))
+
+
 def _service_status(
     protocol: str, namespace: str, node: str, service: str, extra: dict[str, Any]
 ) -> tuple[ObjectRef, WantedStatus]:
-    plural, kind = SERVICE_STATUS_KINDS[protocol]
+    kind = SERVICE_STATUS_KINDS[protocol][1]
     service_namespace, _, service_name = service.partition("/")
-    ref = ObjectRef(API_VERSION, plural, namespace, _object_name(protocol, node, service))
+    ref = service_status_ref(protocol, namespace, node, service)
     labels = {
         NODE_LABEL: node,
         SERVICE_NAME_LABEL: service_name,
@@ -75,16 +80,40 @@ def speaker_statuses(
     wanted = dict(
         [configuration_state("speaker", namespace, config_errors, plan.node, config_warnings)]
     )
-    for service, interfaces in plan.l2_status.items():
+    services = plan.l2.keys() | plan.bgp_status.keys()
+    wanted.update(service_statuses(plan, namespace, conflicts, services)[0])
+    return wanted
+
+
+def service_statuses(
+    plan: NodePlan,
+    namespace: str,
+    conflicts: Mapping[str, Mapping[str, Any]],
+    services: Iterable[str],
+) -> tuple[dict[ObjectRef, WantedStatus], list[ObjectRef]]:
+    """The status objects of ``services`` as ``plan`` has them, and the objects of
+    theirs it no longer wants: what changed Services need, without the others."""
+    wanted: dict[ObjectRef, WantedStatus] = {}
+    gone: list[ObjectRef] = []
+    ordered = sorted(services)
+    for service in ordered:
+        if service not in plan.l2:
+            gone.append(service_status_ref("l2", namespace, plan.node, service))
+            continue
         seen = [dict(conflicts[ip]) for ip in sorted(plan.l2[service]) if ip in conflicts]
+        interfaces = plan.l2_interfaces_of(service)
         extra = {"interfaces": [{"name": name} for name in interfaces], "conflicts": seen}
         ref, status = _service_status("l2", namespace, plan.node, service, extra)
         wanted[ref] = status
-    for service, peers in plan.bgp_status.items():
+    for service in ordered:
+        peers = plan.bgp_status.get(service)
+        if peers is None:
+            gone.append(service_status_ref("bgp", namespace, plan.node, service))
+            continue
         extra = {"peers": sorted(peers)}
         ref, status = _service_status("bgp", namespace, plan.node, service, extra)
         wanted[ref] = status
-    return wanted
+    return wanted, gone
 
 
 def controller_statuses(plan: ControllerPlan, namespace: str) -> dict[ObjectRef, WantedStatus]:

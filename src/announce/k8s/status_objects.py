@@ -85,6 +85,24 @@ class StatusObjectWriter(PacedWriter):
             self._scopes[scope] = set(wanted)
             self._lock.notify_all()
 
+    def update(
+        self, scope: str, wanted: Mapping[ObjectRef, WantedStatus], gone: Iterable[ObjectRef]
+    ) -> None:
+        """Part of ``scope``: these objects wanted as given, those no longer (deleted if
+        owned); the rest of the scope as it was. What a few changed Services cost."""
+        with self._lock:
+            held = self._scopes.setdefault(scope, set())
+            for ref in gone:
+                if ref in held:
+                    held.discard(ref)
+                    previous = self._wanted.get(ref)
+                    if previous is not None and previous.owned:
+                        self._want(ref, None)
+            for ref, status in wanted.items():
+                self._want(ref, status)
+                held.add(ref)
+            self._lock.notify_all()
+
     def forget_unknown(self, refs: Iterable[ObjectRef]) -> None:
         """Objects found in the cluster (listed at start) that nobody wants: deleted,
         so what a previous run left behind goes away."""

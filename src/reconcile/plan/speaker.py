@@ -166,13 +166,14 @@ class NodePlan:
     @property
     def l2_status(self) -> dict[str, tuple[str, ...]]:
         """ServiceL2Status content: Service -> interfaces (empty: all)."""
-        status = {}
-        for service, by_ip in self.l2.items():
-            interfaces: set[str] = set()
-            for announcement in by_ip.values():
-                interfaces |= set(announcement.interfaces or ())
-            status[service] = tuple(sorted(interfaces))
-        return status
+        return {service: self.l2_interfaces_of(service) for service in self.l2}
+
+    def l2_interfaces_of(self, service: str) -> tuple[str, ...]:
+        """The interfaces ``service`` is announced on here (empty: all)."""
+        interfaces: set[str] = set()
+        for announcement in self.l2[service].values():
+            interfaces |= set(announcement.interfaces or ())
+        return tuple(sorted(interfaces))
 
     def to_json(self) -> dict[str, Any]:
         return {
