@@ -105,7 +105,8 @@ def drive(full: bool) -> None:
                 wanted = attrs.evolve(wanted, route_delta=None)
             at = time.time()
             speaker.apply(wanted)
-            print(json.dumps({"applied_at": at}), flush=True)
+            speaker.sessions()  # returns once the loop ran the plan: its UPDATE is written
+            print(json.dumps({"applied_at": at, "written_at": time.time()}), flush=True)
         elif command == "idle":
             before = cpu_seconds()
             time.sleep(float(argument))
@@ -280,20 +281,27 @@ def main() -> None:
             # Watched from here: a burst of 100,000 routes would overflow the monitor.
             monitor = watching()
             time.sleep(0.5)  # the monitor's socket subscribed (no event to wait for)
-            added, withdrawn = [], []
+            added, withdrawn, written = [], [], []
             one = prefix(held).removesuffix("/32")
             for _ in range(args.changes):
-                applied_at = send(f"apply {held + 1}")["applied_at"]
-                added.append(seen(one, deleted=False) - applied_at)
-                applied_at = send(f"apply {held}")["applied_at"]
-                withdrawn.append(seen(one, deleted=True) - applied_at)
+                for count, into, deleted in ((held + 1, added, False), (held, withdrawn, True)):
+                    reply = send(f"apply {count}")
+                    into.append(seen(one, deleted=deleted) - reply["applied_at"])
+                    if "written_at" in reply:
+                        written.append(reply["written_at"] - reply["applied_at"])
             worst = max(p99(added), p99(withdrawn))
             reference = reference or worst
+            ours = (
+                f" (the effector's part, applied -> UPDATE written: p50 "
+                f"{statistics.median(written) * 1e3:.2f} ms p99 {p99(written) * 1e3:.2f} ms)"
+                if written
+                else ""
+            )
             print(
                 f"{held:>7,} held: one added -> in BIRD p50 {statistics.median(added) * 1e3:.2f} "
                 f"ms p99 {p99(added) * 1e3:.2f} ms; withdrawn p50 "
                 f"{statistics.median(withdrawn) * 1e3:.2f} ms p99 {p99(withdrawn) * 1e3:.2f} ms; "
-                f"p99 {worst / reference:.2f}x the {args.held[0]:,}-held one",
+                f"p99 {worst / reference:.2f}x the {args.held[0]:,}-held one{ours}",
                 flush=True,
             )
             monitor.terminate()
