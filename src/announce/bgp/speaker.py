@@ -178,16 +178,17 @@ class _Peer:
             removed = delta.removed.get(self.name, frozenset())
             self.plan_set -= removed
             self.plan_set |= added
+            kept = None  # the plan's routes are not needed: their owner frees them
         elif routes is self.plan_routes:
             return
         else:
             wanted = set(routes)
             added, removed = wanted - self.plan_set, self.plan_set - wanted
-            self.plan_set = wanted
+            self.plan_set, kept = wanted, routes
         self._send_changes(added, removed)
-        # Only now, the UPDATE written: dropping the last plan's routes frees them,
+        # Only now, the UPDATE written: dropping the last plan's routes may free them,
         # which with 100,000 held costs as much as the change itself.
-        self.plan_routes, self.routes_at = routes, at
+        self.plan_routes, self.routes_at = kept, at
 
     def _send_changes(self, added: AbstractSet[BGPRoute], removed: AbstractSet[BGPRoute]) -> None:
         """One route is sent per prefix: the union of the advertisements' communities."""
