@@ -201,6 +201,16 @@ def test_nothing_to_check_is_an_error_not_valid(tmp_path, capsys, command):
         assert message in capsys.readouterr().err
 
 
+def validate_errors(path) -> list[dict]:
+    """``ironlb validate PATH -o json`` through the real entry point: it must fail."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ironlb", "validate", str(path), "-o", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    return json.loads(done.stdout)["errors"]
+
+
 def test_validate_is_strict_and_names_file_document_object_and_field(tmp_path):
     path = tmp_path / "pools.yaml"
     path.write_text(
@@ -211,12 +221,7 @@ def test_validate_is_strict_and_names_file_document_object_and_field(tmp_path):
         "metadata: {name: typo, namespace: metallb-system}\nspec: {addresses: [10.0.0.0/24]}\n"
         "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {any: thing}\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "ironlb", "validate", str(path), "-o", "json"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 1
-    errors = json.loads(done.stdout)["errors"]
+    errors = validate_errors(path)
     assert {(e["document"], e["field"]) for e in errors} == {(1, "spec.autoassign"), (2, "kind")}
     assert all(e["file"] == str(path) for e in errors)
     assert "did you mean 'autoAssign'" in errors[0]["message"] + errors[1]["message"]
@@ -231,12 +236,7 @@ def test_a_value_out_of_range_is_one_error_in_metallbs_words(tmp_path):
         "metadata: {name: fast, namespace: metallb-system}\n"
         "spec: {receiveInterval: 5, detectMultiplier: 300, passiveMode: sometimes}\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "ironlb", "validate", str(path), "-o", "json"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 1
-    errors = json.loads(done.stdout)["errors"]
+    errors = validate_errors(path)
     fields = sorted(e["field"] for e in errors)
     assert fields == ["spec.detectMultiplier", "spec.passiveMode", "spec.receiveInterval"]
     by_field = {e["field"]: e["message"] for e in errors}
