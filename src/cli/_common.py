@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,15 @@ class NotFound(LbError):
     """What the user asked about is not there: a failed check (exit 1), not bad input."""
 
     exit_code = 1
+
+
+def check_node(node: str | None, known: Sequence[str], where: str) -> None:
+    """``--node`` must name a Node of the inputs: a typo would show an empty plan."""
+    if node is None or node in known:
+        return
+    close = difflib.get_close_matches(node, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (nodes: {', '.join(known) or 'none'})"
+    raise NotFound(f"no node {node} in {where}{hint}")
 
 
 def check_from(start: int | None, last: int) -> None:

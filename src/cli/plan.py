@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ._common import (
     EXIT_OK,
     add_fold_options,
+    check_node,
     planner_from,
 )
 from .render import render_plan
@@ -56,6 +57,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
         planner.apply_all(
             objects.passing(stream_inputs(args.extra, start_seq=objects.last_seq + 1))
         )
+    check_node(args.node, planner.speakers.node_names(), "the inputs")
     after = with_schema_errors(planner.to_json(), objects)
     render_plan(after, args.output, out, before=before)
     return EXIT_OK

@@ -241,3 +241,10 @@ def test_a_value_out_of_range_is_one_error_in_metallbs_words(tmp_path):
     assert fields == ["spec.detectMultiplier", "spec.passiveMode", "spec.receiveInterval"]
     by_field = {e["field"]: e["message"] for e in errors}
     assert by_field["spec.receiveInterval"] == "invalid value 5, must be in 10-60000 range"
+
+
+def test_plan_for_a_node_not_in_the_inputs_says_so_instead_of_an_empty_plan():
+    done = ironlb("plan", EXAMPLE, "--node", "workr1", check=False)
+    assert done.returncode == 1
+    assert "no node workr1 in the inputs; did you mean 'worker1'?" in done.stderr
+    assert "worker1" in ironlb("plan", EXAMPLE, "--node", "worker1").stdout
