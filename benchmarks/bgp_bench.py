@@ -53,7 +53,7 @@ from tests.k8s import session_plan
 
 from ironlb.announce.bgp.session import State
 from ironlb.announce.bgp.speaker import BgpSpeaker
-from ironlb.events.record import EventType, Record
+from ironlb.events.record import EventType
 from ironlb.reconcile.plan.speaker import BGPRoute, NodePlan
 from ironlb.reconcile.speaker.route_journal import RouteJournal
 from ironlb.store.url import open_store
@@ -122,21 +122,13 @@ class SpeakerProcess:
 
     def __init__(self, node: str, work: Path) -> None:
         self.events = open_store(str(work / "events"))
-        self.events.append(self.records(CONFIGURATION))
+        self.events.append(k8s.records(*CONFIGURATION))
         self.held = 0
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", node, sys.executable, "-m", "ironlb", "speaker",
              "--node", "node1", "--events", str(work / "events"), "--store", str(work / "own"),
              "--no-layer2", "--no-links", "--quiet", "--digest-interval", "3600"],
         )  # fmt: skip
-
-    @staticmethod
-    def records(objects: list[dict], event: EventType = EventType.ADDED) -> list[Record]:
-        result = []
-        for obj in objects:
-            kind, key = k8s.kind_of(obj), k8s.key_of(obj)
-            result.append(Record(0, time.time(), "bench", event, kind, key, None, obj))
-        return result
 
     def send(self, line: str) -> dict:
         command, _, argument = line.partition(" ")
@@ -146,10 +138,10 @@ class SpeakerProcess:
             return {"cpu": self.cpu_seconds() - before}
         count = int(argument)
         if count >= self.held:
-            batch = [r for i in range(self.held, count) for r in self.records(service(i))]
+            batch = k8s.records(*(obj for i in range(self.held, count) for obj in service(i)))
         else:
-            gone = [service(i)[0] for i in range(count, self.held)]
-            batch = self.records(gone, EventType.DELETED)
+            gone = (service(i)[0] for i in range(count, self.held))
+            batch = k8s.records(*((EventType.DELETED, obj) for obj in gone))
         at = time.time()
         self.events.append(batch)
         self.held = count

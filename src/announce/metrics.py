@@ -106,10 +106,8 @@ class Counters:
     def replace_gauge(self, name: str, series: Mapping[Labels, float]) -> None:
         """Every series of gauge ``name`` at once: series not given disappear."""
         with self._lock:
-            for key in [k for k in self._gauges if k[0] == name]:
-                del self._gauges[key]
-            for labels, value in series.items():
-                self._gauges[(name, tuple(sorted(labels)))] = value
+            held = [labels for n, labels in self._gauges if n == name]
+        self.update_gauge(name, series, held)
 
     def update_gauge(
         self, name: str, series: Mapping[Labels, float], removed: Iterable[Labels] = ()

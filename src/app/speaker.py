@@ -156,7 +156,7 @@ class SpeakerRuntime:
         # Only a speaker that assigns addresses itself plans them as a controller does.
         self.controller = ControllerFold() if assign_addresses else None
         self.cursor = 0  # the last events-log seq copied into the own log
-        self.last_plan: dict[str, Any] | None = None
+        self.last_printed: dict[str, Any] | None = None  # the last plan line's content
         self.last_node_plan: NodePlan | None = None  # the last plan the effectors got
         self._announced: dict[str, tuple[Labels, ...]] = {}  # Service -> its gauge series
         self.digests = DigestSchedule(digest_interval)
@@ -531,8 +531,8 @@ class SpeakerRuntime:
             # Where a responder would run: not in the digest's scope, but operators ask.
             "interfaces": {f"ipv{v}": list(names) for v, names in plan.l2_interfaces.items()},
         }
-        if rendered != self.last_plan:
-            self.last_plan = rendered
+        if rendered != self.last_printed:
+            self.last_printed = rendered
             line = {"seq": seq, "node": self.node, **rendered}
             assert self.plans_out is not None
             self.plans_out.write(json.dumps(line, sort_keys=True) + "\n")

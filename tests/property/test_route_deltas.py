@@ -146,7 +146,7 @@ def test_a_route_two_services_make_stays_until_the_last_one_goes():
     assert journal.take().removed == {}  # the other Service still makes it
     journal.replace({"tor": (route,)}, {})
     assert journal.take().removed == {"tor": frozenset({route})}
-    assert journal.routes("tor") == frozenset()
+    assert journal.ordered("tor") == ()
 
 
 def test_a_route_gone_and_back_between_plans_is_no_change():

@@ -9,7 +9,7 @@ import collections
 import datetime
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -70,37 +70,32 @@ def speaker_events(
     plan: NodePlan,
     before: NodePlan | None,
     uid_of: Callable[[str], str | None],
-    services: Iterable[str] | None = None,
+    services: Collection[str] | None = None,
 ) -> list[EventNote]:
     """What a speaker says about the Services whose announcement on its node began
     (``nodeAssigned``) or failed for want of the listed interfaces
     (``announceFailed``) since its previous plan. MetalLB posts nodeAssigned on
     every reconcile of an announced Service; ironlb when the announcement begins,
     which is the news. ``services``: only these can have changed (None: any)."""
-    looked_at = set(services) if services is not None else None
 
-    def of(mapping: Mapping[str, Any] | None, wanted: Callable[[Any], bool]) -> set[str]:
+    def keys(mapping: Mapping[str, Any] | None) -> set[str]:
         if mapping is None:
             return set()
-        keys = mapping.keys() if looked_at is None else looked_at & mapping.keys()
-        return {key for key in keys if wanted(mapping[key])}
+        return set(mapping) if services is None else {s for s in services if s in mapping}
 
-    def anything(_value: object) -> bool:
-        return True
-
-    def failed(reason: Reason) -> bool:
-        return reason is Reason.INTERFACES_NOT_FOUND
+    def failing(which: NodePlan | None) -> set[str]:
+        reasons = which.not_announced if which else {}
+        return {k for k in keys(reasons) if reasons[k] is Reason.INTERFACES_NOT_FOUND}
 
     notes = []
     for protocol, now, then in (
-        ("layer2", of(plan.l2, anything), of(before and before.l2, anything)),
-        ("bgp", of(plan.bgp_status, anything), of(before and before.bgp_status, anything)),
+        ("layer2", keys(plan.l2), keys(before and before.l2)),
+        ("bgp", keys(plan.bgp_status), keys(before and before.bgp_status)),
     ):
         for service in sorted(now - then):
             message = f'announcing from node "{plan.node}" with protocol "{protocol}"'
             notes.append(EventNote(service, uid_of(service), "Normal", "nodeAssigned", message))
-    failing = of(plan.not_announced, failed)
-    for service in sorted(failing - of(before and before.not_announced, failed)):
+    for service in sorted(failing(plan) - failing(before)):
         message = (
             f"the interfaces specified by LB IP of {service} don't exist in assigned node "
             f'"{plan.node}" with protocol "layer2"'

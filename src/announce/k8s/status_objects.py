@@ -75,15 +75,7 @@ class StatusObjectWriter(PacedWriter):
         """The whole desired set of ``scope``: objects it held before and holds no
         more are deleted if owned, left alone if not."""
         with self._lock:
-            before = self._scopes.get(scope, set())
-            for ref in before - wanted.keys():
-                previous = self._wanted.get(ref)
-                if previous is not None and previous.owned:
-                    self._want(ref, None)
-            for ref, status in wanted.items():
-                self._want(ref, status)
-            self._scopes[scope] = set(wanted)
-            self._lock.notify_all()
+            self.update(scope, wanted, self._scopes.get(scope, set()) - wanted.keys())
 
     def update(
         self, scope: str, wanted: Mapping[ObjectRef, WantedStatus], gone: Iterable[ObjectRef]

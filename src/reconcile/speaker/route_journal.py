@@ -104,7 +104,3 @@ class RouteJournal:
         if added or removed:
             self.version += 1
         return RouteDelta(self.lineage, since, self.version, added, removed)
-
-    def routes(self, peer: str) -> frozenset[BGPRoute]:
-        """What the union holds for ``peer`` now (tests compare it with the plan)."""
-        return frozenset(self._makers.get(peer, ()))
